@@ -1,0 +1,29 @@
+# The two entry points of the README: `make run` and `make test`. Both set everything up first.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint typecheck check-rules bench
+
+setup:
+	bash scripts/bootstrap.sh
+
+run: setup
+	bash scripts/run.sh
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/callpolicy check rules
+	$(BIN)/callpolicy test rules
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/lookup.py
+	$(BIN)/python benchmarks/decide.py

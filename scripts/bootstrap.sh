@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up everything callpolicy needs on a fresh Debian machine: system packages (when
+# missing), a virtualenv in .venv, and the package with its Cython extension built.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+# redis-server backs the Redis store tests; sipp (sip-tester) drives the SIP edge tests.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# durable-rules 2.0.28 imports on CPython 3.10-3.12 only: pick the first such interpreter.
+PY=""
+for cand in "${PYTHON:-}" python3.11 python3.12 python3.10 python3; do
+  [ -n "$cand" ] || continue
+  if command -v "$cand" >/dev/null 2>&1 &&
+     "$cand" -c 'import sys; raise SystemExit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; then
+    PY="$cand"; break
+  fi
+done
+[ -n "$PY" ] || { echo "bootstrap: need CPython 3.10-3.12 (durable-rules does not import on 3.13)" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[dev,bench]'
