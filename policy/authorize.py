@@ -1,0 +1,89 @@
+"""decide(): one call attempt in, one Decision out, from the compiled snapshot only.
+
+This is the per-call path. It never enters the rules engine and never raises for bad
+input: a dial string that is not a number is a ``reject`` Decision. Precedence is not
+coded here; it was decided by the engine at compile time and is read from the table.
+"""
+
+from __future__ import annotations
+
+from .account import CompiledAccount
+from .compile import COMBOS, Snapshot
+from .model import Call, Carrier, Decision, Identity
+from .numbers import NumberError, canonical
+from .reasons import sip_answer
+
+__all__ = ["decide", "identity_for", "refused"]
+
+_REFUSED = {
+    reason: Decision("reject", reason, None, sip_answer(reason))
+    for reason in ("invalid_number", "incomplete_number", "carrier_selection")
+}
+
+
+def refused(error: NumberError) -> Decision:
+    """The Decision for a dial string that is not a callable number."""
+    return _REFUSED.get(error.reason) or Decision(
+        "reject", error.reason, None, sip_answer(error.reason)
+    )
+
+
+def identity_for(
+    snapshot: Snapshot, account: CompiledAccount, from_number: str, carrier: Carrier
+) -> Identity | None:
+    """UPN or NPN (clause 9.6, § 120 (2) TKG).
+
+    The UPN is presented only when the route's carrier carries UPNs, the number belongs to
+    the account, and its class may be presented (German, not 0900/0137/118xx/short codes);
+    otherwise the NPN (the account's main number) is.
+    """
+    if from_number and carrier.carries_upn:
+        try:
+            upn = canonical(from_number, account.area_code)
+        except NumberError:
+            return account.npn
+        if (
+            upn in account.own_numbers
+            and snapshot.classes[snapshot.trie.lookup(upn)].presentable
+            and (account.npn is None or upn != account.npn.number)
+        ):
+            return Identity(upn, "upn")
+    return account.npn
+
+
+def decide(snapshot: Snapshot, call: Call, account: CompiledAccount) -> Decision:
+    """Decide one call attempt of ``account`` (compiled against ``snapshot``)."""
+    try:
+        digits = canonical(call.to, account.area_code)
+    except NumberError as exc:
+        return refused(exc)
+    cls = snapshot.trie.lookup(digits)
+    c = snapshot.classes[cls]
+    i = cls * COMBOS
+    n = len(digits)
+    if n < c.min_digits:
+        i += 4
+    elif n > c.max_digits:
+        i += 8
+    prefixes = account.blocked_prefixes
+    if cls in account.blocked_classes or (prefixes is not None and prefixes.lookup(digits) >= 0):
+        i += 2
+    if cls in account.lifted_classes:
+        i += 1
+    t = snapshot.table[i]
+    verdict = t.verdict
+    if verdict == "allow":
+        carrier = snapshot.carriers[c.carrier]
+        identity = identity_for(snapshot, account, call.from_number, carrier)
+        return Decision(
+            "allow", t.reason, t.rule, None, c.carrier, identity, digits, t.category
+        )
+    if verdict == "emergency":
+        # Clause 9.3: 110 and 112 have separate routing numbers per emergency origin area;
+        # the NPN is always sent towards the PSAP (NotrufV), whatever the customer asked.
+        area = account.emergency_area
+        route = area.routing_110 if digits.startswith("49110") else area.routing_112
+        return Decision(
+            "emergency", t.reason, t.rule, None, route, account.npn, digits, t.category
+        )
+    return Decision(verdict, t.reason, t.rule, t.sip, "", None, digits, t.category)

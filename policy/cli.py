@@ -1,0 +1,193 @@
+"""``callpolicy``: the operator's command line (check, compile, explain, test, dump).
+
+Modelled on Kamailio's mtree RPCs: validate and compile rule files, ask why a number is
+blocked, run operator test cases, print the published block list. Exit codes: 0 success,
+1 the rules (or the cases) are wrong, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+from collections.abc import Sequence
+
+import msgspec
+
+from .account import compile_account
+from .cases import run_cases
+from .compile import Snapshot, compile_dir
+from .errors import AccountError, EngineError, RuleErrors
+from .explain import Explanation, explain
+from .load import load_rules
+from .model import AccountPolicy, Call
+from .published import published_blocks, to_csv
+from .reference import decide_direct
+from .snapshot_file import load_snapshot, save_snapshot
+
+__all__ = ["main"]
+
+DEFAULT_RULES = "rules"
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
+
+
+def _snapshot(args: argparse.Namespace) -> Snapshot:
+    if getattr(args, "snapshot", None):
+        return load_snapshot(args.snapshot)
+    return compile_dir(args.rules)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a rules directory and compile it through the engine; report every error."""
+    snap = compile_dir(args.rules_dir)
+    for warning in snap.rules.warnings:
+        print(warning, file=sys.stderr)
+    r = snap.rules
+    print(
+        f"ok: {args.rules_dir}: {len(r.plan.category)} categories, {len(r.blocks.block)} blocks, "
+        f"{len(r.blocks.exception)} exceptions, {len(snap.classes)} classes, "
+        f"{len(snap.trie)} prefixes, revision {snap.revision[:12]}"
+    )
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile a rules directory into a snapshot file."""
+    snap = compile_dir(args.rules_dir)
+    save_snapshot(snap, args.output)
+    print(f"wrote {args.output}: revision {snap.revision[:12]}, {len(snap.trie)} prefixes")
+    if args.explain_stages:
+        for stage, seconds in snap.stages.items():
+            print(f"  {stage:<18} {seconds * 1000:9.2f} ms")
+    return 0
+
+
+def _account(path: str | None) -> AccountPolicy:
+    if not path:
+        return AccountPolicy(account="cli")
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh) if path.endswith(".toml") else msgspec.json.decode(fh.read())
+    return msgspec.convert(data, AccountPolicy)
+
+
+def _print_explanation(e: Explanation) -> None:
+    d = e.decision
+    print(f"number:   {e.dial} -> {d.number or '(not a number)'}")
+    print(f"verdict:  {d.verdict} ({d.reason})")
+    if d.category:
+        print(f"category: {d.category}; country {e.country or '-'}; matched prefix {e.matched_prefix or '(root)'}")
+    if d.rule:
+        print(f"rule:     {d.rule}")
+    if d.sip:
+        print(f"sip:      {d.sip.status} {d.sip.phrase}; Reason: Q.850;cause={d.sip.cause}")
+    if d.route:
+        print(f"route:    {d.route}")
+    if d.identity:
+        print(f"identity: {d.identity.number} ({d.identity.source})")
+    print("chain:")
+    for s in e.steps:
+        rule = f"  [{s.rule}]" if s.rule else ""
+        print(f"  {s.outcome:<14} {s.step:<22} {s.note}{rule}")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Decide one number and show the chain of rules considered."""
+    snap = _snapshot(args)
+    policy = _account(args.account_file)
+    call = Call(to=args.number, from_number=args.from_number or "")
+    if args.no_index:
+        d = decide_direct(snap.rules, call, policy)
+        print(msgspec.json.encode(d).decode() if args.json else d)
+        return 0
+    e = explain(snap, call, compile_account(snap, policy))
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(e).decode()))
+    else:
+        _print_explanation(e)
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Run the operator test cases in RULES_DIR/tests."""
+    snap = compile_dir(args.rules_dir)
+    directory = args.cases or os.path.join(args.rules_dir, "tests")
+    results = run_cases(snap, directory)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"{r.file}:{r.line}: FAIL {r.case.note}: " + "; ".join(r.failures))
+    if args.verbose:
+        for r in results:
+            if r.ok:
+                print(f"{r.file}:{r.line}: ok {r.case.note}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed or not results else 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    """Print the published list of operator blocks (clause 9.5)."""
+    entries = published_blocks(load_rules(args.rules_dir))
+    if args.format == "csv":
+        sys.stdout.write(to_csv(entries))
+    else:
+        print(msgspec.json.format(msgspec.json.encode(entries).decode()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    p = argparse.ArgumentParser(prog="callpolicy", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="validate rules and report every error")
+    c.add_argument("rules_dir", metavar="RULES_DIR")
+    c.set_defaults(func=cmd_check)
+
+    c = sub.add_parser("compile", help="compile rules into a snapshot file")
+    c.add_argument("rules_dir", metavar="RULES_DIR")
+    c.add_argument("-o", "--output", required=True, metavar="FILE")
+    c.add_argument("--explain-stages", action="store_true", help="print per-stage timings")
+    c.set_defaults(func=cmd_compile)
+
+    c = sub.add_parser("explain", help="why is this number blocked (or allowed)?")
+    c.add_argument("number", metavar="NUMBER")
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--rules", default=DEFAULT_RULES, metavar="DIR", help="rules directory")
+    src.add_argument("--snapshot", metavar="FILE", help="a compiled snapshot file")
+    c.add_argument("--account-file", metavar="F", help="account policy as TOML or JSON")
+    c.add_argument("--from", dest="from_number", metavar="N", help="calling number (UPN)")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.add_argument("--no-index", action="store_true", help="bypass the trie: ask the engine")
+    c.set_defaults(func=cmd_explain)
+
+    c = sub.add_parser("test", help="run operator test cases (RULES_DIR/tests/*.toml)")
+    c.add_argument("rules_dir", metavar="RULES_DIR")
+    c.add_argument("--cases", metavar="DIR", help="cases directory (default RULES_DIR/tests)")
+    c.add_argument("-v", "--verbose", action="store_true")
+    c.set_defaults(func=cmd_test)
+
+    c = sub.add_parser("dump", help="print the published list of operator blocks")
+    c.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", default=DEFAULT_RULES)
+    c.add_argument("--format", choices=("json", "csv"), default="json")
+    c.set_defaults(func=cmd_dump)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``callpolicy`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except RuleErrors as exc:
+        return _fail(str(exc))
+    except (AccountError, EngineError, ValueError, OSError) as exc:
+        return _fail(f"callpolicy {args.command}: {exc}")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,290 @@
+"""The rules engine: durable-rules decides what a destination's attributes mean.
+
+The ruleset is fixed: its rules speak of a destination's attributes (the category's action,
+length, the hard and default operator blocks that cover it, exceptions) and of an
+account's state (customer-blocked, lifted), never of prefixes. Its priorities ARE the
+precedence of DESIGN.md: emergency first; then invalid or incomplete numbers; operator hard
+blocks; the customer's own blocks; operator default blocks the customer has lifted (allow);
+operator default blocks; allow. Which rule ids and reasons apply comes in as data.
+
+Immunity to the traps of durable-rules 2.0.28 (``notes/durable-rules.md``), each tested
+in ``tests/policy/test_engine.py``:
+
+* 512+ alternatives on one field hang the engine: the ruleset has a fixed, small number of
+  rules whatever the rule files say (prefixes live in the trie), and the compiler runs the
+  engine in a child process with a timeout (:func:`evaluate_in_child`).
+* A condition on the reserved ``id`` field hangs it too (found here): conditions are checked
+  at import never to name ``id`` or ``sid``.
+* Session ids collide and at most 1,024 sessions live: one session (``sid`` 1) is used for
+  every event; events are consumed, so nothing accumulates in it.
+* A ruleset cannot be registered twice and reloads leak: the ruleset is registered once per
+  process and never changes; compiles evaluate in a fresh child process.
+* Misspelt fields are accepted silently: every field a condition names is checked at import
+  against :class:`Fact`, facts are msgspec Structs, and an event no rule answered is an
+  :class:`~policy.errors.EngineError`.
+* ``post()`` returns ``None`` from other threads: results are collected by the actions into
+  a table keyed by event id, never taken from ``post()``; the Host's background thread is
+  disabled and evaluation is serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import EngineError
+
+__all__ = [
+    "RULESET",
+    "Engine",
+    "Fact",
+    "Verdict",
+    "evaluate_in_child",
+]
+
+RULESET_NAME = "callpolicy"
+_SESSION = 1
+CHILD_TIMEOUT = 60.0
+
+
+class Fact(msgspec.Struct, frozen=True, kw_only=True):
+    """What the engine knows about one (destination class, account state) pair."""
+
+    action: Literal["classify", "emergency", "reject"]
+    """The category's action (numbering_plan.toml)."""
+    reject_reason: str = ""
+    length: Literal["ok", "short", "long"] = "ok"
+    hard_reason: str = ""
+    """Reason of the operator hard block covering the number ('' if none)."""
+    hard_excepted: bool = False
+    default_reason: str = ""
+    """Reason of the operator default block covering the number ('' if none)."""
+    default_excepted: bool = False
+    customer_blocked: bool = False
+    lifted: bool = False
+    """Whether the account has paid to lift the default block (clause 9.5)."""
+
+
+Source = Literal[
+    "category", "length", "hard", "customer", "lifted", "default", "exception", "allow"
+]
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    """The engine's answer: verdict, reason code, and which kind of rule gave it."""
+
+    verdict: Literal["allow", "block", "emergency", "reject"]
+    reason: str
+    source: Source
+
+
+def _and(*conds: dict[str, Any]) -> dict[str, Any]:
+    return {"$and": list(conds)}
+
+
+_NOT_EXCEPTED_HARD = _and({"$neq": {"hard_reason": ""}}, {"hard_excepted": False})
+_NOT_EXCEPTED_DEFAULT = _and({"$neq": {"default_reason": ""}}, {"default_excepted": False})
+
+#: The ruleset in durable-rules' JSON form. Among matching rules only the lowest ``pri``
+#: fires for an event, so the priorities are the precedence of DESIGN.md.
+RULESET: dict[str, dict[str, Any]] = {
+    RULESET_NAME: {
+        # DESIGN.md precedence 1, clause 9.3: nothing blocks an emergency call.
+        "emergency": {"pri": 1, "all": [{"m": {"action": "emergency"}}], "run": "emergency"},
+        # 2: not a destination (call-by-call, unassigned ranges), or a wrong length.
+        "not_a_destination": {"pri": 2, "all": [{"m": {"action": "reject"}}], "run": "reject"},
+        "incomplete": {"pri": 3, "all": [{"m": {"length": "short"}}], "run": "incomplete"},
+        "too_long": {"pri": 3, "all": [{"m": {"length": "long"}}], "run": "too_long"},
+        # 3, clause 9.5: operator blocks a customer cannot lift.
+        "hard_block": {"pri": 4, "all": [{"m": _NOT_EXCEPTED_HARD}], "run": "hard"},
+        # 4, clause 9.5: blocks the customer asked for.
+        "customer_block": {
+            "pri": 5,
+            "all": [{"m": {"customer_blocked": True}}],
+            "run": "customer",
+        },
+        # 5, clause 9.5 (Freischaltung): a default block the customer has paid to lift.
+        "lifted_default": {
+            "pri": 6,
+            "all": [{"m": _and(_NOT_EXCEPTED_DEFAULT, {"lifted": True})}],
+            "run": "lifted",
+        },
+        # 6, clause 9.5: blocked by default.
+        "default_block": {"pri": 7, "all": [{"m": _NOT_EXCEPTED_DEFAULT}], "run": "default"},
+        # 7: allowed, because an exception lifted a block (11822/11823) ...
+        "excepted": {
+            "pri": 8,
+            "all": [{"m": {"$or": [{"hard_excepted": True}, {"default_excepted": True}]}}],
+            "run": "exception",
+        },
+        # ... or because nothing blocks it. Conditions never name `id`: that hangs the engine.
+        "allow": {"pri": 9, "all": [{"m": {"$ex": {"action": 1}}}], "run": "allow"},
+    }
+}
+
+
+def _action(name: str, m: Any) -> Verdict:
+    """What each named action answers, given the event ``m``."""
+    if name == "emergency":
+        return Verdict("emergency", "emergency", "category")
+    if name == "reject":
+        return Verdict("reject", m.reject_reason, "category")
+    if name == "incomplete":
+        return Verdict("reject", "incomplete_number", "length")
+    if name == "too_long":
+        return Verdict("reject", "invalid_number", "length")
+    if name == "hard":
+        return Verdict("block", m.hard_reason, "hard")
+    if name == "customer":
+        return Verdict("block", "customer_block", "customer")
+    if name == "lifted":
+        return Verdict("allow", "lifted", "lifted")
+    if name == "default":
+        return Verdict("block", m.default_reason, "default")
+    if name == "exception":
+        return Verdict("allow", "exception", "exception")
+    return Verdict("allow", "allowed", "allow")
+
+
+ACTIONS = frozenset(
+    {"emergency", "reject", "incomplete", "too_long", "hard", "customer", "lifted", "default"}
+    | {"exception", "allow"}
+)
+
+
+def condition_fields(node: Any) -> Iterator[str]:
+    """Every event field a durable-rules condition names (operators skipped)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.startswith("$"):
+                yield from condition_fields(value)
+            else:
+                yield key
+    elif isinstance(node, list):
+        for item in node:
+            yield from condition_fields(item)
+
+
+def check_ruleset(ruleset: dict[str, dict[str, Any]]) -> None:
+    """Fail unless every condition names a Fact field (never ``id``/``sid``), every action exists."""
+    known = {f.name for f in msgspec.structs.fields(Fact)}
+    for rules in ruleset.values():
+        for name, rule in rules.items():
+            for cond in rule["all"]:
+                for fld in condition_fields(cond["m"]):
+                    if fld not in known:
+                        raise EngineError(f"rule {name!r} names unknown field {fld!r}")
+            if rule["run"] not in ACTIONS:
+                raise EngineError(f"rule {name!r} runs unknown action {rule['run']!r}")
+
+
+check_ruleset(RULESET)
+
+
+class Engine:
+    """One process's durable-rules host with the fixed ruleset, registered once."""
+
+    _instance: Engine | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        from durable import engine as durable_engine  # imported lazily: only where evaluated
+
+        results: dict[int, Verdict] = {}
+
+        class _Host(durable_engine.Host):  # type: ignore[misc]
+            def _run(self) -> None:
+                # The background timer thread may run actions itself and make post()
+                # return None; this host has no timers, so it never starts.
+                return None
+
+            def get_action(self, action_name: str) -> Any:
+                def run(c: Any) -> None:
+                    results[c.m.id] = _action(action_name, c.m)
+
+                return run
+
+        self._results = results
+        self._host = _Host()
+        self._host.set_rulesets(RULESET)
+        self._lock = threading.Lock()
+        self._next_id = 0
+
+    @classmethod
+    def instance(cls) -> Engine:
+        """This process's engine (a ruleset name can be registered only once per process)."""
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = Engine()
+            return cls._instance
+
+    def evaluate(self, facts: Sequence[Fact]) -> list[Verdict]:
+        """Post each fact as an event and return the verdict of each, in order."""
+        out: list[Verdict] = []
+        with self._lock:
+            for fact in facts:
+                self._next_id += 1
+                event_id = self._next_id
+                event = msgspec.structs.asdict(fact)
+                event["id"] = event_id
+                event["sid"] = _SESSION
+                self._host.post(RULESET_NAME, event)
+                verdict = self._results.pop(event_id, None)
+                if verdict is None:
+                    # An exception inside an action is swallowed by the engine: catch it here.
+                    raise EngineError(f"no rule answered {fact!r}")
+                out.append(verdict)
+        return out
+
+
+_facts_encoder = msgspec.msgpack.Encoder()
+_facts_decoder = msgspec.msgpack.Decoder(list[Fact])
+_verdicts_decoder = msgspec.msgpack.Decoder(list[Verdict])
+
+
+def _child(conn: Any) -> None:
+    """Child-process entry: evaluate the facts received, send verdicts (or an error) back."""
+    try:
+        facts = _facts_decoder.decode(conn.recv_bytes())
+        conn.send_bytes(b"ok" + _facts_encoder.encode(Engine.instance().evaluate(facts)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as data
+        conn.send_bytes(b"er" + repr(exc).encode())
+    finally:
+        conn.close()
+
+
+def evaluate_in_child(
+    facts: Sequence[Fact], timeout: float = CHILD_TIMEOUT, target: Any = None
+) -> list[Verdict]:
+    """Evaluate ``facts`` in a fresh child process; kill it after ``timeout`` seconds.
+
+    The child bounds both a hang and the per-registration leak of durable-rules; the
+    verdicts come back as data. ``target`` replaces the child's entry (for tests).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target or _child, args=(child,), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        parent.send_bytes(_facts_encoder.encode(list(facts)))
+        if not parent.poll(timeout):
+            raise EngineError(
+                f"rules engine gave no answer within {timeout:g} s; the running rules stay"
+            )
+        try:
+            payload = parent.recv_bytes()
+        except EOFError:
+            raise EngineError("rules engine process died without an answer") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent.close()
+    if payload[:2] != b"ok":
+        raise EngineError(f"rules engine failed: {payload[2:].decode(errors='replace')}")
+    return _verdicts_decoder.decode(payload[2:])

@@ -1,0 +1,486 @@
+"""Load a rules directory: decode every file, canonicalise prefixes, check references.
+
+The result is a :class:`RuleSet`: the decoded files plus the canonical, located tables the
+compiler works from. Every mistake in every file is collected (up to ``ERROR_LIMIT``) and
+raised together as :class:`~policy.errors.RuleErrors`; findings that do not stop loading
+(an exception no block covers) are kept as warnings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import phonenumbers
+
+from ._decode import Source, decode_toml, located
+from .errors import ERROR_LIMIT, RuleError, RuleErrors, RuleWarning
+from .model import (
+    BlockRule,
+    BlocksFile,
+    Category,
+    CarriersFile,
+    ClipFile,
+    CountriesFile,
+    EmergencyFile,
+    ExceptionRule,
+    NumberingPlanFile,
+    RuleRef,
+)
+from .numbers import NumberError, canonical_prefix
+
+__all__ = ["FILES", "Layer", "RuleSet", "load_rules", "longest", "rules_from_sources"]
+
+#: The files of a rules directory and the schema of each.
+FILES: Mapping[str, type[Any]] = {
+    "numbering_plan": NumberingPlanFile,
+    "blocks": BlocksFile,
+    "countries": CountriesFile,
+    "clip": ClipFile,
+    "emergency": EmergencyFile,
+    "carriers": CarriersFile,
+}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The blocks of one layer (clause 9.5): ``hard`` (not liftable) or ``default``."""
+
+    prefixes: Mapping[str, str] = field(default_factory=dict)
+    """Canonical prefix -> block id."""
+    categories: Mapping[str, str] = field(default_factory=dict)
+    """Category id -> block id."""
+    countries: Mapping[str, str] = field(default_factory=dict)
+    """Country calling code -> block id."""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A validated rules directory, ready to compile."""
+
+    directory: str
+    sources: tuple[Source, ...]
+    digest: str
+    """sha256 over every file's name and text: the rule revision."""
+    plan: NumberingPlanFile
+    blocks: BlocksFile
+    countries: CountriesFile
+    clip: ClipFile
+    emergency: EmergencyFile
+    carriers: CarriersFile
+    country_codes: frozenset[str]
+    category_prefixes: Mapping[str, str]
+    """Canonical prefix -> category id."""
+    hard: Layer
+    default: Layer
+    exception_prefixes: Mapping[str, str]
+    """Canonical prefix -> exception id."""
+    carrier_prefixes: Mapping[str, str]
+    """Canonical prefix -> carrier id."""
+    refs: Mapping[str, RuleRef]
+    """``category:ID``, ``block:ID``, ``exception:ID``, ``carrier:ID``, ``area:ID`` -> where."""
+    warnings: tuple[RuleWarning, ...] = ()
+
+    @cached_property
+    def category_by_id(self) -> Mapping[str, Category]:
+        """Category id -> category."""
+        return {c.id: c for c in self.plan.category}
+
+    @cached_property
+    def block_by_id(self) -> Mapping[str, BlockRule]:
+        """Block id -> block."""
+        return {b.id: b for b in self.blocks.block}
+
+    @cached_property
+    def exception_by_id(self) -> Mapping[str, ExceptionRule]:
+        """Exception id -> exception."""
+        return {e.id: e for e in self.blocks.exception}
+
+    def ref(self, kind: str, rule_id: str) -> RuleRef:
+        """The location of rule ``rule_id`` of ``kind`` (``block``, ``category`` ...)."""
+        return self.refs[f"{kind}:{rule_id}"]
+
+
+class _Checker:
+    """Collects errors and warnings while building the canonical tables."""
+
+    def __init__(self, sources: Mapping[str, Source]) -> None:
+        self.sources = sources
+        self.errors: list[RuleError] = []
+        self.warnings: list[RuleWarning] = []
+
+    def error(self, file: str, code: str, path: str, found: str, expected: str) -> None:
+        self.errors.append(located(self.sources[file], code, path, found, expected))
+
+    def warn(self, file: str, code: str, path: str, found: str, expected: str) -> None:
+        e = located(self.sources[file], code, path, found, expected)
+        self.warnings.append(RuleWarning(e.code, e.file, e.line, e.path, e.found, e.expected))
+
+    def prefixes(self, file: str, base: str, values: Iterable[str]) -> list[tuple[int, str]]:
+        """Canonicalise the prefixes at ``base`` (``$.block[2].prefixes``)."""
+        out = []
+        for j, text in enumerate(values):
+            try:
+                out.append((j, canonical_prefix(text)))
+            except NumberError as exc:
+                self.error(file, "rule_schema_error", f"{base}[{j}]", repr(text), exc.expected)
+        return out
+
+
+def _read(directory: str, errors: list[RuleError]) -> dict[str, Source]:
+    sources: dict[str, Source] = {}
+    for name in FILES:
+        path = os.path.join(directory, f"{name}.toml")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                sources[name] = Source(path, fh.read())
+        except FileNotFoundError:
+            errors.append(RuleError("rule_file_error", path, 0, "", "no such file", "a file"))
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(RuleError("rule_file_error", path, 0, "", str(exc), "a UTF-8 file"))
+    return sources
+
+
+def _ref(source: Source, path: str, rule_id: str) -> RuleRef:
+    return RuleRef(rule_id, source.file, located(source, "rule_schema_error", path, "", "").line)
+
+
+def load_rules(directory: str | os.PathLike[str]) -> RuleSet:
+    """Load and check the rules in ``directory``; raise RuleErrors listing every mistake."""
+    directory = os.fspath(directory)
+    errors: list[RuleError] = []
+    sources = _read(directory, errors)
+    return rules_from_sources(directory, sources, errors)
+
+
+def rules_from_sources(
+    directory: str, sources: Mapping[str, Source], errors: list[RuleError] | None = None
+) -> RuleSet:
+    """Check rule file texts already read (a snapshot file carries its sources)."""
+    errors = [] if errors is None else errors
+    decoded: dict[str, Any] = {}
+    for name, source in sources.items():
+        value = decode_toml(source, FILES[name], errors)
+        if value is not None:
+            decoded[name] = value
+    if errors or len(decoded) != len(FILES):
+        raise RuleErrors(errors[:ERROR_LIMIT])
+    return _build(directory, sources, decoded)
+
+
+def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) -> RuleSet:
+    chk = _Checker(sources)
+    plan: NumberingPlanFile = d["numbering_plan"]
+    blocks: BlocksFile = d["blocks"]
+    countries: CountriesFile = d["countries"]
+    clip: ClipFile = d["clip"]
+    emergency: EmergencyFile = d["emergency"]
+    carriers: CarriersFile = d["carriers"]
+    refs: dict[str, RuleRef] = {}
+
+    def unique(file: str, kind: str, path: str, rule_id: str) -> None:
+        key = f"{kind}:{rule_id}"
+        if key in refs:
+            chk.error(
+                file,
+                "rule_conflict_error",
+                f"{path}.id",
+                f"{kind} id {rule_id!r} again",
+                f"a unique id (first at line {refs[key].line})",
+            )
+        else:
+            refs[key] = _ref(sources[file], path, rule_id)
+
+    # numbering_plan.toml: categories and their prefixes; one category per prefix.
+    category_prefixes: dict[str, str] = {}
+    for i, cat in enumerate(plan.category):
+        base = f"$.category[{i}]"
+        unique("numbering_plan", "category", base, cat.id)
+        if cat.min_digits > cat.max_digits:
+            chk.error(
+                "numbering_plan",
+                "rule_schema_error",
+                f"{base}.min_digits",
+                f"min_digits {cat.min_digits} > max_digits {cat.max_digits}",
+                "min_digits <= max_digits",
+            )
+        if (cat.action == "reject") != (cat.reject_reason is not None):
+            chk.error(
+                "numbering_plan",
+                "rule_schema_error",
+                f"{base}.reject_reason" if cat.reject_reason else f"{base}.action",
+                f"action {cat.action!r} with reject_reason {cat.reject_reason!r}",
+                'reject_reason exactly when action = "reject"',
+            )
+        for j, prefix in chk.prefixes("numbering_plan", f"{base}.prefixes", cat.prefixes):
+            other = category_prefixes.get(prefix)
+            if other is not None and other != cat.id:
+                chk.error(
+                    "numbering_plan",
+                    "rule_conflict_error",
+                    f"{base}.prefixes[{j}]",
+                    f"{cat.prefixes[j]!r} already in category {other!r}",
+                    "each prefix in one category only",
+                )
+            category_prefixes[prefix] = cat.id
+    category_ids = {c.id for c in plan.category}
+    if plan.default_category not in category_ids:
+        chk.error(
+            "numbering_plan",
+            "rule_reference_error",
+            "$.default_category",
+            repr(plan.default_category),
+            "the id of a category in this file",
+        )
+
+    # countries.toml: calling codes from phonenumbers plus the file's extras.
+    country_codes = {str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+    for j, code in enumerate(countries.extra_codes):
+        if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 3):
+            chk.error(
+                "countries", "rule_schema_error", f"$.extra_codes[{j}]", repr(code), "1-3 digits"
+            )
+        country_codes.add(code)
+    for i, group in enumerate(countries.group):
+        unique("countries", "group", f"$.group[{i}]", group.id)
+        for j, code in enumerate(group.codes):
+            if code not in country_codes:
+                chk.error(
+                    "countries",
+                    "rule_reference_error",
+                    f"$.group[{i}].codes[{j}]",
+                    repr(code),
+                    "a country calling code (ITU-T E.164)",
+                )
+
+    # blocks.toml: two layers; within a layer one block per prefix, category and country.
+    hard = Layer({}, {}, {})
+    default = Layer({}, {}, {})
+    block_prefixes: dict[str, list[str]] = {}
+    for i, block in enumerate(blocks.block):
+        base = f"$.block[{i}]"
+        unique("blocks", "block", base, block.id)
+        layer = default if block.liftable else hard
+        if block.liftable and block.fee_cents is None:
+            chk.error(
+                "blocks",
+                "rule_schema_error",
+                f"{base}.liftable",
+                "liftable = true without fee_cents",
+                "fee_cents (the charge for lifting it, clause 9.5)",
+            )
+        if not block.liftable and block.fee_cents is not None:
+            chk.error(
+                "blocks",
+                "rule_schema_error",
+                f"{base}.fee_cents",
+                f"fee_cents = {block.fee_cents} on a block that cannot be lifted",
+                "no fee_cents, or liftable = true",
+            )
+        if not (block.prefixes or block.categories or block.countries):
+            chk.error(
+                "blocks",
+                "rule_schema_error",
+                base,
+                "a block that names nothing",
+                "at least one of prefixes, categories, countries",
+            )
+        layer_name = "default" if block.liftable else "hard"
+        for j, prefix in chk.prefixes("blocks", f"{base}.prefixes", block.prefixes):
+            block_prefixes.setdefault(prefix, []).append(block.id)
+            _claim(chk, layer.prefixes, prefix, block.id, layer_name, f"{base}.prefixes[{j}]")
+        for j, cat_id in enumerate(block.categories):
+            if cat_id not in category_ids:
+                chk.error(
+                    "blocks",
+                    "rule_reference_error",
+                    f"{base}.categories[{j}]",
+                    repr(cat_id),
+                    "a category id of numbering_plan.toml",
+                )
+            else:
+                _claim(chk, layer.categories, cat_id, block.id, layer_name, f"{base}.categories[{j}]")
+        for j, code in enumerate(block.countries):
+            if code not in country_codes:
+                chk.error(
+                    "blocks",
+                    "rule_reference_error",
+                    f"{base}.countries[{j}]",
+                    repr(code),
+                    "a country calling code without '+' (ITU-T E.164)",
+                )
+            else:
+                _claim(chk, layer.countries, code, block.id, layer_name, f"{base}.countries[{j}]")
+
+    exception_prefixes: dict[str, str] = {}
+    block_by_id = {b.id: b for b in blocks.block}
+    for i, exc in enumerate(blocks.exception):
+        base = f"$.exception[{i}]"
+        unique("blocks", "exception", base, exc.id)
+        target = block_by_id.get(exc.of)
+        if target is None:
+            chk.error("blocks", "rule_reference_error", f"{base}.of", repr(exc.of), "a block id")
+        for j, prefix in chk.prefixes("blocks", f"{base}.prefixes", exc.prefixes):
+            path = f"{base}.prefixes[{j}]"
+            if prefix in exception_prefixes:
+                chk.error(
+                    "blocks",
+                    "rule_conflict_error",
+                    path,
+                    f"{exc.prefixes[j]!r} already excepted by {exception_prefixes[prefix]!r}",
+                    "each prefix in one exception only",
+                )
+            if exc.of in block_prefixes.get(prefix, ()):
+                chk.error(
+                    "blocks",
+                    "rule_conflict_error",
+                    path,
+                    f"{exc.prefixes[j]!r} both blocked and excepted by {exc.of!r}",
+                    "an exception inside a block, not equal to one of its prefixes",
+                )
+            exception_prefixes[prefix] = exc.id
+            if target is not None and not _covers(target, prefix, category_prefixes, country_codes):
+                chk.warn(
+                    "blocks",
+                    "rule_reference_error",
+                    path,
+                    f"{exc.prefixes[j]!r} is not covered by block {exc.of!r}",
+                    "an exception inside the block it names (it has no effect)",
+                )
+
+    # clip.toml
+    for j, cat_id in enumerate(clip.never_present):
+        if cat_id not in category_ids:
+            chk.error(
+                "clip",
+                "rule_reference_error",
+                f"$.never_present[{j}]",
+                repr(cat_id),
+                "a category id of numbering_plan.toml",
+            )
+
+    # emergency.toml
+    for i, area in enumerate(emergency.area):
+        unique("emergency", "area", f"$.area[{i}]", area.id)
+        for key in ("routing_110", "routing_112", "fallback_110", "fallback_112"):
+            value = getattr(area, key)
+            # Routing numbers may contain hex digits (TR Notruf): not dialable, but valid.
+            if not value or not all(ch in "0123456789ABCDEFabcdef" for ch in value):
+                chk.error(
+                    "emergency",
+                    "rule_schema_error",
+                    f"$.area[{i}].{key}",
+                    repr(value),
+                    "a routing number of digits and hex digits A-F",
+                )
+    if emergency.default_area not in {a.id for a in emergency.area}:
+        chk.error(
+            "emergency",
+            "rule_reference_error",
+            "$.default_area",
+            repr(emergency.default_area),
+            "the id of an area in this file",
+        )
+
+    # carriers.toml
+    carrier_prefixes: dict[str, str] = {}
+    for i, carrier in enumerate(carriers.carrier):
+        base = f"$.carrier[{i}]"
+        unique("carriers", "carrier", base, carrier.id)
+        host, _, port = carrier.address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            chk.error(
+                "carriers", "rule_schema_error", f"{base}.address", repr(carrier.address), "host:port"
+            )
+        for j, prefix in chk.prefixes("carriers", f"{base}.prefixes", carrier.prefixes):
+            if prefix in carrier_prefixes:
+                chk.error(
+                    "carriers",
+                    "rule_conflict_error",
+                    f"{base}.prefixes[{j}]",
+                    f"{carrier.prefixes[j]!r} already routed to {carrier_prefixes[prefix]!r}",
+                    "each prefix routed to one carrier",
+                )
+            carrier_prefixes[prefix] = carrier.id
+    if carriers.default not in {c.id for c in carriers.carrier}:
+        chk.error(
+            "carriers",
+            "rule_reference_error",
+            "$.default",
+            repr(carriers.default),
+            "the id of a carrier in this file",
+        )
+
+    if chk.errors:
+        raise RuleErrors(chk.errors[:ERROR_LIMIT])
+    digest = hashlib.sha256()
+    for name in FILES:
+        digest.update(name.encode() + b"\0" + sources[name].text.encode() + b"\0")
+    return RuleSet(
+        directory=directory,
+        sources=tuple(sources[n] for n in FILES),
+        digest=digest.hexdigest(),
+        plan=plan,
+        blocks=blocks,
+        countries=countries,
+        clip=clip,
+        emergency=emergency,
+        carriers=carriers,
+        country_codes=frozenset(country_codes),
+        category_prefixes=category_prefixes,
+        hard=hard,
+        default=default,
+        exception_prefixes=exception_prefixes,
+        carrier_prefixes=carrier_prefixes,
+        refs=refs,
+        warnings=tuple(chk.warnings),
+    )
+
+
+def _claim(
+    chk: _Checker, table: Mapping[str, str], key: str, block_id: str, layer: str, path: str
+) -> None:
+    """Give ``key`` to ``block_id`` in one layer; a second block there is a conflict."""
+    other = table.get(key)
+    if other is not None and other != block_id:
+        chk.error(
+            "blocks",
+            "rule_conflict_error",
+            path,
+            f"{key!r} already blocked by {other!r} in the {layer} layer",
+            "one block per prefix, category and country in each layer",
+        )
+        return
+    assert isinstance(table, dict)
+    table[key] = block_id
+
+
+def longest(table: Mapping[str, str], digits: str) -> tuple[str, str] | None:
+    """The (prefix, value) of the longest prefix of ``digits`` in ``table``."""
+    for n in range(len(digits), -1, -1):
+        value = table.get(digits[:n])
+        if value is not None:
+            return digits[:n], value
+    return None
+
+
+def _covers(
+    block: Any, prefix: str, category_prefixes: Mapping[str, str], codes: frozenset[str] | set[str]
+) -> bool:
+    """Whether ``block`` covers the numbers starting with ``prefix``."""
+    canon = set()
+    for text in block.prefixes:
+        try:
+            canon.add(canonical_prefix(text))
+        except NumberError:
+            continue
+    if any(prefix.startswith(p) for p in canon):
+        return True
+    cat = longest(category_prefixes, prefix)
+    if cat is not None and cat[1] in block.categories:
+        return True
+    return any(prefix.startswith(code) for code in block.countries if code in codes)

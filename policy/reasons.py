@@ -1,0 +1,33 @@
+"""How each reason code is answered in SIP: status, phrase and Q.850 cause.
+
+The edge puts the cause in a ``Reason: Q.850;cause=N;text="..."`` header (RFC 3326). The
+status for each cause follows the ISUP-to-SIP mapping of RFC 3398, section 8.2.6.1:
+cause 1 -> 404, 21 -> 403, 28 -> 484, 65 -> 488.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .model import SipAnswer
+
+__all__ = ["BLOCKED", "SIP_ANSWERS", "sip_answer"]
+
+#: Cause 21 "call rejected": the network refuses the call by policy (RFC 3398: 403).
+BLOCKED = SipAnswer(403, "Forbidden", 21)
+
+SIP_ANSWERS: Mapping[str, SipAnswer] = {
+    # Cause 1 "unallocated (unassigned) number" -> 404 (RFC 3398 8.2.6.1).
+    "invalid_number": SipAnswer(404, "Not Found", 1),
+    # Cause 28 "invalid number format (address incomplete)" -> 484.
+    "incomplete_number": SipAnswer(484, "Address Incomplete", 28),
+    # Call-by-call (010xy) is not a destination this network offers: refused by policy.
+    "carrier_selection": BLOCKED,
+    # Cause 65 "bearer capability not implemented" -> 488 (clause 2: codecs).
+    "codec_not_supported": SipAnswer(488, "Not Acceptable Here", 65),
+}
+
+
+def sip_answer(reason: str) -> SipAnswer:
+    """The SIP answer for a refused call with ``reason``; any block reason is a 403/21."""
+    return SIP_ANSWERS.get(reason, BLOCKED)
