@@ -77,6 +77,8 @@ def _schema_error(
         found = f"{got} {shown}" if got else shown
         return located(source, "rule_schema_error", path, found, expected)
     if msg.startswith("Invalid enum value"):
+        if path == "$.schema":
+            return located(source, "rule_schema_error", path, shown, "schema = 1")
         return located(source, "rule_schema_error", path, shown, "one of the allowed values")
     return located(source, "rule_schema_error", path, shown, msg)
 

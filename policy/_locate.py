@@ -32,26 +32,37 @@ def _key_line(lines: list[str], start: int, end: int, key: str) -> int | None:
     return None
 
 
-def _nth_string(lines: list[str], start: int, n: int) -> int:
-    """Line of the n-th string literal of the array that begins on line ``start``."""
+def _nth_item(lines: list[str], start: int, n: int) -> int:
+    """Line of the n-th element of the array that begins on line ``start``.
+
+    Every element counts, not only strings (``[110, "112"]``: a wrong-typed value is what
+    msgspec reports), and a nested array or inline table is one element.
+    """
     seen = 0
     depth = 0
+    expect = False  # the next value at depth 1 starts an element
     for i in range(start, len(lines)):
         text = lines[i].split("=", 1)[1] if i == start and "=" in lines[i] else lines[i]
         text = _STRING.sub(lambda m: "\0", text)
         for ch in text:
-            if ch == "\0":
+            if ch == "#":
+                break
+            if ch in " \t":
+                continue
+            if depth == 1 and expect and ch not in ",]}":
                 if seen == n:
                     return i
                 seen += 1
-            elif ch == "[":
+                expect = False
+            if ch in "[{":
                 depth += 1
-            elif ch == "]":
+                expect = depth == 1
+            elif ch in "]}":
                 depth -= 1
                 if depth <= 0:
                     return start
-            elif ch == "#":
-                break
+            elif ch == "," and depth == 1:
+                expect = True
     return start
 
 
@@ -99,5 +110,5 @@ def line_of(text: str, path: str) -> int:
         if found is not None:
             best = found
             if len(rest) >= 2 and isinstance(rest[1], int):
-                best = _nth_string(lines, found, rest[1])
+                best = _nth_item(lines, found, rest[1])
     return best + 1

@@ -29,6 +29,7 @@ in ``tests/policy/test_engine.py``:
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import threading
 from collections.abc import Iterator, Sequence
@@ -93,8 +94,13 @@ _NOT_EXCEPTED_DEFAULT = _and({"$neq": {"default_reason": ""}}, {"default_excepte
 #: fires for an event, so the priorities are the precedence of DESIGN.md.
 RULESET: dict[str, dict[str, Any]] = {
     RULESET_NAME: {
-        # DESIGN.md precedence 1, clause 9.3: nothing blocks an emergency call.
-        "emergency": {"pri": 1, "all": [{"m": {"action": "emergency"}}], "run": "emergency"},
+        # DESIGN.md precedence 1, clause 9.3: nothing blocks an emergency call. Only the
+        # emergency number itself is one: "+49 110 1234" is an invalid number, not 110.
+        "emergency": {
+            "pri": 1,
+            "all": [{"m": _and({"action": "emergency"}, {"length": "ok"})}],
+            "run": "emergency",
+        },
         # 2: not a destination (call-by-call, unassigned ranges), or a wrong length.
         "not_a_destination": {"pri": 2, "all": [{"m": {"action": "reject"}}], "run": "reject"},
         "incomplete": {"pri": 3, "all": [{"m": {"length": "short"}}], "run": "incomplete"},
@@ -210,7 +216,8 @@ class Engine:
 
         self._results = results
         self._host = _Host()
-        self._host.set_rulesets(RULESET)
+        # set_rulesets() consumes its argument (it pops each rule's "run"): give it a copy.
+        self._host.set_rulesets(copy.deepcopy(RULESET))
         self._lock = threading.Lock()
         self._next_id = 0
 
@@ -278,7 +285,7 @@ def evaluate_in_child(
             )
         try:
             payload = parent.recv_bytes()
-        except EOFError:
+        except (EOFError, ConnectionError):
             raise EngineError("rules engine process died without an answer") from None
     finally:
         if proc.is_alive():

@@ -81,7 +81,8 @@ class RuleErrors(Exception):
     """All errors of one load or compile, sorted by file and line."""
 
     def __init__(self, errors: Iterable[RuleError]) -> None:
-        self.errors = sorted(errors, key=RuleError.sort_key)
+        # Sort first, then cut: the operator sees the first ERROR_LIMIT by file and line.
+        self.errors = sorted(errors, key=RuleError.sort_key)[:ERROR_LIMIT]
         super().__init__(str(self))
 
     def __iter__(self) -> Iterator[RuleError]:

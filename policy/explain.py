@@ -58,7 +58,12 @@ def _candidates(
     exc_note = f"; excepted by {rules.ref('exception', exc)}" if exc else ""
     lifted = cls in account.lifted_classes
     return [
-        ("emergency", c.action == "emergency", f"category {c.category}", cat_ref),
+        (
+            "emergency",
+            c.action == "emergency" and c.min_digits <= n <= c.max_digits,
+            f"category {c.category}",
+            cat_ref,
+        ),
         (
             "not_a_destination",
             c.action == "reject",

@@ -18,7 +18,7 @@ from typing import Any
 import phonenumbers
 
 from ._decode import Source, decode_toml, located
-from .errors import ERROR_LIMIT, RuleError, RuleErrors, RuleWarning
+from .errors import RuleError, RuleErrors, RuleWarning
 from .model import (
     BlockRule,
     BlocksFile,
@@ -168,7 +168,7 @@ def rules_from_sources(
         if value is not None:
             decoded[name] = value
     if errors or len(decoded) != len(FILES):
-        raise RuleErrors(errors[:ERROR_LIMIT])
+        raise RuleErrors(errors)
     return _build(directory, sources, decoded)
 
 
@@ -416,7 +416,7 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
         )
 
     if chk.errors:
-        raise RuleErrors(chk.errors[:ERROR_LIMIT])
+        raise RuleErrors(chk.errors)
     digest = hashlib.sha256()
     for name in FILES:
         digest.update(name.encode() + b"\0" + sources[name].text.encode() + b"\0")

@@ -31,6 +31,10 @@ _EXPECT_AREA = (
     "an area code: this local number needs the account's area code, and none is set "
     "(dial 0 + area code + number)"
 )
+_EXPECT_NOT_011 = (
+    "a national number outside the unassigned range (0)11; service codes 110, 112, 115, "
+    "116xyz and 118xy are dialled without 0"
+)
 _EXPECT_SIP_USER = "a SIP URI with a user part, like sip:+4930123456@example.net"
 _EXPECT_PREFIX = 'a prefix starting with "+", "00", "0" or "1"'
 _EXPECT_PREFIX_SERVICE = (
@@ -100,6 +104,9 @@ def _without_separators(text: str) -> str:
 # Digit strings after "+"/"00" that are never a canonical key: country codes start with 1-9
 # (ITU-T E.164), and German numbers never start with 0 (a trunk 0) or 10 (carrier selection).
 _NOT_CANONICAL = ("0", "490", "4910")
+# National prefixes the fast path leaves to the full rules: 010 (carrier selection) and 011
+# (unassigned; its canonical form would collide with the service codes 11x).
+_NOT_NATIONAL = ("10", "11")
 
 # Memo of account area codes already checked by _area, raw form -> without trunk 0, so the
 # local-number path costs one dict lookup. Bounded: cleared when it reaches _AREA_MEMO_LIMIT.
@@ -121,7 +128,7 @@ def canonical(dial: str, area_code: str = "") -> str:
                     digits = dial[2:]
                     if 3 <= len(digits) <= 15 and not digits.startswith(_NOT_CANONICAL):
                         return digits
-                elif 2 <= len(dial) <= 14 and dial[1:3] != "10":
+                elif 2 <= len(dial) <= 14 and dial[1:3] not in _NOT_NATIONAL:
                     return "49" + dial[1:]
             elif first != "1":
                 code = _AREA_MEMO.get(area_code)
@@ -160,6 +167,10 @@ def _from_digits(digits: str, area_code: str, dial: str) -> str:
             # 010xy / 0100xy select a carrier per call; they are not a destination
             # (DESIGN.md Numbers, german-numbering.md).
             raise NumberError(_CARRIER, dial, _EXPECT_CARRIER)
+        if digits[1:3] == "11":
+            # (0)11 is unassigned, and "49" + "11…" is where the service codes 110/112/115/
+            # 116/118 live: a national 0112… must never become the emergency number 112.
+            raise NumberError(_INVALID, dial, _EXPECT_NOT_011)
         return _checked_length("49" + digits[1:], dial)
     if first == "1":
         if digits in _SERVICE_CODES:
