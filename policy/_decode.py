@@ -41,12 +41,13 @@ def located(source: Source, code: str, path: str, found: str, expected: str) -> 
 def _value_at(data: Any, path: str) -> tuple[bool, Any]:
     node = data
     for part in parse_path(path):
-        if isinstance(part, int) and isinstance(node, list) and part < len(node):
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
-        elif isinstance(part, str) and isinstance(node, dict) and part in node:
+            continue
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
             node = node[part]
-        else:
-            return False, None
+            continue
+        return False, None
     return True, node
 
 
@@ -130,29 +131,36 @@ def decode_toml(source: Source, tp: type[T], errors: list[RuleError]) -> T | Non
                     located(source, "rule_schema_error", "$", "nothing", f"required key `{name}`")
                 )
             continue
-        value = data[name]
-        entry = _entry_type(field.type)
-        if entry and entry[0] == "list" and isinstance(value, list):
-            items = []
-            for i, item in enumerate(value):
-                try:
-                    items.append(msgspec.convert(item, entry[1]))
-                except msgspec.ValidationError as exc:
-                    errors.append(_schema_error(source, data, f"$.{name}[{i}]", entry[1], exc))
-            values[name] = tuple(items)
-        elif entry and entry[0] == "dict" and isinstance(value, dict):
-            table = {}
-            for key, item in value.items():
-                try:
-                    table[key] = msgspec.convert(item, entry[1])
-                except msgspec.ValidationError as exc:
-                    errors.append(_schema_error(source, data, f"$.{name}.{key}", entry[1], exc))
-            values[name] = table
-        else:
-            try:
-                values[name] = msgspec.convert(value, field.type)
-            except msgspec.ValidationError as exc:
-                errors.append(_schema_error(source, data, f"$.{name}", None, exc))
+        values[name] = _decode_field(source, data, name, field.type, errors)
     if len(errors) > n_before:
         return None
     return tp(**values)
+
+
+def _decode_field(
+    source: Source, data: dict[str, Any], name: str, tp: Any, errors: list[RuleError]
+) -> Any:
+    """Convert one top-level value; arrays and tables of Structs entry by entry."""
+    value = data[name]
+    entry = _entry_type(tp)
+    if entry and entry[0] == "list" and isinstance(value, list):
+        items = []
+        for i, item in enumerate(value):
+            try:
+                items.append(msgspec.convert(item, entry[1]))
+            except msgspec.ValidationError as exc:
+                errors.append(_schema_error(source, data, f"$.{name}[{i}]", entry[1], exc))
+        return tuple(items)
+    if entry and entry[0] == "dict" and isinstance(value, dict):
+        table = {}
+        for key, item in value.items():
+            try:
+                table[key] = msgspec.convert(item, entry[1])
+            except msgspec.ValidationError as exc:
+                errors.append(_schema_error(source, data, f"$.{name}.{key}", entry[1], exc))
+        return table
+    try:
+        return msgspec.convert(value, tp)
+    except msgspec.ValidationError as exc:
+        errors.append(_schema_error(source, data, f"$.{name}", None, exc))
+        return None

@@ -42,10 +42,36 @@ class CompiledAccount:
 
 def _canon_number(text: str, area_code: str, what: str, errors: list[str]) -> str:
     try:
-        return canonical(text if text.startswith(("+", "0", "tel:", "sip:")) else "+" + text, area_code)
+        return canonical(
+            text if text.startswith(("+", "0", "tel:", "sip:")) else "+" + text, area_code
+        )
     except NumberError as exc:
         errors.append(f"{what}: {exc}")
         return ""
+
+
+def _own_numbers(policy: AccountPolicy, npn: str, area_code: str, errors: list[str]) -> set[str]:
+    """The NPN, the single numbers and every number of the account's blocks."""
+    own: set[str] = {npn} if npn else set()
+    for i, number in enumerate(policy.numbers):
+        own.add(_canon_number(number, area_code, f"numbers[{i}]", errors))
+    for i, rng in enumerate(policy.number_blocks):
+        first = _canon_number(rng.first, area_code, f"number_blocks[{i}].first", errors)
+        last = _canon_number(rng.last, area_code, f"number_blocks[{i}].last", errors)
+        if not first or not last:
+            continue
+        if len(first) != len(last) or first > last:
+            errors.append(
+                f"number_blocks[{i}]: expected first <= last of one length, got {first}..{last}"
+            )
+            continue
+        if int(last) - int(first) + 1 + len(own) > MAX_OWN_NUMBERS:
+            errors.append(f"number_blocks[{i}]: more than {MAX_OWN_NUMBERS} own numbers")
+            continue
+        width = len(first)
+        own.update(str(n).zfill(width) for n in range(int(first), int(last) + 1))
+    own.discard("")
+    return own
 
 
 def compile_account(snapshot: Snapshot, policy: AccountPolicy) -> CompiledAccount:
@@ -57,23 +83,7 @@ def compile_account(snapshot: Snapshot, policy: AccountPolicy) -> CompiledAccoun
         errors.append(f"area_code: expected 2-5 digits, got {policy.area_code!r}")
         area_code = ""
     npn = _canon_number(policy.npn, area_code, "npn", errors) if policy.npn else ""
-    own: set[str] = {npn} if npn else set()
-    for i, number in enumerate(policy.numbers):
-        own.add(_canon_number(number, area_code, f"numbers[{i}]", errors))
-    for i, rng in enumerate(policy.number_blocks):
-        first = _canon_number(rng.first, area_code, f"number_blocks[{i}].first", errors)
-        last = _canon_number(rng.last, area_code, f"number_blocks[{i}].last", errors)
-        if not first or not last:
-            continue
-        if len(first) != len(last) or first > last:
-            errors.append(f"number_blocks[{i}]: expected first <= last of one length, got {first}..{last}")
-            continue
-        if int(last) - int(first) + 1 + len(own) > MAX_OWN_NUMBERS:
-            errors.append(f"number_blocks[{i}]: more than {MAX_OWN_NUMBERS} own numbers")
-            continue
-        width = len(first)
-        own.update(str(n).zfill(width) for n in range(int(first), int(last) + 1))
-    own.discard("")
+    own = _own_numbers(policy, npn, area_code, errors)
 
     blocked_cats = set(policy.blocked_categories)
     for cat in sorted(blocked_cats - set(rules.category_by_id)):

@@ -75,15 +75,11 @@ def decide(snapshot: Snapshot, call: Call, account: CompiledAccount) -> Decision
     if verdict == "allow":
         carrier = snapshot.carriers[c.carrier]
         identity = identity_for(snapshot, account, call.from_number, carrier)
-        return Decision(
-            "allow", t.reason, t.rule, None, c.carrier, identity, digits, t.category
-        )
+        return Decision("allow", t.reason, t.rule, None, c.carrier, identity, digits, t.category)
     if verdict == "emergency":
         # Clause 9.3: 110 and 112 have separate routing numbers per emergency origin area;
         # the NPN is always sent towards the PSAP (NotrufV), whatever the customer asked.
         area = account.emergency_area
         route = area.routing_110 if digits.startswith("49110") else area.routing_112
-        return Decision(
-            "emergency", t.reason, t.rule, None, route, account.npn, digits, t.category
-        )
+        return Decision("emergency", t.reason, t.rule, None, route, account.npn, digits, t.category)
     return Decision(verdict, t.reason, t.rule, t.sip, "", None, digits, t.category)

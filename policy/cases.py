@@ -66,7 +66,9 @@ def run_cases(snap: Snapshot, directory: str) -> list[CaseResult]:
                 compiled[name] = compile_account(snap, policy)
             except AccountError as exc:
                 errors.append(
-                    located(source, "rule_test_error", f"$.account.{name}", str(exc), "a valid account")
+                    located(
+                        source, "rule_test_error", f"$.account.{name}", str(exc), "a valid account"
+                    )
                 )
         for i, case in enumerate(cases.case):
             path = f"$.case[{i}]"
@@ -82,7 +84,9 @@ def run_cases(snap: Snapshot, directory: str) -> list[CaseResult]:
                         )
                     )
                 continue
-            d = decide(snap, Call(to=case.dial, from_number=case.from_number), compiled[case.account])
+            d = decide(
+                snap, Call(to=case.dial, from_number=case.from_number), compiled[case.account]
+            )
             failures = []
             if d.verdict != case.verdict:
                 failures.append(f"verdict {d.verdict!r}, expected {case.verdict!r}")

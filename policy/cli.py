@@ -80,7 +80,10 @@ def _print_explanation(e: Explanation) -> None:
     print(f"number:   {e.dial} -> {d.number or '(not a number)'}")
     print(f"verdict:  {d.verdict} ({d.reason})")
     if d.category:
-        print(f"category: {d.category}; country {e.country or '-'}; matched prefix {e.matched_prefix or '(root)'}")
+        print(
+            f"category: {d.category}; country {e.country or '-'}; "
+            f"matched prefix {e.matched_prefix or '(root)'}"
+        )
     if d.rule:
         print(f"rule:     {d.rule}")
     if d.sip:

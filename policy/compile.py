@@ -34,8 +34,8 @@ __all__ = [
     "COMBOS",
     "DestClass",
     "Snapshot",
-    "compile_rules",
     "compile_dir",
+    "compile_rules",
     "table_index",
 ]
 
@@ -107,7 +107,14 @@ def _country(codes: frozenset[str], digits: str) -> str:
     return ""
 
 
-def _block(layer_prefixes: Mapping[str, str], by_cat: Mapping[str, str], by_country: Mapping[str, str], key: str, category: str, country: str) -> str:  # noqa: E501
+def _block(
+    layer_prefixes: Mapping[str, str],
+    by_cat: Mapping[str, str],
+    by_country: Mapping[str, str],
+    key: str,
+    category: str,
+    country: str,
+) -> str:
     """Most specific block of one layer: prefix, then category, then country (blocks.toml)."""
     hit = longest(layer_prefixes, key)
     if hit is not None:
@@ -198,9 +205,7 @@ def _keys(rules: RuleSet) -> set[str]:
     return keys
 
 
-def compile_rules(
-    rules: RuleSet, evaluate: Evaluator = evaluate_in_child
-) -> Snapshot:
+def compile_rules(rules: RuleSet, evaluate: Evaluator = evaluate_in_child) -> Snapshot:
     """Compile ``rules`` into a Snapshot. ``evaluate`` runs the engine (a child by default)."""
     stages: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -30,7 +30,9 @@ in ``tests/policy/test_engine.py``:
 from __future__ import annotations
 
 import copy
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
@@ -176,7 +178,7 @@ def condition_fields(node: Any) -> Iterator[str]:
 
 
 def check_ruleset(ruleset: dict[str, dict[str, Any]]) -> None:
-    """Fail unless every condition names a Fact field (never ``id``/``sid``), every action exists."""
+    """Fail unless conditions name only Fact fields (never ``id``/``sid``) and actions exist."""
     known = {f.name for f in msgspec.structs.fields(Fact)}
     for rules in ruleset.values():
         for name, rule in rules.items():
@@ -248,50 +250,50 @@ class Engine:
         return out
 
 
-_facts_encoder = msgspec.msgpack.Encoder()
+_encoder = msgspec.msgpack.Encoder()
 _facts_decoder = msgspec.msgpack.Decoder(list[Fact])
 _verdicts_decoder = msgspec.msgpack.Decoder(list[Verdict])
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _child(conn: Any) -> None:
-    """Child-process entry: evaluate the facts received, send verdicts (or an error) back."""
-    try:
-        facts = _facts_decoder.decode(conn.recv_bytes())
-        conn.send_bytes(b"ok" + _facts_encoder.encode(Engine.instance().evaluate(facts)))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as data
-        conn.send_bytes(b"er" + repr(exc).encode())
-    finally:
-        conn.close()
+def decode_facts(data: bytes) -> list[Fact]:
+    """Facts from their msgpack form (the child's input)."""
+    return _facts_decoder.decode(data)
+
+
+def encode_verdicts(verdicts: list[Verdict]) -> bytes:
+    """Verdicts in msgpack form (the child's output)."""
+    return _encoder.encode(verdicts)
 
 
 def evaluate_in_child(
-    facts: Sequence[Fact], timeout: float = CHILD_TIMEOUT, target: Any = None
+    facts: Sequence[Fact], timeout: float = CHILD_TIMEOUT, argv: Sequence[str] | None = None
 ) -> list[Verdict]:
     """Evaluate ``facts`` in a fresh child process; kill it after ``timeout`` seconds.
 
     The child bounds both a hang and the per-registration leak of durable-rules; the
-    verdicts come back as data. ``target`` replaces the child's entry (for tests).
+    verdicts come back as data. ``argv`` replaces the child's command (for tests).
     """
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=target or _child, args=(child,), daemon=True)
-    proc.start()
-    child.close()
+    cmd = list(argv) if argv else [sys.executable, "-m", "policy._engine_child"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     try:
-        parent.send_bytes(_facts_encoder.encode(list(facts)))
-        if not parent.poll(timeout):
-            raise EngineError(
-                f"rules engine gave no answer within {timeout:g} s; the running rules stay"
-            )
-        try:
-            payload = parent.recv_bytes()
-        except (EOFError, ConnectionError):
-            raise EngineError("rules engine process died without an answer") from None
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-        parent.close()
-    if payload[:2] != b"ok":
-        raise EngineError(f"rules engine failed: {payload[2:].decode(errors='replace')}")
-    return _verdicts_decoder.decode(payload[2:])
+        proc = subprocess.run(
+            cmd,
+            input=_encoder.encode(list(facts)),
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise EngineError(
+            f"rules engine gave no answer within {timeout:g} s; the running rules stay"
+        ) from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise EngineError(f"rules engine process failed (exit {proc.returncode}): {tail[0]}")
+    try:
+        return _verdicts_decoder.decode(proc.stdout)
+    except msgspec.DecodeError as exc:
+        raise EngineError(f"rules engine process gave an unreadable answer: {exc}") from None

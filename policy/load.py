@@ -22,8 +22,8 @@ from .errors import RuleError, RuleErrors, RuleWarning
 from .model import (
     BlockRule,
     BlocksFile,
-    Category,
     CarriersFile,
+    Category,
     ClipFile,
     CountriesFile,
     EmergencyFile,
@@ -112,6 +112,21 @@ class _Checker:
         self.sources = sources
         self.errors: list[RuleError] = []
         self.warnings: list[RuleWarning] = []
+        self.refs: dict[str, RuleRef] = {}
+
+    def unique(self, file: str, kind: str, path: str, rule_id: str) -> None:
+        """Record where rule ``rule_id`` of ``kind`` is; a second one is a conflict."""
+        key = f"{kind}:{rule_id}"
+        if key in self.refs:
+            self.error(
+                file,
+                "rule_conflict_error",
+                f"{path}.id",
+                f"{kind} id {rule_id!r} again",
+                f"a unique id (first at line {self.refs[key].line})",
+            )
+        else:
+            self.refs[key] = _ref(self.sources[file], path, rule_id)
 
     def error(self, file: str, code: str, path: str, found: str, expected: str) -> None:
         self.errors.append(located(self.sources[file], code, path, found, expected))
@@ -172,34 +187,13 @@ def rules_from_sources(
     return _build(directory, sources, decoded)
 
 
-def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) -> RuleSet:
-    chk = _Checker(sources)
-    plan: NumberingPlanFile = d["numbering_plan"]
-    blocks: BlocksFile = d["blocks"]
-    countries: CountriesFile = d["countries"]
-    clip: ClipFile = d["clip"]
-    emergency: EmergencyFile = d["emergency"]
-    carriers: CarriersFile = d["carriers"]
-    refs: dict[str, RuleRef] = {}
-
-    def unique(file: str, kind: str, path: str, rule_id: str) -> None:
-        key = f"{kind}:{rule_id}"
-        if key in refs:
-            chk.error(
-                file,
-                "rule_conflict_error",
-                f"{path}.id",
-                f"{kind} id {rule_id!r} again",
-                f"a unique id (first at line {refs[key].line})",
-            )
-        else:
-            refs[key] = _ref(sources[file], path, rule_id)
-
+def _check_plan(chk: _Checker, plan: NumberingPlanFile) -> tuple[dict[str, str], set[str]]:
+    """numbering_plan.toml: categories and their prefixes; one category per prefix."""
     # numbering_plan.toml: categories and their prefixes; one category per prefix.
     category_prefixes: dict[str, str] = {}
     for i, cat in enumerate(plan.category):
         base = f"$.category[{i}]"
-        unique("numbering_plan", "category", base, cat.id)
+        chk.unique("numbering_plan", "category", base, cat.id)
         if cat.min_digits > cat.max_digits:
             chk.error(
                 "numbering_plan",
@@ -237,6 +231,11 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
             "the id of a category in this file",
         )
 
+    return category_prefixes, category_ids
+
+
+def _check_countries(chk: _Checker, countries: CountriesFile) -> set[str]:
+    """countries.toml: calling codes from phonenumbers plus the file's extras."""
     # countries.toml: calling codes from phonenumbers plus the file's extras.
     country_codes = {str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
     for j, code in enumerate(countries.extra_codes):
@@ -246,7 +245,7 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
             )
         country_codes.add(code)
     for i, group in enumerate(countries.group):
-        unique("countries", "group", f"$.group[{i}]", group.id)
+        chk.unique("countries", "group", f"$.group[{i}]", group.id)
         for j, code in enumerate(group.codes):
             if code not in country_codes:
                 chk.error(
@@ -257,13 +256,20 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
                     "a country calling code (ITU-T E.164)",
                 )
 
+    return country_codes
+
+
+def _check_blocks(
+    chk: _Checker, blocks: BlocksFile, category_ids: set[str], country_codes: set[str]
+) -> tuple[Layer, Layer, dict[str, list[str]]]:
+    """blocks.toml: two layers; within a layer one block per prefix, category and country."""
     # blocks.toml: two layers; within a layer one block per prefix, category and country.
     hard = Layer({}, {}, {})
     default = Layer({}, {}, {})
     block_prefixes: dict[str, list[str]] = {}
     for i, block in enumerate(blocks.block):
         base = f"$.block[{i}]"
-        unique("blocks", "block", base, block.id)
+        chk.unique("blocks", "block", base, block.id)
         layer = default if block.liftable else hard
         if block.liftable and block.fee_cents is None:
             chk.error(
@@ -303,7 +309,9 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
                     "a category id of numbering_plan.toml",
                 )
             else:
-                _claim(chk, layer.categories, cat_id, block.id, layer_name, f"{base}.categories[{j}]")
+                _claim(
+                    chk, layer.categories, cat_id, block.id, layer_name, f"{base}.categories[{j}]"
+                )
         for j, code in enumerate(block.countries):
             if code not in country_codes:
                 chk.error(
@@ -316,11 +324,22 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
             else:
                 _claim(chk, layer.countries, code, block.id, layer_name, f"{base}.countries[{j}]")
 
+    return hard, default, block_prefixes
+
+
+def _check_exceptions(
+    chk: _Checker,
+    blocks: BlocksFile,
+    block_prefixes: Mapping[str, list[str]],
+    category_prefixes: Mapping[str, str],
+    country_codes: set[str],
+) -> dict[str, str]:
+    """blocks.toml exceptions: each inside the one block it names."""
     exception_prefixes: dict[str, str] = {}
     block_by_id = {b.id: b for b in blocks.block}
     for i, exc in enumerate(blocks.exception):
         base = f"$.exception[{i}]"
-        unique("blocks", "exception", base, exc.id)
+        chk.unique("blocks", "exception", base, exc.id)
         target = block_by_id.get(exc.of)
         if target is None:
             chk.error("blocks", "rule_reference_error", f"{base}.of", repr(exc.of), "a block id")
@@ -352,6 +371,11 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
                     "an exception inside the block it names (it has no effect)",
                 )
 
+    return exception_prefixes
+
+
+def _check_clip(chk: _Checker, clip: ClipFile, category_ids: set[str]) -> None:
+    """clip.toml: only known categories."""
     # clip.toml
     for j, cat_id in enumerate(clip.never_present):
         if cat_id not in category_ids:
@@ -363,9 +387,12 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
                 "a category id of numbering_plan.toml",
             )
 
+
+def _check_emergency(chk: _Checker, emergency: EmergencyFile) -> None:
+    """emergency.toml: routing numbers and the default area."""
     # emergency.toml
     for i, area in enumerate(emergency.area):
-        unique("emergency", "area", f"$.area[{i}]", area.id)
+        chk.unique("emergency", "area", f"$.area[{i}]", area.id)
         for key in ("routing_110", "routing_112", "fallback_110", "fallback_112"):
             value = getattr(area, key)
             # Routing numbers may contain hex digits (TR Notruf): not dialable, but valid.
@@ -386,15 +413,22 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
             "the id of an area in this file",
         )
 
+
+def _check_carriers(chk: _Checker, carriers: CarriersFile) -> dict[str, str]:
+    """carriers.toml: addresses, one carrier per prefix, the default exists."""
     # carriers.toml
     carrier_prefixes: dict[str, str] = {}
     for i, carrier in enumerate(carriers.carrier):
         base = f"$.carrier[{i}]"
-        unique("carriers", "carrier", base, carrier.id)
+        chk.unique("carriers", "carrier", base, carrier.id)
         host, _, port = carrier.address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             chk.error(
-                "carriers", "rule_schema_error", f"{base}.address", repr(carrier.address), "host:port"
+                "carriers",
+                "rule_schema_error",
+                f"{base}.address",
+                repr(carrier.address),
+                "host:port",
             )
         for j, prefix in chk.prefixes("carriers", f"{base}.prefixes", carrier.prefixes):
             if prefix in carrier_prefixes:
@@ -415,6 +449,27 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
             "the id of a carrier in this file",
         )
 
+    return carrier_prefixes
+
+
+def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) -> RuleSet:
+    chk = _Checker(sources)
+    plan: NumberingPlanFile = d["numbering_plan"]
+    blocks: BlocksFile = d["blocks"]
+    countries: CountriesFile = d["countries"]
+    clip: ClipFile = d["clip"]
+    emergency: EmergencyFile = d["emergency"]
+    carriers: CarriersFile = d["carriers"]
+    category_prefixes, category_ids = _check_plan(chk, plan)
+    country_codes = _check_countries(chk, countries)
+    hard, default, block_prefixes = _check_blocks(chk, blocks, category_ids, country_codes)
+    exception_prefixes = _check_exceptions(
+        chk, blocks, block_prefixes, category_prefixes, country_codes
+    )
+    _check_clip(chk, clip, category_ids)
+    _check_emergency(chk, emergency)
+    carrier_prefixes = _check_carriers(chk, carriers)
+    refs = chk.refs
     if chk.errors:
         raise RuleErrors(chk.errors)
     digest = hashlib.sha256()

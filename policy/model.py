@@ -32,10 +32,10 @@ __all__ = [
     "Identity",
     "NumberRange",
     "NumberingPlanFile",
-    "RuleRef",
-    "SipAnswer",
     "OperatorCase",
     "OperatorCasesFile",
+    "RuleRef",
+    "SipAnswer",
     "Verdict",
 ]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from .authorize import refused
 from .compile import DestClass, fact_for, template
 from .engine import Engine
 from .load import RuleSet
 from .model import AccountPolicy, Call, Decision, Identity
 from .numbers import NumberError, canonical, canonical_prefix
-from .authorize import refused
 
 __all__ = ["attributes", "decide_direct"]
 
@@ -44,7 +44,9 @@ def attributes(rules: RuleSet, digits: str) -> DestClass:
     cat = rules.category_by_id[cat_id]
     country = _starts(digits, rules.country_codes) or ""
 
-    def most_specific(prefixes: Mapping[str, str], cats: Mapping[str, str], countries: Mapping[str, str]) -> str:
+    def most_specific(
+        prefixes: Mapping[str, str], cats: Mapping[str, str], countries: Mapping[str, str]
+    ) -> str:
         return _scan(prefixes, digits) or cats.get(cat_id) or countries.get(country) or ""
 
     hard = most_specific(rules.hard.prefixes, rules.hard.categories, rules.hard.countries)

@@ -42,7 +42,9 @@ def test_blocks_expand_to_own_numbers(snapshot: Snapshot) -> None:
     acct = compile_account(
         snapshot,
         AccountPolicy(
-            account="a", npn="030 123456", area_code="030",
+            account="a",
+            npn="030 123456",
+            area_code="030",
             number_blocks=(NumberRange("+4930200000", "+4930200009"),),
         ),
     )
@@ -55,5 +57,7 @@ def test_oversized_block_is_refused(snapshot: Snapshot) -> None:
     with pytest.raises(AccountError, match="more than 100000 own numbers"):
         compile_account(
             snapshot,
-            AccountPolicy(account="a", number_blocks=(NumberRange("+49302000000", "+49302999999"),)),
+            AccountPolicy(
+                account="a", number_blocks=(NumberRange("+49302000000", "+49302999999"),)
+            ),
         )

@@ -56,12 +56,20 @@ def _decide(snap: Snapshot, to: str, **policy: object) -> tuple[str, str, str]:
         ("+881 12", {}, ("reject", "incomplete_number", "international")),
         ("0900 1 12", {}, ("reject", "incomplete_number", "premium_rate")),
         # 3. hard blocks before the customer's own and before lifts.
-        ("+881 1234 56789", {"blocked_countries": ("881",)}, ("block", "country_blocked", "international-networks")),
+        (
+            "+881 1234 56789",
+            {"blocked_countries": ("881",)},
+            ("block", "country_blocked", "international-networks"),
+        ),
         ("+44 20 7946 1234", {}, ("block", "operator_block", "fraud-uk")),
         # a hard-layer exception punches through the hard block only.
         ("+44 20 7946 0000", {}, ("allow", "exception", "fraud-uk-helpdesk")),
         # 4. customer blocks before lifted defaults.
-        ("0900 1 123456", {"lifted": ("premium-rate",), "blocked_categories": ("premium_rate",)}, ("block", "customer_block", "customer-block")),
+        (
+            "0900 1 123456",
+            {"lifted": ("premium-rate",), "blocked_categories": ("premium_rate",)},
+            ("block", "customer_block", "customer-block"),
+        ),
         # 5. lifted defaults allow; 6. default blocks block.
         ("0900 1 123456", {"lifted": ("premium-rate",)}, ("allow", "lifted", "premium-rate")),
         ("0900 8 123456", {"lifted": ("premium-rate",)}, ("block", "premium_rate", "premium-all")),
@@ -70,7 +78,9 @@ def _decide(snap: Snapshot, to: str, **policy: object) -> tuple[str, str, str]:
         ("030 1234567", {}, ("allow", "allowed", "geographic")),
     ],
 )
-def test_precedence(rich: Snapshot, to: str, policy: dict[str, object], expected: tuple[str, str, str]) -> None:
+def test_precedence(
+    rich: Snapshot, to: str, policy: dict[str, object], expected: tuple[str, str, str]
+) -> None:
     assert _decide(rich, to, **policy) == expected
 
 
@@ -101,7 +111,11 @@ def test_invalid_numbers_are_reject_decisions(
     snapshot: Snapshot, dial: str, reason: str, status: int, cause: int
 ) -> None:
     d = decide(snapshot, Call(to=dial), compile_account(snapshot, AccountPolicy(account="t")))
-    assert (d.verdict, d.reason, d.sip) == ("reject", reason, SipAnswer(status, d.sip.phrase if d.sip else "", cause))
+    assert (d.verdict, d.reason, d.sip) == (
+        "reject",
+        reason,
+        SipAnswer(status, d.sip.phrase if d.sip else "", cause),
+    )
 
 
 def test_emergency_route_follows_the_declared_site_and_sends_the_npn(snapshot: Snapshot) -> None:
@@ -124,9 +138,7 @@ def test_emergency_route_follows_the_declared_site_and_sends_the_npn(snapshot: S
     ],
 )
 def test_clip(snapshot: Snapshot, to: str, from_number: str, identity: Identity) -> None:
-    policy = AccountPolicy(
-        account="t", npn="+4930123456", numbers=("+4930123457", "+499001123456")
-    )
+    policy = AccountPolicy(account="t", npn="+4930123456", numbers=("+4930123457", "+499001123456"))
     d = decide(snapshot, Call(to=to, from_number=from_number), compile_account(snapshot, policy))
     assert d.identity == identity
 
@@ -145,7 +157,10 @@ def test_explain_chain_marks_the_deciding_step(rich: Snapshot) -> None:
     assert [s.step for s in e.steps] == ["number"]
 
 
-@pytest.mark.parametrize("to", ["112", "+881 1234 56789", "0900 1 123456", "11822", "030 1234567", "030 12", "01019 0301"])
+@pytest.mark.parametrize(
+    "to",
+    ["112", "+881 1234 56789", "0900 1 123456", "11822", "030 1234567", "030 12", "01019 0301"],
+)
 def test_explain_agrees_with_decide(rich: Snapshot, to: str) -> None:
     acct = compile_account(rich, AccountPolicy(account="t"))
     e = explain(rich, Call(to=to), acct)

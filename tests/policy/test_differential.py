@@ -57,9 +57,38 @@ def rich(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
 
 
 NATIONAL = [
-    "030", "040", "089", "0228", "03581", "0171", "0151", "0160", "0164", "0700", "0800",
-    "0180", "0181", "0185", "0189", "0137", "0900", "09001", "09002", "09003", "09005",
-    "09008", "09009", "012", "0191", "031", "032", "010", "0100", "011", "013", "0",
+    "030",
+    "040",
+    "089",
+    "0228",
+    "03581",
+    "0171",
+    "0151",
+    "0160",
+    "0164",
+    "0700",
+    "0800",
+    "0180",
+    "0181",
+    "0185",
+    "0189",
+    "0137",
+    "0900",
+    "09001",
+    "09002",
+    "09003",
+    "09005",
+    "09008",
+    "09009",
+    "012",
+    "0191",
+    "031",
+    "032",
+    "010",
+    "0100",
+    "011",
+    "013",
+    "0",
 ]
 SERVICE = ["110", "112", "115", "116", "118", "11822", "11823", "11833", "1180", "11"]
 COUNTRIES = ["1", "44", "4420", "44207946", "2321", "33", "881", "882", "883", "7", "86", "49"]
@@ -96,17 +125,26 @@ accounts = st.builds(
         lifted=tuple(lifted),
         emergency_area=area and "test-berlin-mitte",
     ),
-    st.lists(st.sampled_from(["mobile", "international", "premium_rate", "directory", "geographic"]), max_size=3),
+    st.lists(
+        st.sampled_from(["mobile", "international", "premium_rate", "directory", "geographic"]),
+        max_size=3,
+    ),
     st.lists(st.sampled_from(["44", "33", "1", "881", "49"]), max_size=2),
     st.lists(st.sampled_from(["+4989", "0171", "+331", "0900", "11822"]), max_size=2),
-    st.lists(st.sampled_from(["premium-rate", "directory", "service-012", "premium-all"]), max_size=3),
+    st.lists(
+        st.sampled_from(["premium-rate", "directory", "service-012", "premium-all"]), max_size=3
+    ),
     st.sampled_from(["", "30", "040"]),
 )
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(dial=dial_strings, from_number=from_numbers, policy=accounts)
-def test_compiled_equals_engine(rich: Snapshot, dial: str, from_number: str, policy: AccountPolicy) -> None:
+def test_compiled_equals_engine(
+    rich: Snapshot, dial: str, from_number: str, policy: AccountPolicy
+) -> None:
     call = Call(to=dial, from_number=from_number)
     compiled = decide(rich, call, compile_account(rich, policy))
     direct = decide_direct(rich.rules, call, policy)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -76,7 +75,11 @@ def test_precedence(fact: Fact, expected: Verdict) -> None:
 
 def test_ruleset_names_only_fact_fields_and_never_id() -> None:
     # Trap: misspelt fields are accepted silently, and a condition on `id` hangs the engine.
-    fields = {f for rule in RULESET["callpolicy"].values() for f in engine_mod.condition_fields(rule["all"])}
+    fields = {
+        f
+        for rule in RULESET["callpolicy"].values()
+        for f in engine_mod.condition_fields(rule["all"])
+    }
     assert "id" not in fields and "sid" not in fields
     check_ruleset(RULESET)
     bad = {"x": {"r": {"pri": 1, "all": [{"m": {"custmer_blocked": True}}], "run": "allow"}}}
@@ -105,24 +108,25 @@ def test_ruleset_size_does_not_depend_on_the_rules(rules_copy: pathlib.Path) -> 
     assert snap.table[snap.trie.lookup("4930000123") * 12].reason == "operator_block"
 
 
-def _hang(conn: Any) -> None:
-    time.sleep(60)
-
-
-def _die(conn: Any) -> None:
-    raise SystemExit(3)
-
-
 def test_a_hanging_engine_is_killed_after_the_timeout() -> None:
     t0 = time.monotonic()
     with pytest.raises(EngineError, match="no answer within 1 s; the running rules stay"):
-        evaluate_in_child([Fact(action="classify")], timeout=1, target=_hang)
+        evaluate_in_child(
+            [Fact(action="classify")],
+            timeout=1,
+            argv=[sys.executable, "-c", "import time; time.sleep(60)"],
+        )
     assert time.monotonic() - t0 < 30  # killed, not waited for (not a timing assertion: a bound)
 
 
 def test_a_dying_engine_is_an_error() -> None:
-    with pytest.raises(EngineError, match="died without an answer"):
-        evaluate_in_child([Fact(action="classify")], timeout=30, target=_die)
+    with pytest.raises(EngineError, match=r"failed \(exit 3\): boom"):
+        evaluate_in_child(
+            [Fact(action="classify")],
+            argv=[sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"],
+        )
+    with pytest.raises(EngineError, match="unreadable answer"):
+        evaluate_in_child([Fact(action="classify")], argv=[sys.executable, "-c", "print('x')"])
 
 
 def test_child_evaluation_matches_in_process() -> None:

@@ -6,9 +6,27 @@ import pathlib
 
 import pytest
 
-from policy import AccountPolicy, Call, Snapshot, compile_account, decide, load_snapshot, save_snapshot
+from policy import (
+    AccountPolicy,
+    Call,
+    Snapshot,
+    compile_account,
+    decide,
+    load_snapshot,
+    save_snapshot,
+)
 
-DIALS = ["112", "110", "09001123456", "11822", "11833", "+44 20 7946 0000", "030 1234567", "x", "030 12"]
+DIALS = [
+    "112",
+    "110",
+    "09001123456",
+    "11822",
+    "11833",
+    "+44 20 7946 0000",
+    "030 1234567",
+    "x",
+    "030 12",
+]
 
 
 def test_round_trip(snapshot: Snapshot, tmp_path: pathlib.Path) -> None:
