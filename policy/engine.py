@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import msgspec
@@ -45,6 +46,8 @@ __all__ = [
     "RULESET",
     "Engine",
     "Fact",
+    "LiftFact",
+    "LiftVerdict",
     "Verdict",
     "evaluate_in_child",
 ]
@@ -83,6 +86,32 @@ class Verdict(msgspec.Struct, frozen=True):
     verdict: Literal["allow", "block", "emergency", "reject"]
     reason: str
     source: Source
+
+
+LIFT_RULESET_NAME = "callpolicy_lift"
+
+
+class LiftFact(msgspec.Struct, frozen=True, kw_only=True):
+    """A request to lift a block (clause 9.5, Freischaltung), as the engine sees it."""
+
+    target: Literal["customer", "operator"]
+    """The customer's own block, or an operator default block."""
+    blocked: bool
+    """Whether the account is blocked there at all."""
+    liftable: bool = True
+    """For an operator block: whether the rule files let customers lift it."""
+    fee_cents: int = 0
+    """For an operator block: its fee (blocks.toml)."""
+    customer_fee_cents: int = 0
+    """The fee for lifting a customer's own block (blocks.toml)."""
+
+
+class LiftVerdict(msgspec.Struct, frozen=True):
+    """May the block be lifted, for what fee, and why."""
+
+    allowed: bool
+    fee_cents: int
+    reason: Literal["not_blocked", "not_liftable", "operator_default_block", "customer_block"]
 
 
 def _and(*conds: dict[str, Any]) -> dict[str, Any]:
@@ -131,12 +160,39 @@ RULESET: dict[str, dict[str, Any]] = {
         },
         # ... or because nothing blocks it. Conditions never name `id`: that hangs the engine.
         "allow": {"pri": 9, "all": [{"m": {"$ex": {"action": 1}}}], "run": "allow"},
-    }
+    },
+    # Request time (the API), clause 9.5: may this account lift this block, for what fee?
+    LIFT_RULESET_NAME: {
+        "nothing_to_lift": {"pri": 1, "all": [{"m": {"blocked": False}}], "run": "lift_none"},
+        "not_liftable": {
+            "pri": 2,
+            "all": [{"m": _and({"target": "operator"}, {"liftable": False})}],
+            "run": "lift_refused",
+        },
+        "operator_fee": {"pri": 3, "all": [{"m": {"target": "operator"}}], "run": "lift_operator"},
+        "customer_fee": {"pri": 4, "all": [{"m": {"target": "customer"}}], "run": "lift_customer"},
+    },
 }
 
+#: The fact type each ruleset's conditions speak of.
+FACT_TYPES: dict[str, type[msgspec.Struct]] = {RULESET_NAME: Fact, LIFT_RULESET_NAME: LiftFact}
 
-def _action(name: str, m: Any) -> Verdict:
+
+def _lift_action(name: str, m: Any) -> LiftVerdict:
+    """What each lift action answers."""
+    if name == "lift_none":
+        return LiftVerdict(False, 0, "not_blocked")
+    if name == "lift_refused":
+        return LiftVerdict(False, 0, "not_liftable")
+    if name == "lift_operator":
+        return LiftVerdict(True, m.fee_cents, "operator_default_block")
+    return LiftVerdict(True, m.customer_fee_cents, "customer_block")
+
+
+def _action(name: str, m: Any) -> Verdict | LiftVerdict:
     """What each named action answers, given the event ``m``."""
+    if name.startswith("lift_"):
+        return _lift_action(name, m)
     if name == "emergency":
         return Verdict("emergency", "emergency", "category")
     if name == "reject":
@@ -160,7 +216,7 @@ def _action(name: str, m: Any) -> Verdict:
 
 ACTIONS = frozenset(
     {"emergency", "reject", "incomplete", "too_long", "hard", "customer", "lifted", "default"}
-    | {"exception", "allow"}
+    | {"exception", "allow", "lift_none", "lift_refused", "lift_operator", "lift_customer"}
 )
 
 
@@ -179,8 +235,9 @@ def condition_fields(node: Any) -> Iterator[str]:
 
 def check_ruleset(ruleset: dict[str, dict[str, Any]]) -> None:
     """Fail unless conditions name only Fact fields (never ``id``/``sid``) and actions exist."""
-    known = {f.name for f in msgspec.structs.fields(Fact)}
-    for rules in ruleset.values():
+    for ruleset_name, rules in ruleset.items():
+        fact_type = FACT_TYPES.get(ruleset_name, Fact)
+        known = {f.name for f in msgspec.structs.fields(fact_type)}
         for name, rule in rules.items():
             for cond in rule["all"]:
                 for fld in condition_fields(cond["m"]):
@@ -194,20 +251,30 @@ check_ruleset(RULESET)
 
 
 class Engine:
-    """One process's durable-rules host with the fixed ruleset, registered once."""
+    """One process's durable-rules host with the fixed rulesets, registered once.
+
+    Every post runs on the engine's own single thread ("one owning thread per Host",
+    notes/durable-rules.md), whichever thread asks: API worker threads submit to it.
+    """
 
     _instance: Engine | None = None
     _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
+        self._results: dict[int, Any] = {}
+        self._next_id = 0
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="durable-rules")
+        self._host: Any = self._thread.submit(self._make_host).result()
+
+    def _make_host(self) -> Any:
         from durable import engine as durable_engine  # imported lazily: only where evaluated
 
-        results: dict[int, Verdict] = {}
+        results = self._results
 
         class _Host(durable_engine.Host):  # type: ignore[misc]
             def _run(self) -> None:
                 # The background timer thread may run actions itself and make post()
-                # return None; this host has no timers, so it never starts.
+                # return None; these rulesets have no timers, so it never starts.
                 return None
 
             def get_action(self, action_name: str) -> Any:
@@ -216,12 +283,10 @@ class Engine:
 
                 return run
 
-        self._results = results
-        self._host = _Host()
+        host = _Host()
         # set_rulesets() consumes its argument (it pops each rule's "run"): give it a copy.
-        self._host.set_rulesets(copy.deepcopy(RULESET))
-        self._lock = threading.Lock()
-        self._next_id = 0
+        host.set_rulesets(copy.deepcopy(RULESET))
+        return host
 
     @classmethod
     def instance(cls) -> Engine:
@@ -231,23 +296,32 @@ class Engine:
                 cls._instance = Engine()
             return cls._instance
 
-    def evaluate(self, facts: Sequence[Fact]) -> list[Verdict]:
-        """Post each fact as an event and return the verdict of each, in order."""
-        out: list[Verdict] = []
-        with self._lock:
-            for fact in facts:
-                self._next_id += 1
-                event_id = self._next_id
-                event = msgspec.structs.asdict(fact)
-                event["id"] = event_id
-                event["sid"] = _SESSION
-                self._host.post(RULESET_NAME, event)
-                verdict = self._results.pop(event_id, None)
-                if verdict is None:
-                    # An exception inside an action is swallowed by the engine: catch it here.
-                    raise EngineError(f"no rule answered {fact!r}")
-                out.append(verdict)
+    def _post_all(self, ruleset: str, facts: Sequence[msgspec.Struct]) -> list[Any]:
+        """On the engine thread: post each fact, collect the answer its action wrote."""
+        out = []
+        for fact in facts:
+            self._next_id += 1
+            event_id = self._next_id
+            event = msgspec.structs.asdict(fact)
+            event["id"] = event_id
+            event["sid"] = _SESSION
+            self._host.post(ruleset, event)
+            answer = self._results.pop(event_id, None)
+            if answer is None:
+                # An exception inside an action is swallowed by the engine: catch it here.
+                raise EngineError(f"no rule answered {fact!r}")
+            out.append(answer)
         return out
+
+    def evaluate(self, facts: Sequence[Fact]) -> list[Verdict]:
+        """The verdict of each call fact, in order."""
+        return self._thread.submit(self._post_all, RULESET_NAME, facts).result()
+
+    def evaluate_lift(self, fact: LiftFact) -> LiftVerdict:
+        """May this block be lifted, and for what fee (request time, clause 9.5)."""
+        (answer,) = self._thread.submit(self._post_all, LIFT_RULESET_NAME, [fact]).result()
+        assert isinstance(answer, LiftVerdict)
+        return answer
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -117,6 +117,8 @@ class ExceptionRule(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 class BlocksFile(_RuleFile, frozen=True, kw_only=True):
     """``rules/blocks.toml``: operator blocks and their exceptions."""
 
+    customer_unblock_fee_cents: Cents = 0
+    """The charge for lifting a block the customer had set itself (clause 9.5)."""
     block: tuple[BlockRule, ...] = ()
     exception: tuple[ExceptionRule, ...] = ()
 
@@ -162,6 +164,8 @@ class EmergencyArea(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     routing_112: str
     fallback_110: str
     fallback_112: str
+    municipalities: tuple[str, ...] = ()
+    """Municipality keys (AGS, 8 digits) whose sites this area serves (TR Notruf)."""
     description: str = ""
 
 

@@ -12,7 +12,16 @@ import pytest
 
 from policy import compile_dir
 from policy import engine as engine_mod
-from policy.engine import RULESET, Engine, Fact, Verdict, check_ruleset, evaluate_in_child
+from policy.engine import (
+    RULESET,
+    Engine,
+    Fact,
+    LiftFact,
+    LiftVerdict,
+    Verdict,
+    check_ruleset,
+    evaluate_in_child,
+)
 from policy.errors import EngineError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -103,7 +112,7 @@ def test_ruleset_size_does_not_depend_on_the_rules(rules_copy: pathlib.Path) -> 
     )
     blocks.write_text(blocks.read_text() + extra)
     snap = compile_dir(str(rules_copy), evaluate=lambda f: evaluate_in_child(f, timeout=60))
-    assert len(RULESET["callpolicy"]) == 10
+    assert [len(rules) for rules in RULESET.values()] == [10, 4]
     assert snap.trie.lookup("4930000123" + "45") == snap.trie.lookup("4930000123")
     assert snap.table[snap.trie.lookup("4930000123") * 12].reason == "operator_block"
 
@@ -193,3 +202,25 @@ def test_compiling_never_loads_the_engine_into_the_parent() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("fact", "expected"),
+    [
+        (LiftFact(target="operator", blocked=False), LiftVerdict(False, 0, "not_blocked")),
+        (
+            LiftFact(target="operator", blocked=True, liftable=False, fee_cents=900),
+            LiftVerdict(False, 0, "not_liftable"),
+        ),
+        (
+            LiftFact(target="operator", blocked=True, fee_cents=2500, customer_fee_cents=500),
+            LiftVerdict(True, 2500, "operator_default_block"),
+        ),
+        (
+            LiftFact(target="customer", blocked=True, fee_cents=2500, customer_fee_cents=500),
+            LiftVerdict(True, 500, "customer_block"),
+        ),
+    ],
+)
+def test_lift_rules(fact: LiftFact, expected: LiftVerdict) -> None:
+    assert Engine.instance().evaluate_lift(fact) == expected

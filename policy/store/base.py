@@ -1,0 +1,116 @@
+"""The store protocol: one interface, two backends (SQLite embedded, Redis at scale).
+
+Every mutation is atomic with its change-feed event and bumps the account's version; an
+unblock writes the state change, the ledger entry and the idempotency record in ONE
+transaction, so a retried unblock never charges twice and a crash never leaves a charge
+without its state change (or the reverse). Time is passed in (``now``), never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+
+__all__ = [
+    "AccountExists",
+    "AccountNotFound",
+    "IdempotencyConflict",
+    "Store",
+    "StoreError",
+]
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class AccountNotFound(StoreError):
+    """No account with that id."""
+
+
+class AccountExists(StoreError):
+    """An account with that id exists already."""
+
+
+class IdempotencyConflict(StoreError):
+    """The idempotency key was used before with a different request."""
+
+
+Change = Callable[[Account], Account]
+
+
+class Store(Protocol):
+    """What the API and the edge need from customer state."""
+
+    def create_account(self, account: Account, now: float) -> Account:
+        """Insert a new account (version 1); AccountExists if the id is taken."""
+        ...
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account, or None."""
+        ...
+
+    def list_accounts(self) -> list[str]:
+        """All account ids, sorted."""
+        ...
+
+    def update_account(self, account_id: str, change: Change, now: float) -> Account:
+        """Apply ``change`` atomically (retrying on a concurrent write); emit a change event.
+
+        ``change`` gets the current account and returns the new one (version untouched: the
+        store sets it). It may raise; then nothing is written.
+        """
+        ...
+
+    def unblock(
+        self,
+        account_id: str,
+        target: BlockTarget,
+        fee_cents: int,
+        rule: str,
+        idempotency_key: str,
+        request_hash: str,
+        change: Change,
+        now: float,
+    ) -> UnblockOutcome:
+        """Apply ``change`` and append a Charge of ``fee_cents`` in one transaction.
+
+        The same (account, idempotency_key) again with the same ``request_hash`` returns
+        the first outcome with ``replayed=True`` and writes nothing; with another hash it
+        raises IdempotencyConflict. A fee of 0 records no charge but still the key.
+        """
+        ...
+
+    def charges(self, account_id: str) -> list[Charge]:
+        """The account's ledger, oldest first."""
+        ...
+
+    def put_api_key(self, key_hash: str, principal: Principal) -> None:
+        """Store an API key by its hash (keys are never stored in clear)."""
+        ...
+
+    def get_api_key(self, key_hash: str) -> Principal | None:
+        """The principal of a key hash, or None."""
+        ...
+
+    def publish_rules_change(self, now: float) -> ChangeEvent:
+        """Emit a ``rules`` event (after a reload) so every follower re-reads its rules."""
+        ...
+
+    def changes_since(self, seq: int, limit: int = 1000) -> list[ChangeEvent]:
+        """Events with ``seq`` greater than the given one, oldest first."""
+        ...
+
+    def wait_changes(self, seq: int, timeout: float) -> list[ChangeEvent]:
+        """Like changes_since, but block up to ``timeout`` seconds until there is one."""
+        ...
+
+    def last_seq(self) -> int:
+        """The newest event's seq (0 if none)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,355 @@
+"""The embedded store: one SQLite file, WAL, full sync; no set-up needed.
+
+Durability: ``journal_mode=WAL`` with ``synchronous=FULL`` fsyncs the WAL on every
+commit, so a call that returned (an acknowledged charge) survives SIGKILL and power loss.
+Every mutation is one ``BEGIN IMMEDIATE`` … ``COMMIT`` transaction together with its row
+in ``changes``: there is no state change without its event and no charge without its
+state change.
+
+Concurrency: one connection per thread (``threading.local``). WAL lets readers (the edge
+and API reads, ``wait_changes`` polls) run beside a writer instead of queueing behind its
+fsync, as they would behind a lock around one shared connection. Writers serialize on
+SQLite's own write lock: ``BEGIN IMMEDIATE`` takes it before the read, so a
+read-change-write is never interleaved with another writer (no lost updates, and no retry
+loop is needed) and ``changes.seq`` is assigned in commit order (a follower reading
+``seq > n`` never misses an event that commits later with a lower seq). Waiting for the
+lock is SQLite's busy timeout. Several processes may open the same file. Connections are
+kept until ``close()``; an API server's worker threads are pooled, so that is a bounded
+set.
+
+``changes`` and ``charges`` grow without pruning: the ledger is kept by law (clause 9.5),
+and the change feed is small (one row per change).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal, cast
+
+import msgspec
+
+from ..accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+from . import _records as rec
+from .base import AccountExists, AccountNotFound, Change, IdempotencyConflict, StoreError
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+#: Seconds a writer waits for another writer's lock before SQLite raises "locked".
+BUSY_TIMEOUT = 30.0
+#: Poll interval of ``wait_changes`` (a change must reach a subscriber within 100 ms).
+POLL_INTERVAL = 0.005
+
+# Migrations in order; migration i brings the schema from version i to i + 1. Add new
+# ones at the end, never edit a shipped one (a file opened by new code is migrated).
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        doc BLOB NOT NULL
+    );
+    CREATE TABLE charges (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        account TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        doc BLOB NOT NULL,
+        UNIQUE (account, idempotency_key)
+    );
+    CREATE TRIGGER charges_no_update BEFORE UPDATE ON charges
+        BEGIN SELECT RAISE(ABORT, 'charges are append-only'); END;
+    CREATE TRIGGER charges_no_delete BEFORE DELETE ON charges
+        BEGIN SELECT RAISE(ABORT, 'charges are append-only'); END;
+    CREATE TABLE idempotency (
+        account TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        outcome BLOB NOT NULL,
+        PRIMARY KEY (account, key)
+    );
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE TABLE api_keys (
+        hash TEXT PRIMARY KEY,
+        principal BLOB NOT NULL
+    );
+    """,
+)
+#: The schema version this code writes.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_Kind = Literal["account", "rules"]
+
+
+class SqliteStore:
+    """The Store on one SQLite file (see the module docstring for the trade-offs)."""
+
+    def __init__(self, path: str) -> None:
+        """Open (creating if needed) the database file at ``path`` and migrate its schema."""
+        if path == ":memory:" or path.startswith("file::memory:"):
+            # Each thread has its own connection, so each would see its own empty database.
+            raise ValueError("SqliteStore needs a file path, not an in-memory database")
+        self._path = path
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        conn = self._conn()
+        # Persistent in the file; must run outside a transaction.
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch to WAL journal mode (got {mode!r})")
+        self._migrate(conn)
+
+    # -- connections and transactions -------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: no implicit transactions; we issue BEGIN/COMMIT.
+            # check_same_thread=False only so close() may close every thread's connection.
+            conn = sqlite3.connect(
+                self._path,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: the write lock is taken before the first read."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with self._write():
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            current = 0 if row is None else int(row[0])
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self._path}: schema version {current} is newer than this code "
+                    f"supports ({SCHEMA_VERSION})"
+                )
+            for script in _MIGRATIONS[current:]:
+                # executescript() would COMMIT first; run the statements one by one so
+                # the migration stays inside this transaction.
+                for statement in _split_sql(script):
+                    conn.execute(statement)
+            if row is None:
+                conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif current != SCHEMA_VERSION:
+                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+    @staticmethod
+    def _emit(conn: sqlite3.Connection, account: str, kind: _Kind, version: int, now: float) -> int:
+        cur = conn.execute(
+            "INSERT INTO changes (account, kind, version, at) VALUES (?, ?, ?, ?)",
+            (account, kind, version, now),
+        )
+        return cast(int, cur.lastrowid)
+
+    @staticmethod
+    def _load(conn: sqlite3.Connection, account_id: str) -> Account:
+        row = conn.execute("SELECT doc FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        if row is None:
+            raise AccountNotFound(account_id)
+        return rec.decode_account(row[0])
+
+    @staticmethod
+    def _save(conn: sqlite3.Connection, account: Account) -> None:
+        conn.execute(
+            "UPDATE accounts SET version = ?, doc = ? WHERE id = ?",
+            (account.version, rec.encode(account), account.id),
+        )
+
+    # -- accounts -----------------------------------------------------------------------
+
+    def create_account(self, account: Account, now: float) -> Account:
+        """Insert a new account (version 1); AccountExists if the id is taken."""
+        new = rec.validate_new(msgspec.structs.replace(account, version=1))
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO accounts (id, version, doc) VALUES (?, ?, ?)",
+                (new.id, new.version, rec.encode(new)),
+            )
+            if cur.rowcount == 0:
+                raise AccountExists(new.id)
+            self._emit(conn, new.id, "account", new.version, now)
+        return new
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account, or None."""
+        row = self._conn().execute("SELECT doc FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        return None if row is None else rec.decode_account(row[0])
+
+    def list_accounts(self) -> list[str]:
+        """All account ids, sorted."""
+        rows = self._conn().execute("SELECT id FROM accounts ORDER BY id").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def update_account(self, account_id: str, change: Change, now: float) -> Account:
+        """Apply ``change`` under the write lock; emit a change event."""
+        with self._write() as conn:
+            new = rec.apply_change(self._load(conn, account_id), change)
+            self._save(conn, new)
+            self._emit(conn, new.id, "account", new.version, now)
+        return new
+
+    def unblock(
+        self,
+        account_id: str,
+        target: BlockTarget,
+        fee_cents: int,
+        rule: str,
+        idempotency_key: str,
+        request_hash: str,
+        change: Change,
+        now: float,
+    ) -> UnblockOutcome:
+        """Apply ``change``, append the Charge and record the key in one transaction."""
+        if fee_cents < 0:
+            raise ValueError(f"fee_cents must be >= 0, got {fee_cents}")
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT request_hash, outcome FROM idempotency WHERE account = ? AND key = ?",
+                (account_id, idempotency_key),
+            ).fetchone()
+            if row is not None:
+                if row[0] != request_hash:
+                    raise IdempotencyConflict(
+                        f"idempotency key {idempotency_key!r} of account {account_id!r} "
+                        "was used with a different request"
+                    )
+                first = rec.decode_outcome(row[1])
+                return msgspec.structs.replace(first, replayed=True)
+            new = rec.apply_change(self._load(conn, account_id), change)
+            charge = rec.make_charge(account_id, target, fee_cents, rule, idempotency_key, now)
+            outcome = UnblockOutcome(account=new, charge=charge)
+            self._save(conn, new)
+            if charge is not None:
+                conn.execute(
+                    "INSERT INTO charges (id, account, idempotency_key, doc) VALUES (?, ?, ?, ?)",
+                    (charge.id, account_id, idempotency_key, rec.encode(charge)),
+                )
+            conn.execute(
+                "INSERT INTO idempotency (account, key, request_hash, outcome) "
+                "VALUES (?, ?, ?, ?)",
+                (account_id, idempotency_key, request_hash, rec.encode(outcome)),
+            )
+            self._emit(conn, new.id, "account", new.version, now)
+        return outcome
+
+    def charges(self, account_id: str) -> list[Charge]:
+        """The account's ledger, oldest first."""
+        rows = (
+            self._conn()
+            .execute("SELECT doc FROM charges WHERE account = ? ORDER BY n", (account_id,))
+            .fetchall()
+        )
+        return [rec.decode_charge(r[0]) for r in rows]
+
+    # -- api keys -----------------------------------------------------------------------
+
+    def put_api_key(self, key_hash: str, principal: Principal) -> None:
+        """Store an API key by its hash (replacing an earlier principal of that hash)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO api_keys (hash, principal) VALUES (?, ?)",
+                (key_hash, rec.encode(principal)),
+            )
+
+    def get_api_key(self, key_hash: str) -> Principal | None:
+        """The principal of a key hash, or None."""
+        row = (
+            self._conn()
+            .execute("SELECT principal FROM api_keys WHERE hash = ?", (key_hash,))
+            .fetchone()
+        )
+        return None if row is None else rec.decode_principal(row[0])
+
+    # -- change feed --------------------------------------------------------------------
+
+    def publish_rules_change(self, now: float) -> ChangeEvent:
+        """Emit a ``rules`` event (after a reload)."""
+        with self._write() as conn:
+            seq = self._emit(conn, "", "rules", 0, now)
+        return ChangeEvent(seq=seq, account="", kind="rules", version=0, at=now)
+
+    def changes_since(self, seq: int, limit: int = 1000) -> list[ChangeEvent]:
+        """Events with ``seq`` greater than the given one, oldest first."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT seq, account, kind, version, at FROM changes "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            )
+            .fetchall()
+        )
+        return [
+            ChangeEvent(seq=s, account=a, kind=cast(_Kind, k), version=v, at=t)
+            for s, a, k, v, t in rows
+        ]
+
+    def wait_changes(self, seq: int, timeout: float) -> list[ChangeEvent]:
+        """Poll ``changes_since`` every few ms until there is an event or ``timeout``."""
+        # SQLite has no notification across connections or processes; a 5 ms poll of an
+        # indexed range query is cheap and keeps latency far below the 100 ms budget.
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.changes_since(seq)
+            remaining = deadline - time.monotonic()
+            if events or remaining <= 0:
+                return events
+            time.sleep(min(POLL_INTERVAL, remaining))
+
+    def last_seq(self) -> int:
+        """The newest event's seq (0 if none)."""
+        row = self._conn().execute("SELECT max(seq) FROM changes").fetchone()
+        return 0 if row[0] is None else int(row[0])
+
+    def close(self) -> None:
+        """Close every thread's connection; the store cannot be used afterwards."""
+        self._closed = True
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (``sqlite3.complete_statement`` aware)."""
+    statements: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        statements.append(buf.strip())
+    return statements
