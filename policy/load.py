@@ -404,6 +404,26 @@ def _check_emergency(chk: _Checker, emergency: EmergencyFile) -> None:
                     repr(value),
                     "a routing number of digits and hex digits A-F",
                 )
+    served: dict[str, str] = {}
+    for i, area in enumerate(emergency.area):
+        for j, ags in enumerate(area.municipalities):
+            if not (ags.isascii() and ags.isdigit() and len(ags) == 8):
+                chk.error(
+                    "emergency",
+                    "rule_schema_error",
+                    f"$.area[{i}].municipalities[{j}]",
+                    repr(ags),
+                    "a municipality key (AGS) of 8 digits",
+                )
+            elif ags in served:
+                chk.error(
+                    "emergency",
+                    "rule_conflict_error",
+                    f"$.area[{i}].municipalities[{j}]",
+                    f"{ags!r} already served by area {served[ags]!r}",
+                    "each municipality in one emergency origin area",
+                )
+            served[ags] = area.id
     if emergency.default_area not in {a.id for a in emergency.area}:
         chk.error(
             "emergency",

@@ -10,7 +10,8 @@ import hashlib
 
 import msgspec
 
-from ..accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+
 from .base import Change
 
 __all__ = [

@@ -32,7 +32,8 @@ from typing import Literal, cast
 
 import msgspec
 
-from ..accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+
 from . import _records as rec
 from .base import AccountExists, AccountNotFound, Change, IdempotencyConflict, StoreError
 
@@ -203,7 +204,9 @@ class SqliteStore:
 
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
-        row = self._conn().execute("SELECT doc FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        row = (
+            self._conn().execute("SELECT doc FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        )
         return None if row is None else rec.decode_account(row[0])
 
     def list_accounts(self) -> list[str]:
@@ -256,8 +259,7 @@ class SqliteStore:
                     (charge.id, account_id, idempotency_key, rec.encode(charge)),
                 )
             conn.execute(
-                "INSERT INTO idempotency (account, key, request_hash, outcome) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO idempotency (account, key, request_hash, outcome) VALUES (?, ?, ?, ?)",
                 (account_id, idempotency_key, request_hash, rec.encode(outcome)),
             )
             self._emit(conn, new.id, "account", new.version, now)

@@ -1,0 +1,273 @@
+"""The store at scale: Redis (Sentinel or Cluster), the change feed a Redis Stream.
+
+Key layout. Every key of one account carries the hash tag ``{<account>}``, so they share
+one Cluster slot and one MULTI/EXEC may touch them all:
+
+- ``cp:{<account>}:doc``: the Account as msgspec JSON (its ``version`` inside);
+- ``cp:{<account>}:charges``: the ledger, a list of Charge JSON (RPUSH, oldest first);
+- ``cp:{<account>}:idem:<key>``: hash ``{request_hash, outcome}`` of an unblock;
+- ``cp:accounts``: set of all account ids (the index);
+- ``cp:key:<hash>``: the Principal JSON of an API key hash;
+- ``cp:{feed}``: the change feed, a Stream with ids ``<seq>-1`` and one field ``e`` (the
+  ChangeEvent JSON; its seq is taken from the entry id), trimmed to about 100 000 entries;
+- ``cp:{feed}:seq``: the feed's counter (the integer seq).
+
+Atomicity. A mutation WATCHes the account doc (and, for an unblock, the idempotency key),
+reads, calls ``change`` in Python and writes doc + ledger + idempotency record in one
+MULTI/EXEC, retrying on WatchError: no lost update, no charge without its state change,
+and two concurrent unblocks with one key charge once (the loser retries and replays).
+
+Crash windows (both stem from Cluster forbidding cross-slot transactions):
+
+- The feed event is appended right after EXEC by a small Lua script (INCR the counter,
+  XADD with the explicit id ``<seq>-1``), since the feed lives in another slot. If the
+  writer dies between EXEC and the script, the change is stored but no event is
+  published: followers miss it until they restart, and a follower that restarts re-reads
+  all accounts. For the same reason two concurrent writers of one account may publish
+  their events in the opposite order of their EXECs; an event only says "re-read this
+  account", so a follower ignores versions older than the one it holds.
+- ``create_account`` adds the id to ``cp:accounts`` before it creates the doc; a crash in
+  between leaves an id without a doc, which ``list_accounts`` skips.
+
+Trimming (MAXLEN ~ 100000) drops old events: a follower further behind than that must
+re-read all accounts, as after a restart.
+
+Durability: production Redis runs with AOF ``appendfsync always``, so an EXEC that
+returned (an acknowledged charge) is on disk; the tests' redis-server runs with
+``--appendonly yes --appendfsync always`` too. The client here is redis-py's sync client
+(thread-safe through its connection pool); the key layout is ready for Cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, cast
+
+import msgspec
+import redis
+from redis.client import Pipeline
+
+from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+
+from . import _records as rec
+from .base import AccountExists, AccountNotFound, Change, IdempotencyConflict, StoreError
+
+__all__ = ["FEED_MAXLEN", "RedisStore"]
+
+#: Approximate length the change-feed stream is trimmed to.
+FEED_MAXLEN = 100_000
+
+_FEED = "cp:{feed}"
+_FEED_SEQ = "cp:{feed}:seq"
+_ACCOUNTS = "cp:accounts"
+
+_Kind = Literal["account", "rules"]
+
+# KEYS[1] feed stream, KEYS[2] counter (one slot: tag {feed}); ARGV: maxlen, event JSON.
+_APPEND = """
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-1', 'e', ARGV[2])
+return seq
+"""
+
+
+def _doc(account_id: str) -> str:
+    return f"cp:{{{account_id}}}:doc"
+
+
+def _charges(account_id: str) -> str:
+    return f"cp:{{{account_id}}}:charges"
+
+
+def _idem(account_id: str, key: str) -> str:
+    return f"cp:{{{account_id}}}:idem:{key}"
+
+
+def _api_key(key_hash: str) -> str:
+    return f"cp:key:{key_hash}"
+
+
+class RedisStore:
+    """The Store on Redis (see the module docstring for the key layout and crash windows)."""
+
+    def __init__(self, url: str) -> None:
+        """Connect to ``url`` (``redis://host:port/db``); connections are made lazily."""
+        self._r: redis.Redis = redis.Redis.from_url(url)
+        self._append = self._r.register_script(_APPEND)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _emit(self, account: str, kind: _Kind, version: int, now: float) -> ChangeEvent:
+        # seq 0 is a placeholder in the stored JSON: the entry id carries the real seq.
+        event = ChangeEvent(seq=0, account=account, kind=kind, version=version, at=now)
+        seq = int(self._append(keys=[_FEED, _FEED_SEQ], args=[FEED_MAXLEN, rec.encode(event)]))
+        return msgspec.structs.replace(event, seq=seq)
+
+    def _transact(self, watch: list[str], body: Any) -> Any:
+        """Run ``body(pipe)`` under WATCH ``watch``, retrying while another writer wins.
+
+        ``body`` reads in immediate mode, calls ``pipe.multi()`` and queues its writes; its
+        return value is returned once EXEC succeeded. An exception from ``body`` aborts
+        without writing.
+        """
+        with self._r.pipeline() as pipe:
+            for _ in range(rec.MAX_RETRIES):
+                try:
+                    pipe.watch(*watch)  # type: ignore[no-untyped-call]  # untyped in redis-py
+                    result = body(pipe)
+                    pipe.execute()
+                    return result
+                except redis.WatchError:
+                    continue
+                finally:
+                    pipe.reset()
+        raise StoreError(f"gave up after {rec.MAX_RETRIES} concurrent-write retries on {watch}")
+
+    @staticmethod
+    def _load(pipe: Pipeline, account_id: str) -> Account:
+        raw = cast(bytes | None, pipe.get(_doc(account_id)))
+        if raw is None:
+            raise AccountNotFound(account_id)
+        return rec.decode_account(raw)
+
+    # -- accounts -----------------------------------------------------------------------
+
+    def create_account(self, account: Account, now: float) -> Account:
+        """Insert a new account (version 1); AccountExists if the id is taken."""
+        new = rec.validate_new(msgspec.structs.replace(account, version=1))
+        # Index first (idempotent): a crash before SET leaves an id list_accounts skips.
+        self._r.sadd(_ACCOUNTS, new.id)
+        if not self._r.set(_doc(new.id), rec.encode(new), nx=True):
+            raise AccountExists(new.id)
+        self._emit(new.id, "account", new.version, now)
+        return new
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account, or None."""
+        raw = cast(bytes | None, self._r.get(_doc(account_id)))
+        return None if raw is None else rec.decode_account(raw)
+
+    def list_accounts(self) -> list[str]:
+        """All account ids that have a doc, sorted."""
+        ids = sorted(m.decode() for m in cast(set[bytes], self._r.smembers(_ACCOUNTS)))
+        if not ids:
+            return []
+        with self._r.pipeline(transaction=False) as pipe:
+            for account_id in ids:
+                pipe.exists(_doc(account_id))
+            present = pipe.execute()
+        return [a for a, n in zip(ids, present, strict=True) if n]
+
+    def update_account(self, account_id: str, change: Change, now: float) -> Account:
+        """Apply ``change`` under WATCH (retrying on a concurrent write); emit an event."""
+
+        def body(pipe: Pipeline) -> Account:
+            new = rec.apply_change(self._load(pipe, account_id), change)
+            pipe.multi()
+            pipe.set(_doc(account_id), rec.encode(new))
+            return new
+
+        new = cast(Account, self._transact([_doc(account_id)], body))
+        self._emit(new.id, "account", new.version, now)
+        return new
+
+    def unblock(
+        self,
+        account_id: str,
+        target: BlockTarget,
+        fee_cents: int,
+        rule: str,
+        idempotency_key: str,
+        request_hash: str,
+        change: Change,
+        now: float,
+    ) -> UnblockOutcome:
+        """Apply ``change``, append the Charge and record the key in one MULTI/EXEC."""
+        if fee_cents < 0:
+            raise ValueError(f"fee_cents must be >= 0, got {fee_cents}")
+        idem = _idem(account_id, idempotency_key)
+
+        def body(pipe: Pipeline) -> UnblockOutcome:
+            stored = cast(list[bytes | None], pipe.hmget(idem, ["request_hash", "outcome"]))
+            if stored[0] is not None and stored[1] is not None:
+                if stored[0].decode() != request_hash:
+                    raise IdempotencyConflict(
+                        f"idempotency key {idempotency_key!r} of account {account_id!r} "
+                        "was used with a different request"
+                    )
+                first = rec.decode_outcome(stored[1])
+                pipe.multi()  # nothing queued: EXEC only confirms the WATCHed reads
+                return msgspec.structs.replace(first, replayed=True)
+            new = rec.apply_change(self._load(pipe, account_id), change)
+            charge = rec.make_charge(account_id, target, fee_cents, rule, idempotency_key, now)
+            outcome = UnblockOutcome(account=new, charge=charge)
+            pipe.multi()
+            pipe.set(_doc(account_id), rec.encode(new))
+            if charge is not None:
+                pipe.rpush(_charges(account_id), rec.encode(charge))
+            pipe.hset(idem, mapping={"request_hash": request_hash, "outcome": rec.encode(outcome)})
+            return outcome
+
+        outcome = cast(UnblockOutcome, self._transact([_doc(account_id), idem], body))
+        if not outcome.replayed:
+            self._emit(account_id, "account", outcome.account.version, now)
+        return outcome
+
+    def charges(self, account_id: str) -> list[Charge]:
+        """The account's ledger, oldest first."""
+        raw = cast(list[bytes], self._r.lrange(_charges(account_id), 0, -1))
+        return [rec.decode_charge(r) for r in raw]
+
+    # -- api keys -----------------------------------------------------------------------
+
+    def put_api_key(self, key_hash: str, principal: Principal) -> None:
+        """Store an API key by its hash (replacing an earlier principal of that hash)."""
+        self._r.set(_api_key(key_hash), rec.encode(principal))
+
+    def get_api_key(self, key_hash: str) -> Principal | None:
+        """The principal of a key hash, or None."""
+        raw = cast(bytes | None, self._r.get(_api_key(key_hash)))
+        return None if raw is None else rec.decode_principal(raw)
+
+    # -- change feed --------------------------------------------------------------------
+
+    def publish_rules_change(self, now: float) -> ChangeEvent:
+        """Emit a ``rules`` event (after a reload)."""
+        return self._emit("", "rules", 0, now)
+
+    def changes_since(self, seq: int, limit: int = 1000) -> list[ChangeEvent]:
+        """Events with ``seq`` greater than the given one, oldest first."""
+        # Entry ids are "<seq>-1", so "<seq+1>-0" is the first id after seq (inclusive).
+        entries = self._r.xrange(_FEED, min=f"{seq + 1}-0", max="+", count=limit)
+        return _events(entries or [])
+
+    def wait_changes(self, seq: int, timeout: float) -> list[ChangeEvent]:
+        """Block on XREAD up to ``timeout`` seconds until there is an event after ``seq``."""
+        if timeout <= 0:  # BLOCK 0 would mean "forever"
+            return self.changes_since(seq)
+        reply = self._r.xread(
+            {_FEED: f"{seq}-1"}, count=1000, block=max(1, math.ceil(timeout * 1000))
+        )
+        # RESP2 replies [[stream, entries]], RESP3 {stream: [entries]}.
+        if not reply:
+            return []
+        streams = reply.values() if isinstance(reply, dict) else [s[1] for s in reply]
+        return [e for entries in streams for e in _events(entries)]
+
+    def last_seq(self) -> int:
+        """The newest event's seq (0 if none)."""
+        raw = cast(bytes | None, self._r.get(_FEED_SEQ))
+        return 0 if raw is None else int(raw)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._r.close()
+
+
+def _events(entries: Any) -> list[ChangeEvent]:
+    """ChangeEvents of stream entries ``[(id, {b"e": json})]``, seq from the id."""
+    out: list[ChangeEvent] = []
+    for entry_id, fields in entries:
+        seq = int(bytes(entry_id).split(b"-", 1)[0])
+        out.append(msgspec.structs.replace(rec.decode_event(fields[b"e"]), seq=seq))
+    return out

@@ -1,0 +1,140 @@
+"""Customer requests: block, quote and lift (clause 9.5), site declaration and moves (9.3, 10)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from policy import RuleSet, load_rules
+from policy.accounts import Account, BlockTarget
+from policy.customer import (
+    CustomerError,
+    add_block,
+    apply_unblock,
+    geographic_area_code,
+    move_site,
+    quote_unblock,
+    refuse,
+    resolve_site,
+)
+from policy.model import NumberRange
+
+A = Account(id="a1", npn="4930123456")
+
+
+@pytest.fixture(scope="module")
+def hard_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    root = pathlib.Path(__file__).resolve().parents[2] / "rules"
+    target = tmp_path_factory.mktemp("rules")
+    for f in root.glob("*.toml"):
+        (target / f.name).write_text(f.read_text())
+    blocks = target / "blocks.toml"
+    blocks.write_text(
+        blocks.read_text()
+        + '\n[[block]]\nid = "satellite"\nreason = "country_blocked"\ncountries = ["881"]\n'
+    )
+    return load_rules(str(target))
+
+
+def test_customer_blocks_are_free_and_normalised(rules: RuleSet) -> None:
+    a = add_block(rules, A, BlockTarget("prefix", "089"))
+    a = add_block(rules, a, BlockTarget("prefix", "+49 89"))  # the same prefix: no duplicate
+    a = add_block(rules, a, BlockTarget("category", "mobile"))
+    a = add_block(rules, a, BlockTarget("country", "44"))
+    assert (a.blocked_prefixes, a.blocked_categories, a.blocked_countries) == (
+        ("4989",),
+        ("mobile",),
+        ("44",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "status", "match"),
+    [
+        (BlockTarget("category", "mobil"), 400, "unknown category 'mobil'"),
+        (BlockTarget("country", "999"), 400, "expected a country calling code, got '999'"),
+        (BlockTarget("prefix", "09OO"), 400, "invalid_number"),
+        (BlockTarget("operator", "premium-rate"), 400, "set by the operator"),
+        (BlockTarget("operator", "nope"), 404, "no operator block 'nope'"),
+    ],
+)
+def test_bad_block_targets(rules: RuleSet, target: BlockTarget, status: int, match: str) -> None:
+    with pytest.raises(CustomerError, match=match) as info:
+        add_block(rules, A, target)
+    assert info.value.status == status
+
+
+def test_quotes_come_from_the_rule_files(rules: RuleSet) -> None:
+    q = quote_unblock(rules, A, BlockTarget("operator", "premium-rate"))
+    assert (q.allowed, q.fee_cents, q.reason) == (True, 2500, "operator_default_block")
+    assert q.rule is not None and q.rule.id == "premium-rate" and q.rule.line > 0
+    q = quote_unblock(rules, A, BlockTarget("operator", "directory"))
+    assert (q.allowed, q.fee_cents) == (True, 1500)
+    blocked = add_block(rules, A, BlockTarget("category", "mobile"))
+    q = quote_unblock(rules, blocked, BlockTarget("category", "mobile"))
+    assert (q.allowed, q.fee_cents, q.reason) == (True, 500, "customer_block")
+
+
+def test_nothing_to_lift(rules: RuleSet) -> None:
+    q = quote_unblock(rules, A, BlockTarget("category", "mobile"))
+    assert (q.allowed, q.reason) == (False, "not_blocked")
+    lifted = apply_unblock(A, BlockTarget("operator", "premium-rate"))
+    q = quote_unblock(rules, lifted, BlockTarget("operator", "premium-rate"))
+    assert (q.allowed, q.reason) == (False, "not_blocked")
+    assert refuse(q).status == 409
+
+
+def test_hard_blocks_cannot_be_lifted(hard_rules: RuleSet) -> None:
+    q = quote_unblock(hard_rules, A, BlockTarget("operator", "satellite"))
+    assert (q.allowed, q.reason) == (False, "not_liftable")
+    err = refuse(q)
+    assert err.status == 409 and err.code == "not_liftable"
+    assert "cannot be lifted" in err.message and "blocks.toml" in err.message
+
+
+def test_unblock_removes_the_customer_block(rules: RuleSet) -> None:
+    a = add_block(rules, A, BlockTarget("prefix", "+4989"))
+    assert apply_unblock(a, BlockTarget("prefix", "4989")).blocked_prefixes == ()
+
+
+def test_site_gets_the_emergency_area_of_its_municipality(rules: RuleSet) -> None:
+    berlin = resolve_site(rules, "Unter den Linden 1, Berlin", "11000000", "030")
+    assert (berlin.area_code, berlin.emergency_area) == ("30", "test-berlin-mitte")
+    nowhere = resolve_site(rules, "Somewhere", "99999999", "30")
+    assert nowhere.emergency_area == rules.emergency.default_area
+    with pytest.raises(CustomerError, match="expected an area code of 2-5 digits"):
+        resolve_site(rules, "x", "11000000", "0")
+
+
+def test_move_inside_the_local_network_updates_routing(rules: RuleSet) -> None:
+    a = move_site(A, resolve_site(rules, "Alexanderplatz 1", "11000000", "30"))
+    assert a.site is not None and a.site.emergency_area == "test-berlin-mitte"
+
+
+def test_move_outside_the_local_network_needs_new_numbers(rules: RuleSet) -> None:
+    a = Account(
+        id="a2",
+        npn="4930123456",
+        numbers=("4917012345678",),  # mobile: no local network, never in the way
+        number_blocks=(NumberRange("4930200000", "4930200099"),),
+    )
+    with pytest.raises(CustomerError, match=r"needs new numbers \(clause 10\)") as info:
+        move_site(a, resolve_site(rules, "Jungfernstieg 1", "02000000", "40"))
+    assert info.value.status == 409
+    assert "+4930123456" in info.value.message and "+4930200000" in info.value.message
+    assert "+4917012345678" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("number", "area"),
+    [
+        ("4930123456", "30"),
+        ("49891234567", "89"),
+        ("4935811234", "3581"),
+        ("4917012345678", None),
+        ("4412345", None),
+    ],
+)
+def test_geographic_area_code(number: str, area: str | None) -> None:
+    assert geographic_area_code(number) == area
