@@ -118,7 +118,7 @@ def quote_unblock(
         fact = LiftFact(
             target="customer",
             blocked=target.value in getattr(account, _field(target.kind)),
-            customer_fee_cents=rules.blocks.customer_unblock_fee_cents,
+            customer_fee_cents=rules.blocks.customer.unblock_fee_cents,
         )
         rule = None
     v = engine.evaluate_lift(fact)

@@ -114,11 +114,17 @@ class ExceptionRule(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     description: str = ""
 
 
+class CustomerFees(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Fees for blocks the customer set itself (clause 9.5)."""
+
+    unblock_fee_cents: Cents = 0
+    """The charge for lifting a block the customer had set itself."""
+
+
 class BlocksFile(_RuleFile, frozen=True, kw_only=True):
     """``rules/blocks.toml``: operator blocks and their exceptions."""
 
-    customer_unblock_fee_cents: Cents = 0
-    """The charge for lifting a block the customer had set itself (clause 9.5)."""
+    customer: CustomerFees = CustomerFees()
     block: tuple[BlockRule, ...] = ()
     exception: tuple[ExceptionRule, ...] = ()
 

@@ -107,15 +107,17 @@ class RedisStore:
         """Run ``body(pipe)`` under WATCH ``watch``, retrying while another writer wins.
 
         ``body`` reads in immediate mode, calls ``pipe.multi()`` and queues its writes; its
-        return value is returned once EXEC succeeded. An exception from ``body`` aborts
-        without writing.
+        return value is returned once EXEC succeeded. If it returns without ``multi()`` it
+        wrote nothing and its reads need no confirmation (a replay of an idempotency record,
+        which is never rewritten). An exception from ``body`` aborts without writing.
         """
         with self._r.pipeline() as pipe:
             for _ in range(rec.MAX_RETRIES):
                 try:
                     pipe.watch(*watch)  # type: ignore[no-untyped-call]  # untyped in redis-py
                     result = body(pipe)
-                    pipe.execute()
+                    if pipe.explicit_transaction:
+                        pipe.execute()
                     return result
                 except redis.WatchError:
                     continue
@@ -196,7 +198,6 @@ class RedisStore:
                         "was used with a different request"
                     )
                 first = rec.decode_outcome(stored[1])
-                pipe.multi()  # nothing queued: EXEC only confirms the WATCHed reads
                 return msgspec.structs.replace(first, replayed=True)
             new = rec.apply_change(self._load(pipe, account_id), change)
             charge = rec.make_charge(account_id, target, fee_cents, rule, idempotency_key, now)
@@ -237,12 +238,18 @@ class RedisStore:
 
     def changes_since(self, seq: int, limit: int = 1000) -> list[ChangeEvent]:
         """Events with ``seq`` greater than the given one, oldest first."""
+        if limit <= 0:  # XRANGE COUNT must be positive; SQLite's LIMIT 0 returns nothing
+            return []
         # Entry ids are "<seq>-1", so "<seq+1>-0" is the first id after seq (inclusive).
         entries = self._r.xrange(_FEED, min=f"{seq + 1}-0", max="+", count=limit)
         return _events(entries or [])
 
     def wait_changes(self, seq: int, timeout: float) -> list[ChangeEvent]:
-        """Block on XREAD up to ``timeout`` seconds until there is an event after ``seq``."""
+        """Block on XREAD up to ``timeout`` seconds until there is an event after ``seq``.
+
+        The blocked call holds one pooled connection; a ``socket_timeout`` in the URL must
+        exceed the longest ``timeout`` used.
+        """
         if timeout <= 0:  # BLOCK 0 would mean "forever"
             return self.changes_since(seq)
         reply = self._r.xread(

@@ -13,9 +13,9 @@ SQLite's own write lock: ``BEGIN IMMEDIATE`` takes it before the read, so a
 read-change-write is never interleaved with another writer (no lost updates, and no retry
 loop is needed) and ``changes.seq`` is assigned in commit order (a follower reading
 ``seq > n`` never misses an event that commits later with a lower seq). Waiting for the
-lock is SQLite's busy timeout. Several processes may open the same file. Connections are
-kept until ``close()``; an API server's worker threads are pooled, so that is a bounded
-set.
+lock is SQLite's busy timeout. Several processes may open the same file. A thread's
+connection is closed when the thread ends (worker pools such as anyio's retire idle
+threads) or at ``close()``, whichever comes first.
 
 ``changes`` and ``charges`` grow without pruning: the ledger is kept by law (clause 9.5),
 and the change feed is small (one row per change).
@@ -26,6 +26,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal, cast
@@ -101,7 +102,9 @@ class SqliteStore:
             raise ValueError("SqliteStore needs a file path, not an in-memory database")
         self._path = path
         self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
+        # Weak: the thread-local reference is the owning one, so a finished thread's
+        # connection is collected (and closed) instead of piling up here.
+        self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._closed = False
         conn = self._conn()
@@ -116,7 +119,7 @@ class SqliteStore:
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreError("store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             # isolation_level=None: no implicit transactions; we issue BEGIN/COMMIT.
             # check_same_thread=False only so close() may close every thread's connection.
@@ -125,11 +128,12 @@ class SqliteStore:
                 timeout=BUSY_TIMEOUT,
                 isolation_level=None,
                 check_same_thread=False,
+                factory=_Connection,
             )
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
             with self._conns_lock:
-                self._conns.append(conn)
+                self._conns.add(conn)
         return conn
 
     @contextmanager
@@ -338,9 +342,17 @@ class SqliteStore:
         """Close every thread's connection; the store cannot be used afterwards."""
         self._closed = True
         with self._conns_lock:
-            conns, self._conns = self._conns, []
+            conns = list(self._conns)
+            self._conns.clear()
         for conn in conns:
             conn.close()
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced and closes itself when collected."""
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def _split_sql(script: str) -> list[str]:

@@ -22,7 +22,7 @@ DELETE = None
 APPEND = ""
 
 #: Lines of the shipped files the appended text starts after.
-BLOCKS_LINES = 79
+BLOCKS_LINES = 85
 
 
 def edit(directory: Path, file: str, old: str, new: str | None) -> None:
@@ -138,7 +138,7 @@ MISTAKES = [
         "schema = 1\nversion = 2\n",
         "rule_schema_error",
         10,
-        r"\$\.version: expected one of schema, block, exception, got unknown key `version`$",
+        r"\$\.version: expected one of schema, customer, block, exception, got unknown key `version`$",
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -434,7 +434,7 @@ MISTAKES = [
         'routing_112 = "4911203001"',
         'routing_112 = "49112-03001"',
         "rule_schema_error",
-        24,
+        27,
         r"\$\.area\[1\]\.routing_112: expected a routing number of digits and hex digits A-F, "
         r"got '49112-03001'$",
         id="emergency-routing-bad-character",
@@ -444,7 +444,7 @@ MISTAKES = [
         'default_area = "test-default"',
         'default_area = "test-berlin"',
         "rule_reference_error",
-        9,
+        11,
         r"\$\.default_area: expected the id of an area in this file, got 'test-berlin'$",
         id="unknown-default-emergency-area",
     ),
