@@ -340,25 +340,20 @@ def encode_verdicts(verdicts: list[Verdict]) -> bytes:
     return _encoder.encode(verdicts)
 
 
-def evaluate_in_child(
-    facts: Sequence[Fact], timeout: float = CHILD_TIMEOUT, argv: Sequence[str] | None = None
-) -> list[Verdict]:
-    """Evaluate ``facts`` in a fresh child process; kill it after ``timeout`` seconds.
+def run_child(
+    mode: str, payload: bytes, timeout: float, argv: Sequence[str] | None = None
+) -> bytes:
+    """Run ``python -m policy._engine_child MODE`` with ``payload`` on stdin; its stdout.
 
-    The child bounds both a hang and the per-registration leak of durable-rules; the
-    verdicts come back as data. ``argv`` replaces the child's command (for tests).
+    A fresh interpreter per run: a hang is bounded by ``timeout`` (the child is killed),
+    and whatever the engine registers or leaks dies with the child.
     """
-    cmd = list(argv) if argv else [sys.executable, "-m", "policy._engine_child"]
+    cmd = list(argv) if argv else [sys.executable, "-m", "policy._engine_child", mode]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     try:
         proc = subprocess.run(
-            cmd,
-            input=_encoder.encode(list(facts)),
-            capture_output=True,
-            timeout=timeout,
-            env=env,
-            check=False,
+            cmd, input=payload, capture_output=True, timeout=timeout, env=env, check=False
         )
     except subprocess.TimeoutExpired:
         raise EngineError(
@@ -367,7 +362,19 @@ def evaluate_in_child(
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise EngineError(f"rules engine process failed (exit {proc.returncode}): {tail[0]}")
+    return proc.stdout
+
+
+def evaluate_in_child(
+    facts: Sequence[Fact], timeout: float = CHILD_TIMEOUT, argv: Sequence[str] | None = None
+) -> list[Verdict]:
+    """Evaluate ``facts`` in a fresh child process; kill it after ``timeout`` seconds.
+
+    The child bounds both a hang and the per-registration leak of durable-rules; the
+    verdicts come back as data. ``argv`` replaces the child's command (for tests).
+    """
+    answer = run_child("calls", _encoder.encode(list(facts)), timeout, argv)
     try:
-        return _verdicts_decoder.decode(proc.stdout)
+        return _verdicts_decoder.decode(answer)
     except msgspec.DecodeError as exc:
         raise EngineError(f"rules engine process gave an unreadable answer: {exc}") from None

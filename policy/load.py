@@ -9,6 +9,7 @@ raised together as :class:`~policy.errors.RuleErrors`; findings that do not stop
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,12 @@ from .model import (
     CarriersFile,
     Category,
     ClipFile,
+    CodecsFile,
     CountriesFile,
     EmergencyFile,
     ExceptionRule,
     NumberingPlanFile,
+    PowerDialerFile,
     RuleRef,
 )
 from .numbers import NumberError, canonical_prefix
@@ -43,6 +46,8 @@ FILES: Mapping[str, type[Any]] = {
     "clip": ClipFile,
     "emergency": EmergencyFile,
     "carriers": CarriersFile,
+    "codecs": CodecsFile,
+    "power_dialer": PowerDialerFile,
 }
 
 
@@ -72,6 +77,8 @@ class RuleSet:
     clip: ClipFile
     emergency: EmergencyFile
     carriers: CarriersFile
+    codecs: CodecsFile
+    power_dialer: PowerDialerFile
     country_codes: frozenset[str]
     category_prefixes: Mapping[str, str]
     """Canonical prefix -> category id."""
@@ -434,6 +441,33 @@ def _check_emergency(chk: _Checker, emergency: EmergencyFile) -> None:
         )
 
 
+def _check_power_dialer(chk: _Checker, dialer: PowerDialerFile) -> None:
+    """power_dialer.toml: one step per level, thresholds rising with the level."""
+    order = {"warn": 0, "throttle": 1, "suspend": 2}
+    seen: dict[str, int] = {}
+    for i, step in enumerate(dialer.escalation):
+        if step.level in seen:
+            chk.error(
+                "power_dialer",
+                "rule_conflict_error",
+                f"$.escalation[{i}].level",
+                f"level {step.level!r} again",
+                "each level once",
+            )
+        seen[step.level] = step.rejected_at_least
+    ranked = sorted(seen.items(), key=lambda kv: order[kv[0]])
+    for (low, low_at), (high, high_at) in itertools.pairwise(ranked):
+        if high_at <= low_at:
+            i = next(j for j, s in enumerate(dialer.escalation) if s.level == high)
+            chk.error(
+                "power_dialer",
+                "rule_conflict_error",
+                f"$.escalation[{i}].rejected_at_least",
+                f"{high} at {high_at}, not above {low} at {low_at}",
+                "thresholds rising from warn to throttle to suspend",
+            )
+
+
 def _check_carriers(chk: _Checker, carriers: CarriersFile) -> dict[str, str]:
     """carriers.toml: addresses, one carrier per prefix, the default exists."""
     # carriers.toml
@@ -480,6 +514,7 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
     clip: ClipFile = d["clip"]
     emergency: EmergencyFile = d["emergency"]
     carriers: CarriersFile = d["carriers"]
+    _check_power_dialer(chk, d["power_dialer"])
     category_prefixes, category_ids = _check_plan(chk, plan)
     country_codes = _check_countries(chk, countries)
     hard, default, block_prefixes = _check_blocks(chk, blocks, category_ids, country_codes)
@@ -505,6 +540,8 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
         clip=clip,
         emergency=emergency,
         carriers=carriers,
+        codecs=d["codecs"],
+        power_dialer=d["power_dialer"],
         country_codes=frozenset(country_codes),
         category_prefixes=category_prefixes,
         hard=hard,

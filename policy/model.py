@@ -23,17 +23,20 @@ __all__ = [
     "CarriersFile",
     "Category",
     "ClipFile",
+    "CodecsFile",
     "CountriesFile",
     "CountryGroup",
     "Decision",
     "EmergencyArea",
     "EmergencyFile",
+    "EscalationStep",
     "ExceptionRule",
     "Identity",
     "NumberRange",
     "NumberingPlanFile",
     "OperatorCase",
     "OperatorCasesFile",
+    "PowerDialerFile",
     "RuleRef",
     "SipAnswer",
     "Verdict",
@@ -210,6 +213,39 @@ class CarriersFile(_RuleFile, frozen=True, kw_only=True):
 
     default: RuleId
     carrier: tuple[Carrier, ...]
+
+
+# --- codecs.toml ---------------------------------------------------------------------
+
+
+class CodecsFile(_RuleFile, frozen=True, kw_only=True):
+    """``rules/codecs.toml``: the payload formats an offer must include one of (clause 2)."""
+
+    audio: tuple[str, ...]
+    video: tuple[str, ...] = ()
+    image: tuple[str, ...] = ()
+    """``t38`` for fax (the SDP ``m=image`` line)."""
+    clause: Clause | None = None
+
+
+# --- power_dialer.toml ---------------------------------------------------------------
+
+
+class EscalationStep(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One escalation level and the number of rejected attempts in a window that reach it."""
+
+    level: Literal["warn", "throttle", "suspend"]
+    rejected_at_least: Annotated[int, Meta(ge=1)]
+
+
+class PowerDialerFile(_RuleFile, frozen=True, kw_only=True):
+    """``rules/power_dialer.toml``: per-account limits and escalation (clause 7.2)."""
+
+    max_attempts_per_second: Annotated[int, Meta(ge=1)]
+    max_concurrent_setups: Annotated[int, Meta(ge=1)]
+    window_seconds: Annotated[int, Meta(ge=1, le=3600)] = 60
+    escalation: tuple[EscalationStep, ...] = ()
+    clause: Clause | None = None
 
 
 # --- accounts and calls --------------------------------------------------------------

@@ -138,7 +138,8 @@ MISTAKES = [
         "schema = 1\nversion = 2\n",
         "rule_schema_error",
         10,
-        r"\$\.version: expected one of schema, customer, block, exception, got unknown key `version`$",
+        r"\$\.version: expected one of schema, customer, block, exception, "
+        r"got unknown key `version`$",
         id="unknown-top-level-key",
     ),
     pytest.param(
