@@ -68,6 +68,9 @@ class Account(Struct, frozen=True, kw_only=True):
     """Canonical digit prefixes."""
     lifted: tuple[str, ...] = ()
     """Operator default blocks this account has paid to lift."""
+    dialer_flag: Literal["none", "warn", "throttle", "suspend"] = "none"
+    """Power-dialer escalation (clause 7.2) set by the edge; operators see and clear it.
+    ``suspend`` stops outgoing non-emergency calls; ``throttle`` halves the limits."""
     version: int = 0
     """Bumped by the store on every change (optimistic concurrency, cache keys)."""
 
