@@ -614,12 +614,12 @@ cdef class PrefixTrie:
 
     def lookup(self, digits):
         """Value of the longest stored prefix of digits, or NO_MATCH."""
-        cdef Py_ssize_t mlen
+        cdef Py_ssize_t mlen = -1
         return _lookup_one(self, <PyObject*>digits, &mlen)
 
     def match(self, digits):
         """(value, length of the matched prefix), or (NO_MATCH, -1)."""
-        cdef Py_ssize_t mlen
+        cdef Py_ssize_t mlen = -1
         value = _lookup_one(self, <PyObject*>digits, &mlen)
         return (value, mlen)
 
@@ -731,7 +731,7 @@ cdef bint _encode_keys(PyObject** items, Py_ssize_t n, cp_key* keys) except -1:
     cdef uint32_t d
     cdef uint64_t hi, lo
     cdef long long v
-    cdef int overflow
+    cdef int overflow = 0
     for i in range(n):
         pair = items[i]
         if _is_tuple(pair) and _tuple_size(pair) == 2:

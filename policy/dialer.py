@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from .errors import EngineError
 from .model import EscalationStep, PowerDialerFile
 
 __all__ = [
@@ -34,6 +35,12 @@ __all__ = [
 DIALER_RULESET = "callpolicy_dialer"
 Level = Literal["none", "warn", "throttle", "suspend"]
 _RANK = {"suspend": 1, "throttle": 2, "warn": 3}
+_LEVELS: dict[str, Level] = {
+    "none": "none",
+    "warn": "warn",
+    "throttle": "throttle",
+    "suspend": "suspend",
+}
 
 
 class WindowTotal(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,7 +85,7 @@ def escalate_in_process(rules: PowerDialerFile, totals: Sequence[WindowTotal]) -
             return None
 
         def get_action(self, action_name: str) -> Any:
-            level = action_name.removeprefix("dialer_")
+            level = _LEVELS[action_name.removeprefix("dialer_")]
 
             def run(c: Any) -> None:
                 results[c.m.id] = level
@@ -94,8 +101,6 @@ def escalate_in_process(rules: PowerDialerFile, totals: Sequence[WindowTotal]) -
         host.post(DIALER_RULESET, event)
         level = results.pop(i, None)
         if level is None:
-            from .errors import EngineError
-
             raise EngineError(f"no escalation rule answered {total!r}")
         out.append(Escalation(total.account, level))
     return out
