@@ -1,0 +1,149 @@
+"""``create_app(config)``: the whole application, wired and checked at start-up.
+
+Construction does everything that can fail (open the store, compile the rules), so a
+misconfigured server stops at boot with the key that is wrong, not at the first request
+(Litestar checks handler signatures and dependencies at registration too). Dependencies
+(``server.deps``): ``services`` everywhere; under ``/v1`` ``ctx`` with ``store``,
+``runtime``, ``principal`` and ``now`` (the injected clock: handlers never read the time);
+``account`` on the account routes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.logging import LoggingConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, Reference, SecurityScheme
+
+from policy import EngineError, RuleErrors
+from policy.runtime import PolicyRuntime
+from policy.store import Store, open_store
+
+from .auth import KEYS_STATE_KEY, ApiKeyAuth, PrincipalCache, principal_of
+from .config import ConfigError, ServerConfig
+from .deps import Clock, Ctx, Services
+from .errors import EXCEPTION_HANDLERS
+from .follower import RulesFollower
+from .routes import V1_HANDLERS, health, ready
+
+__all__ = ["API_VERSION", "Clock", "app_from_env", "create_app", "preflight"]
+
+API_VERSION = "1.0.0"
+
+_SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
+    "bearer": SecurityScheme(
+        type="http", scheme="bearer", description="Authorization: Bearer <API key>"
+    ),
+    "apiKey": SecurityScheme(
+        type="apiKey", name="X-API-Key", security_scheme_in="header", description="API key"
+    ),
+}
+
+
+def _open(config: ServerConfig) -> Store:
+    try:
+        return open_store(config.store_url)
+    except Exception as exc:  # whatever the backend raises, name the key
+        raise ConfigError("store_url", f"cannot open {config.store_url!r}: {exc}") from exc
+
+
+def _compile(config: ServerConfig, clock: Clock) -> PolicyRuntime:
+    try:
+        return PolicyRuntime(config.rules_dir, clock())
+    except (RuleErrors, EngineError) as exc:
+        raise ConfigError("rules_dir", f"{config.rules_dir!r} does not compile: {exc}") from exc
+
+
+def preflight(config: ServerConfig) -> str:
+    """Open the store and compile the rules once, then let go (fail at boot, not in workers).
+
+    Returns the rules revision.
+    """
+    store = _open(config)
+    try:
+        runtime = _compile(config, time.time)
+        store.last_seq()
+    finally:
+        store.close()
+    return runtime.snapshot.revision
+
+
+def create_app(
+    config: ServerConfig,
+    *,
+    store: Store | None = None,
+    runtime: PolicyRuntime | None = None,
+    clock: Clock = time.time,
+) -> Litestar:
+    """Build the app; ``store``/``runtime`` may be given (tests), else made from ``config``.
+
+    A store opened here is closed on shutdown; a given one belongs to the caller.
+    """
+    owned = store is None
+    the_store = _open(config) if store is None else store
+    try:
+        the_runtime = runtime if runtime is not None else _compile(config, clock)
+    except BaseException:
+        if owned:
+            the_store.close()
+        raise
+    follower = RulesFollower(the_store, the_runtime, clock)
+    services = Services(store=the_store, runtime=the_runtime, follower=follower, clock=clock)
+
+    def provide_services() -> Services:
+        return services
+
+    def provide_ctx(request: Request[Any, Any, Any]) -> Ctx:
+        return Ctx(
+            store=the_store,
+            runtime=the_runtime,
+            follower=follower,
+            principal=principal_of(request),
+            now=clock(),
+        )
+
+    v1 = Router(
+        "/v1",
+        route_handlers=V1_HANDLERS,
+        middleware=[DefineMiddleware(ApiKeyAuth)],
+        dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
+        security=[{"bearer": []}, {"apiKey": []}],
+    )
+    on_shutdown: list[Callable[[], object]] = [follower.stop]
+    if owned:
+        on_shutdown.append(the_store.close)
+    return Litestar(
+        route_handlers=[v1, health, ready],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="callpolicy",
+            version=API_VERSION,
+            description="Call-authorization policy: accounts, blocks, paid unblocks "
+            "(clause 9.5), sites (clauses 9.3, 10), decisions and the operator's rules.",
+            components=Components(security_schemes=_SECURITY_SCHEMES),
+        ),
+        state=State({KEYS_STATE_KEY: PrincipalCache(the_store, clock, config.key_cache_seconds)}),
+        on_startup=[follower.start],
+        on_shutdown=on_shutdown,
+        request_max_body_size=config.max_body_bytes,
+        logging_config=LoggingConfig(
+            loggers={"callpolicy": {"level": "INFO", "propagate": True}},
+            log_exceptions="debug",
+        ),
+        debug=config.debug,
+    )
+
+
+def app_from_env() -> Litestar:
+    """App factory for uvicorn's multi-process mode: the config from ``CALLPOLICY_*``."""
+    logging.getLogger("callpolicy").setLevel(logging.INFO)
+    return create_app(ServerConfig.from_env())

@@ -1,0 +1,225 @@
+"""Every error the API answers, in one shape (OPA ``ErrorV1``; Litestar exception handlers).
+
+- client input (bad JSON, wrong type, missing header, a number that is not one): 400
+  ``{code, message, errors: [{key, source, message}]}`` naming each field;
+- refusals of the rules (policy ``CustomerError``): its status, ``{code, message, rule}``;
+- authentication 401, permission 403, not found 404, conflict 409, idempotency 422;
+- a reload with broken rule files: 422, every error located ``{code, file, line, path,
+  found, expected}``;
+- anything else is a fault of server state: 500, logged with its traceback, no details out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from policy import EngineError, RuleErrors, RuleRef
+from policy.customer import CustomerError
+from policy.store import AccountExists, AccountNotFound, IdempotencyConflict
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "ErrorV1",
+    "FieldErrorV1",
+    "InputError",
+    "RuleErrorV1",
+    "RuleErrorsV1",
+]
+
+log = logging.getLogger("callpolicy.server")
+
+#: Stable ``code`` of Litestar's own HTTP errors, by status.
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class FieldErrorV1(msgspec.Struct, frozen=True, kw_only=True):
+    """One wrong input field."""
+
+    key: str
+    """The field: ``npn``, ``numbers[2]``, ``area_code``, ``Idempotency-Key``."""
+    source: str
+    """Where it came from: ``body``, ``query``, ``path`` or ``header``."""
+    message: str
+    """What was wrong with it."""
+
+
+class ErrorV1(msgspec.Struct, frozen=True, kw_only=True):
+    """The body of every error answer (except a failed rules reload)."""
+
+    code: str
+    """Stable machine-readable code: ``invalid_request``, ``not_liftable``, ``not_found`` …"""
+    message: str
+    """One human-readable line."""
+    errors: list[FieldErrorV1] = []
+    """For 400: every wrong field."""
+    rule: RuleRef | None = None
+    """For a refusal of the rules: the rule (id, file, line) that refused."""
+
+
+class RuleErrorV1(msgspec.Struct, frozen=True, kw_only=True):
+    """One located mistake in a rule file (policy ``RuleError``)."""
+
+    code: str
+    file: str
+    line: int
+    path: str
+    found: str
+    expected: str
+
+
+class RuleErrorsV1(msgspec.Struct, frozen=True, kw_only=True):
+    """The body of a failed reload (422): every error, sorted by file and line."""
+
+    code: str
+    message: str
+    errors: list[RuleErrorV1]
+
+
+class InputError(Exception):
+    """A client input error found by a handler (not by the signature): 400, fields named."""
+
+    def __init__(self, message: str, errors: list[FieldErrorV1]) -> None:
+        self.message = message
+        self.errors = errors
+        super().__init__(message)
+
+
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+_FIELD_IN_MESSAGE = re.compile(r"(?:unknown|required) field `([^`]+)`")
+_MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
+
+
+def _field_key(key: str, message: str) -> str:
+    """The field a message is about: msgspec names unknown/missing fields in the text."""
+    key = "" if key == "data" else key  # "data" is Litestar's name for the whole body
+    if m := _FIELD_IN_MESSAGE.search(message):
+        return f"{key}.{m.group(1)}" if key else m.group(1)
+    return key
+
+
+def _field_errors(exc: ValidationException) -> list[FieldErrorV1]:
+    """Litestar's ValidationException as field errors, each naming key and source."""
+    out = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        source = str(item.get("source", "body"))
+        out.append(
+            FieldErrorV1(
+                key=_field_key(str(item.get("key", "")), message),
+                # ParamType members print as "ParamType.PATH": keep "path".
+                source=source.rpartition(".")[2].lower(),
+                message=message,
+            )
+        )
+    if not out and (m := _MISSING_PARAMETER.search(exc.detail)):
+        out.append(FieldErrorV1(key=m.group(2), source=m.group(1), message="missing"))
+    if not out:  # malformed JSON and the like: about the body as a whole
+        out.append(FieldErrorV1(key="", source="body", message=exc.detail))
+    return out
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = _field_errors(exc)
+    first = errors[0]
+    message = f"{first.key}: {first.message}" if first.key else first.message
+    return _json(400, ErrorV1(code="invalid_request", message=message, errors=errors))
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("internal error: %s", exc.detail, exc_info=exc)
+        body = ErrorV1(code=_HTTP_CODES.get(status, "internal_error"), message="internal error")
+        return _json(status, body)
+    code = _HTTP_CODES.get(status, "http_error")
+    # A 400 that is not a ValidationException is about the body as a whole (bad JSON).
+    errors = [FieldErrorV1(key="", source="body", message=exc.detail)] if status == 400 else []
+    body = ErrorV1(code=code, message=exc.detail, errors=errors)
+    return _json(status, body, headers=exc.headers)
+
+
+def _input(_: Request[Any, Any, Any], exc: InputError) -> Response[Any]:
+    return _json(400, ErrorV1(code="invalid_request", message=exc.message, errors=exc.errors))
+
+
+def _customer(request: Request[Any, Any, Any], exc: CustomerError) -> Response[Any]:
+    errors = []
+    if exc.field and exc.status == 400:
+        # Targets come in the body of POST/PUT and in the path of GET/DELETE.
+        source = "body" if request.method in ("POST", "PUT", "PATCH") else "path"
+        errors.append(FieldErrorV1(key=exc.field, source=source, message=exc.message))
+    body = ErrorV1(code=exc.code, message=exc.message, errors=errors, rule=exc.rule)
+    return _json(exc.status, body)
+
+
+def _not_found(_: Request[Any, Any, Any], exc: AccountNotFound) -> Response[Any]:
+    return _json(404, ErrorV1(code="not_found", message=f"no account {str(exc)!r}"))
+
+
+def _exists(_: Request[Any, Any, Any], exc: AccountExists) -> Response[Any]:
+    return _json(409, ErrorV1(code="account_exists", message=f"account {str(exc)!r} exists"))
+
+
+def _idempotency(_: Request[Any, Any, Any], exc: IdempotencyConflict) -> Response[Any]:
+    return _json(422, ErrorV1(code="idempotency_conflict", message=str(exc)))
+
+
+def _rule_errors(_: Request[Any, Any, Any], exc: RuleErrors) -> Response[Any]:
+    items = [
+        RuleErrorV1(
+            code=e.code, file=e.file, line=e.line, path=e.path, found=e.found, expected=e.expected
+        )
+        for e in exc
+    ]
+    n = len(items)
+    message = f"{n} error{'s' if n != 1 else ''} in the rule files; the running rules stay"
+    return _json(422, RuleErrorsV1(code="rule_errors", message=message, errors=items))
+
+
+def _engine(_: Request[Any, Any, Any], exc: EngineError) -> Response[Any]:
+    log.error("rules engine: %s", exc)
+    return _json(500, ErrorV1(code="engine_error", message=str(exc)))
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _json(500, ErrorV1(code="internal_error", message="internal error"))
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ValidationException: _validation,
+    HTTPException: _http,
+    InputError: _input,
+    CustomerError: _customer,
+    AccountNotFound: _not_found,
+    AccountExists: _exists,
+    IdempotencyConflict: _idempotency,
+    RuleErrors: _rule_errors,
+    EngineError: _engine,
+    Exception: _internal,
+}
+"""Passed to ``Litestar(exception_handlers=...)``; the most specific class wins."""

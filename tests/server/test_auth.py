@@ -1,0 +1,172 @@
+"""Isolation: every endpoint × every role × own/other account (clause 5.1, server/auth.py).
+
+Decisions pinned here:
+
+- no key or an unknown key: 401 everywhere under /v1;
+- another customer's account: 404, the very answer of an account that does not exist,
+  so keys cannot enumerate accounts (never 403 there);
+- an employee changing its OWN account: 403 (it may read it, so the account's existence
+  is no secret to it);
+- operator-only routes (accounts list/create, rules): 403 for customer keys;
+- the published operator blocks (clause 9.5): every key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import Api
+
+OK = "ok"
+
+#: What each kind of endpoint answers each caller (OK: the endpoint's success status).
+EXPECTED: dict[str, dict[str | None, int | str]] = {
+    "read": {
+        "operator": OK,
+        "admin_a": OK,
+        "employee_a": OK,
+        "admin_b": 404,
+        "employee_b": 404,
+        None: 401,
+    },
+    "write": {
+        "operator": OK,
+        "admin_a": OK,
+        "employee_a": 403,
+        "admin_b": 404,
+        "employee_b": 404,
+        None: 401,
+    },
+    "operator": {
+        "operator": OK,
+        "admin_a": 403,
+        "employee_a": 403,
+        "admin_b": 403,
+        "employee_b": 403,
+        None: 401,
+    },
+    "any": {
+        "operator": OK,
+        "admin_a": OK,
+        "employee_a": OK,
+        "admin_b": OK,
+        "employee_b": OK,
+        None: 401,
+    },
+}
+
+UNBLOCK = "/v1/accounts/acme/blocks/operator/premium-rate"
+
+#: (name, method, path, request kwargs, kind, success status); every path is about acme.
+ENDPOINTS: list[tuple[str, str, str, dict[str, Any], str, int]] = [
+    ("accounts.list", "GET", "/v1/accounts", {}, "operator", 200),
+    (
+        "accounts.create",
+        "POST",
+        "/v1/accounts",
+        {"json": {"id": "carl", "npn": "+49 89 123456"}},
+        "operator",
+        201,
+    ),
+    ("accounts.get", "GET", "/v1/accounts/acme", {}, "read", 200),
+    ("numbers.get", "GET", "/v1/accounts/acme/numbers", {}, "read", 200),
+    ("numbers.put", "PUT", "/v1/accounts/acme/numbers", {"json": {"numbers": []}}, "write", 200),
+    ("site.get", "GET", "/v1/accounts/acme/site", {}, "read", 200),
+    (
+        "site.put",
+        "PUT",
+        "/v1/accounts/acme/site",
+        {"json": {"address": "Berlin", "area_code": "030"}},
+        "write",
+        200,
+    ),
+    ("blocks.get", "GET", "/v1/accounts/acme/blocks", {}, "read", 200),
+    (
+        "blocks.post",
+        "POST",
+        "/v1/accounts/acme/blocks",
+        {"json": {"kind": "prefix", "value": "+44"}},
+        "write",
+        201,
+    ),
+    ("blocks.quote", "GET", f"{UNBLOCK}/unblock-quote", {}, "read", 200),
+    ("blocks.unblock", "DELETE", UNBLOCK, {"headers": {"Idempotency-Key": "m-1"}}, "write", 200),
+    ("charges.get", "GET", "/v1/accounts/acme/charges", {}, "read", 200),
+    (
+        "decisions",
+        "GET",
+        "/v1/decisions",
+        {"params": {"to": "112", "account": "acme"}},
+        "read",
+        200,
+    ),
+    ("operator_blocks", "GET", "/v1/operator-blocks", {}, "any", 200),
+    ("rules.get", "GET", "/v1/rules", {}, "operator", 200),
+    ("rules.reload", "POST", "/v1/rules/reload", {}, "operator", 200),
+]
+
+
+def _call(api: Api, who: str | None, method: str, path: str, kwargs: dict[str, Any]) -> Any:
+    headers = {**kwargs.get("headers", {}), **api.h(who)}
+    rest = {k: v for k, v in kwargs.items() if k != "headers"}
+    return api.client.request(method, path, headers=headers, **rest)
+
+
+@pytest.mark.parametrize("who", list(EXPECTED["read"]))
+@pytest.mark.parametrize(
+    ("name", "method", "path", "kwargs", "kind", "success"),
+    ENDPOINTS,
+    ids=[e[0] for e in ENDPOINTS],
+)
+def test_matrix(
+    api: Api,
+    who: str | None,
+    name: str,
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+    kind: str,
+    success: int,
+) -> None:
+    expected = EXPECTED[kind][who]
+    want = success if expected == OK else expected
+    r = _call(api, who, method, path, kwargs)
+    assert r.status_code == want, f"{name} as {who}: {r.status_code} {r.text}"
+    if want >= 400:
+        # A refused call changed nothing: no new version, no charge, no new account.
+        assert api.store.get_account("acme").version == 1  # type: ignore[union-attr]
+        assert api.store.charges("acme") == []
+        assert api.store.list_accounts() == ["acme", "bravo"]
+    if want == 404:
+        # Indistinguishable from an account that does not exist (no enumeration).
+        ghost = _call(
+            api,
+            "operator",
+            method,
+            path.replace("acme", "ghost"),
+            {**kwargs, "params": {**kwargs.get("params", {}), "account": "ghost"}}
+            if "params" in kwargs
+            else kwargs,
+        )
+        assert ghost.status_code == 404
+        assert r.json() == ghost.json() | {
+            "message": ghost.json()["message"].replace("ghost", "acme")
+        }
+
+
+def test_every_v1_route_is_in_the_matrix(api: Api) -> None:
+    """A new route must be added to ENDPOINTS (and so get its isolation checked)."""
+    doc = api.client.get("/schema/openapi.json").json()
+    routes = {
+        (method.upper(), path)
+        for path, ops in doc["paths"].items()
+        if path.startswith("/v1/")
+        for method in ops
+    }
+    covered = {
+        (m, p.replace("acme", "{account_id}").replace("operator/premium-rate", "{kind}/{value}"))
+        for _, m, p, *_ in ENDPOINTS
+    }
+    assert routes == covered
