@@ -26,6 +26,7 @@ __all__ = [
     "move_site",
     "normalise_target",
     "quote_unblock",
+    "refuse",
     "resolve_site",
 ]
 
@@ -66,8 +67,12 @@ def normalise_target(rules: RuleSet, target: BlockTarget) -> BlockTarget:
     if kind == "operator" and value not in rules.block_by_id:
         raise CustomerError(404, "unknown_block", f"no operator block {value!r}", "value")
     if kind == "prefix":
+        # Dialled form ("+4989", "089") or canonical E.164 digits as stored and shown
+        # ("4989", "1212"): bare digits are canonical, so normalising is idempotent.
+        # (A bare "118" would be ambiguous with NANP +1 18…: write "+49 118" or a category.)
+        text = value if value.startswith(("+", "0")) else "+" + value
         try:
-            return BlockTarget("prefix", canonical_prefix(value))
+            return BlockTarget("prefix", canonical_prefix(text))
         except NumberError as exc:
             raise CustomerError(400, "invalid_target", str(exc), "value") from None
     return target

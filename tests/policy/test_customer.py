@@ -138,3 +138,17 @@ def test_move_outside_the_local_network_needs_new_numbers(rules: RuleSet) -> Non
 )
 def test_geographic_area_code(number: str, area: str | None) -> None:
     assert geographic_area_code(number) == area
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [("+4989", "4989"), ("089", "4989"), ("4989", "4989"), ("+1 212", "1212"), ("1212", "1212")],
+)
+def test_prefix_targets_normalise_idempotently(
+    rules: RuleSet, written: str, canonical: str
+) -> None:
+    from policy.customer import normalise_target
+
+    once = normalise_target(rules, BlockTarget("prefix", written))
+    assert once == BlockTarget("prefix", canonical)
+    assert normalise_target(rules, once) == once
