@@ -1,0 +1,168 @@
+"""``python -m sip_edge``: run the SIP edge.
+
+    python -m sip_edge --config config/edge.toml --rules rules \\
+        --store sqlite:///var/callpolicy.db [--workers N]
+
+The configuration, the rules and the store are checked before anything listens: a
+mistake stops the command with the key that is wrong. With ``listen.workers`` (or
+``--workers``) above 1, this process starts the other workers as child processes with
+the same arguments; every worker binds the port with SO_REUSEPORT (transport.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import hashlib
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from policy import EngineError, RuleErrors
+from policy.accounts import Account
+from policy.runtime import PolicyRuntime
+from policy.store import Store, StoreError, open_store
+
+from .config import ConfigError, EdgeConfig, load_config, parse_address
+from .follower import EdgeFollower
+from .proxy import CoreSettings, EdgeCore
+from .transaction import TimerConfig
+from .transport import bind_udp, escalation_runner, open_endpoint
+
+__all__ = ["core_settings", "main", "serve"]
+
+log = logging.getLogger("callpolicy.sip_edge")
+
+
+def core_settings(
+    config: EdgeConfig, port: int, private_port: int | None, worker: int
+) -> CoreSettings:
+    """The core's settings for a worker bound to ``port`` (and ``private_port``)."""
+    listen = config.listen
+    if listen.advertise:
+        host, adv_port = parse_address(listen.advertise, True)
+        advertised = (host, adv_port or port)
+    else:
+        advertised = (listen.host, port)
+    via = (advertised[0], private_port) if private_port else advertised
+    t = config.timers
+    return CoreSettings(
+        via=via,
+        record_route=advertised,
+        psap=config.psap_address(),
+        trunks=config.trunk_addresses(),
+        max_message_bytes=config.limits.max_message_bytes,
+        max_in_flight=config.limits.max_in_flight,
+        max_transactions=config.limits.max_transactions,
+        timers=TimerConfig(t.t1, t.t2, t.t4, t.c),
+        # The same on every worker: a request looping through another worker is caught.
+        secret=hashlib.sha256(f"{advertised}".encode()).digest()[:16],
+        instance=f"{worker:x}",
+    )
+
+
+async def serve(config: EdgeConfig, runtime: PolicyRuntime, store: Store, worker: int) -> None:
+    """Run one worker until SIGTERM/SIGINT."""
+    loop = asyncio.get_running_loop()
+    shared = config.listen.workers > 1
+    sock = bind_udp(config.listen.host, config.listen.port, reuse_port=shared)
+    port = sock.getsockname()[1]
+    private = bind_udp(config.listen.host, 0, reuse_port=False) if shared else None
+    settings = core_settings(config, port, private.getsockname()[1] if private else None, worker)
+    core = EdgeCore(settings, runtime)
+
+    def apply(account_id: str, account: Account | None) -> None:
+        def do() -> None:
+            if account is None:
+                core.drop_account(account_id)
+            else:
+                core.set_account(account)
+
+        loop.call_soon_threadsafe(do)
+
+    follower = EdgeFollower(store, runtime, set(settings.trunks.values()), apply, time.time)
+    follower.load()
+    # The compiled rules are long-lived: keep them out of every future GC pass. Each call
+    # allocates a few hundred objects and frees nearly all of them by reference counting;
+    # a larger first generation means far fewer collections scanning live transactions.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
+    proto, transports = await open_endpoint(core, sock, escalation_runner(loop, store), private)
+    follower.start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("sip_edge worker %d listening on udp %s:%d", worker, config.listen.host, port)
+    try:
+        await stop.wait()
+    finally:
+        follower.stop()
+        proto.close()
+        for t in transports:
+            t.close()
+        log.info("sip_edge worker %d stopped: %s", worker, dict(core.stats))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sip_edge", description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="config/edge.toml", help="edge configuration (TOML)")
+    p.add_argument("--rules", default="rules", help="rules directory")
+    p.add_argument("--store", default="sqlite:///var/callpolicy.db", help="store URL")
+    p.add_argument("--workers", type=int, default=0, help="override listen.workers")
+    p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def _run(coro_factory: object) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency of uvicorn[standard]
+        asyncio.run(coro_factory)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro_factory)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.workers:
+            import msgspec
+
+            listen = msgspec.structs.replace(config.listen, workers=args.workers)
+            config = msgspec.structs.replace(config, listen=listen)
+        runtime = PolicyRuntime(args.rules, time.time())
+        store = open_store(args.store)
+    except (ConfigError, RuleErrors, EngineError, StoreError, ValueError) as exc:
+        print(f"sip_edge: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    children: list[subprocess.Popen[bytes]] = []
+    if args.worker == 0 and config.listen.workers > 1:
+        if config.listen.port == 0:
+            print("sip_edge: listen.port: expected a fixed port with workers > 1", file=sys.stderr)  # noqa: T201
+            return 2
+        base = [sys.executable, "-m", "sip_edge", "--config", args.config, "--rules", args.rules]
+        base += ["--store", args.store, "--workers", str(config.listen.workers)]
+        children = [
+            subprocess.Popen([*base, "--worker", str(i)]) for i in range(1, config.listen.workers)
+        ]
+    try:
+        _run(serve(config, runtime, store, args.worker))
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait()
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""The edge's configuration (``config/edge.toml``): one msgspec Struct, checked at start.
+
+Carriers are not configured here: their addresses come from ``rules/carriers.toml`` (the
+operator's routes), so a rules reload moves them. Customer trunks are recognised by
+source address: an IP alone matches any port, ``ip:port`` only that port (exact matches
+win). Addresses are IP literals: the sans-IO core never resolves names.
+
+Every mistake raises :class:`ConfigError` whose message starts with the key
+(``edge config: trunk[1].address: expected ...``), at start-up, never at the first call.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import msgspec
+
+__all__ = [
+    "ConfigError",
+    "EdgeConfig",
+    "LimitsConfig",
+    "ListenConfig",
+    "TimersConfig",
+    "Trunk",
+    "load_config",
+    "parse_address",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message starts with the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        """``key`` in config syntax (``trunk[0].address``)."""
+        self.key = key
+        super().__init__(f"edge config: {key}: {message}")
+
+
+def parse_address(text: str, port_required: bool) -> tuple[str, int | None]:
+    """``ip``, ``ip:port`` or ``[v6]:port`` -> (ip, port); ValueError if it is not one."""
+    host, port = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+        if rest and not rest.startswith(":"):
+            raise ValueError(text)
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    ipaddress.ip_address(host)  # raises ValueError
+    if port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(text)
+        return host, int(port)
+    if port_required:
+        raise ValueError(text)
+    return host, None
+
+
+class ListenConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the edge listens."""
+
+    host: str = "127.0.0.1"
+    """IP address to bind (UDP)."""
+    port: int = 5060
+    """UDP port to bind; 0 picks a free one (tests)."""
+    advertise: str = ""
+    """``ip:port`` written into Via and Record-Route (default: host:port as bound)."""
+    workers: int = 1
+    """Worker processes sharing the port with SO_REUSEPORT (Linux)."""
+
+
+class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Bounds that keep a peer from growing the edge's memory or work without limit."""
+
+    max_message_bytes: int = 16_384
+    """Larger datagrams are dropped."""
+    max_in_flight: int = 5_000
+    """INVITEs without a final response; past it new calls get 503 (emergency excepted)."""
+    max_transactions: int = 50_000
+    """All INVITE transactions kept (incl. completed ones absorbing retransmissions)."""
+
+
+class TimersConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """RFC 3261 timers (seconds)."""
+
+    t1: float = 0.5
+    """RTT estimate; Timer A/E/G start here, B/F/H are 64*T1."""
+    t2: float = 4.0
+    """Longest retransmission interval of non-INVITE requests and final responses."""
+    t4: float = 5.0
+    """Longest time a message stays in the network (Timer I)."""
+    c: float = 180.0
+    """Proxy Timer C: longest ringing set-up."""
+
+
+class Trunk(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A customer trunk: its source address and the account its calls belong to."""
+
+    address: str
+    """``ip`` (any port) or ``ip:port``."""
+    account: str
+    """The store's account id."""
+
+
+class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything ``python -m sip_edge`` needs besides the rules and the store."""
+
+    listen: ListenConfig = ListenConfig()
+    psap: str = ""
+    """``ip:port`` of the emergency-call interface (the PSAP network's ingress)."""
+    trunk: tuple[Trunk, ...] = ()
+    limits: LimitsConfig = LimitsConfig()
+    timers: TimersConfig = TimersConfig()
+
+    def __post_init__(self) -> None:
+        """Check every key; raise ConfigError naming the first wrong one."""
+        _check_listen(self.listen)
+        if not self.psap:
+            raise ConfigError("psap", "expected ip:port of the emergency interface, got nothing")
+        _addr("psap", self.psap, True)
+        seen: dict[tuple[str, int | None], int] = {}
+        for i, trunk in enumerate(self.trunk):
+            addr = _addr(f"trunk[{i}].address", trunk.address, False)
+            if addr in seen:
+                raise ConfigError(
+                    f"trunk[{i}].address", f"{trunk.address!r} is already trunk[{seen[addr]}]"
+                )
+            seen[addr] = i
+            if not trunk.account:
+                raise ConfigError(f"trunk[{i}].account", "expected an account id, got ''")
+        lim = self.limits
+        for key, value, low in (
+            ("max_message_bytes", lim.max_message_bytes, 1024),
+            ("max_in_flight", lim.max_in_flight, 1),
+            ("max_transactions", lim.max_transactions, lim.max_in_flight),
+        ):
+            if value < low:
+                raise ConfigError(f"limits.{key}", f"expected at least {low}, got {value}")
+        if lim.max_message_bytes > 65_535:
+            raise ConfigError("limits.max_message_bytes", "expected at most 65535 (UDP)")
+        for key in ("t1", "t2", "t4", "c"):
+            if not getattr(self.timers, key) > 0:
+                raise ConfigError(f"timers.{key}", "expected a positive number of seconds")
+
+    def trunk_addresses(self) -> dict[tuple[str, int | None], str]:
+        """(ip, port or None) -> account id."""
+        return {parse_address(t.address, False): t.account for t in self.trunk}
+
+    def psap_address(self) -> tuple[str, int]:
+        """The PSAP interface as (ip, port)."""
+        host, port = parse_address(self.psap, True)
+        assert port is not None
+        return host, port
+
+
+def _check_listen(listen: ListenConfig) -> None:
+    try:
+        ipaddress.ip_address(listen.host)
+    except ValueError:
+        raise ConfigError("listen.host", f"expected an IP address, got {listen.host!r}") from None
+    if not 0 <= listen.port < 65536:
+        raise ConfigError("listen.port", f"expected 0-65535, got {listen.port}")
+    if listen.advertise:
+        _addr("listen.advertise", listen.advertise, True)
+    if not 1 <= listen.workers <= 64:
+        raise ConfigError("listen.workers", f"expected 1-64, got {listen.workers}")
+
+
+def _addr(key: str, text: str, port_required: bool) -> tuple[str, int | None]:
+    try:
+        return parse_address(text, port_required)
+    except ValueError:
+        want = "ip:port" if port_required else "ip or ip:port"
+        raise ConfigError(key, f"expected {want} (an IP literal), got {text!r}") from None
+
+
+def load_config(path: str) -> EdgeConfig:
+    """Read and check ``path`` (TOML); raise ConfigError naming the wrong key."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError("file", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return msgspec.toml.decode(data, type=EdgeConfig)
+    except msgspec.ValidationError as exc:
+        # msgspec says "Expected `int`, got `str` - at `$.listen.port`": lead with the key.
+        text = str(exc)
+        if text.startswith("edge config: "):  # raised by __post_init__, passed through
+            key, _, message = text.removeprefix("edge config: ").partition(": ")
+            raise ConfigError(key, message) from None
+        message, _, where = text.rpartition(" - at `")
+        key = where.rstrip("`").removeprefix("$.") if where else "file"
+        raise ConfigError(key or "file", message or text) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError("file", f"{path} is not valid TOML: {exc}") from None

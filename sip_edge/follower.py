@@ -1,0 +1,160 @@
+"""Follow the store's change feed: account changes and rules reloads without a restart.
+
+An account event for one of this edge's accounts re-reads the account and hands it to
+the core (through ``apply``, which the shell runs on the event loop): it applies to the
+next INVITE. A rules event recompiles the rules (``PolicyRuntime.reload``: the running
+snapshot is swapped only when the new one compiles). Calls in progress keep going: their
+transactions hold everything they need, and nothing re-decides them.
+
+Also here: the power-dialer escalation (clause 7.2), run off the hot path by the shell
+for an :class:`~sip_edge.proxy.Escalate` effect: ``policy.dialer.escalate`` (a child
+process, ~150 ms) and then ``store.update_account`` to raise the account's dialer flag.
+Flags only go up here; an operator clears them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+import msgspec
+
+from policy import EngineError, RuleErrors
+from policy.accounts import Account
+from policy.dialer import Escalation, escalate
+from policy.runtime import PolicyRuntime
+from policy.store import AccountNotFound, Store
+
+from .proxy import Escalate
+
+__all__ = ["EdgeFollower", "State", "apply_escalations", "run_escalation"]
+
+State = Literal["NOT_READY", "OK", "WARN", "ERROR"]
+log = logging.getLogger("callpolicy.sip_edge")
+
+#: Seconds one wait on the feed lasts; bounds how long ``stop()`` takes.
+WAIT = 0.5
+#: Seconds between two reads of the feed: how late a change may reach the next INVITE.
+POLL = 0.1
+_RANK = {"none": 0, "warn": 1, "throttle": 2, "suspend": 3}
+
+Apply = Callable[[str, Account | None], None]
+
+
+class EdgeFollower:
+    """Reads the edge's accounts and follows the change feed (a thread, or ``step()``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: PolicyRuntime,
+        accounts: Iterable[str],
+        apply: Apply,
+        clock: Callable[[], float],
+    ) -> None:
+        """Follow ``accounts`` (ids); ``apply(id, account or None)`` gets each new state."""
+        self._store = store
+        self._runtime = runtime
+        self._accounts = frozenset(accounts)
+        self._apply = apply
+        self._clock = clock
+        self._seq = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.state: State = "NOT_READY"
+        self.message = "not started"
+
+    def load(self) -> None:
+        """Read every account once and remember where the feed is (before ``step``)."""
+        self._seq = self._store.last_seq()
+        for account_id in sorted(self._accounts):
+            account = self._store.get_account(account_id)
+            if account is None:
+                log.warning("sip_edge: trunk account %r is not in the store", account_id)
+            self._apply(account_id, account)
+        self.state, self.message = "OK", f"loaded {len(self._accounts)} accounts"
+
+    def step(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for feed events and apply them; returns how many.
+
+        Polls ``changes_since`` every ``POLL`` seconds rather than the store's own
+        ``wait_changes`` (SQLite's polls every 5 ms: measurable CPU on an idle edge).
+        """
+        events = self._store.changes_since(self._seq)
+        deadline = self._clock() + timeout
+        while not events and self._clock() < deadline and not self._stop.is_set():
+            self._stop.wait(min(POLL, max(0.0, deadline - self._clock())))
+            events = self._store.changes_since(self._seq)
+        for event in events:
+            self._seq = max(self._seq, event.seq)
+            if event.kind == "rules":
+                self._reload(event.seq)
+            elif event.account in self._accounts:
+                self._apply(event.account, self._store.get_account(event.account))
+        return len(events)
+
+    def _reload(self, seq: int) -> None:
+        try:
+            info = self._runtime.reload(self._clock())
+        except (RuleErrors, EngineError) as exc:
+            self.state, self.message = "WARN", f"reload for feed event {seq} failed: {exc}"
+            log.warning("sip_edge follower: %s", self.message)
+            return
+        self.state, self.message = "OK", f"reloaded revision {info.revision[:12]} (event {seq})"
+        log.info("sip_edge follower: %s", self.message)
+
+    def start(self) -> None:
+        """Follow in a daemon thread (call ``load()`` first)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sip-edge-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following (returns within about ``WAIT`` seconds)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join()
+        self.state, self.message = "NOT_READY", "stopped"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step(WAIT)
+            except Exception as exc:  # noqa: BLE001  # store down: report, retry, never die
+                self.state, self.message = "ERROR", f"change feed unreadable: {exc}"
+                self._stop.wait(WAIT)
+
+
+def apply_escalations(store: Store, escalations: Iterable[Escalation], now: float) -> list[str]:
+    """Raise each account's dialer flag to its escalation level; returns the ids changed."""
+    changed = []
+    for esc in escalations:
+        if esc.level == "none":
+            continue
+
+        def raise_flag(account: Account, level: str = esc.level) -> Account:
+            if _RANK[level] <= _RANK[account.dialer_flag]:
+                return account
+            return msgspec.structs.replace(account, dialer_flag=level)
+
+        before = store.get_account(esc.account)
+        if before is None or _RANK[esc.level] <= _RANK[before.dialer_flag]:
+            continue  # an update would bump the version and wake every follower for nothing
+        try:
+            after = store.update_account(esc.account, raise_flag, now)
+        except AccountNotFound:
+            continue
+        if before.dialer_flag != after.dialer_flag:
+            changed.append(esc.account)
+            log.warning("sip_edge: account %s dialer flag -> %s", esc.account, esc.level)
+    return changed
+
+
+def run_escalation(store: Store, effect: Escalate, now: float) -> list[str]:
+    """Evaluate an Escalate effect and store the result (blocking: run it in an executor)."""
+    return apply_escalations(store, escalate(effect.rules, effect.totals), now)

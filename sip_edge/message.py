@@ -1,0 +1,571 @@
+"""SIP messages over bytes, sans-IO: parse and serialize (RFC 3261 sections 7, 18.3, 20).
+
+One datagram is one message (RFC 3261 18.3). Header names are case-insensitive and have
+compact forms (7.3.3); header lines may be folded (7.3.1); a Via, Route or Record-Route
+line with comma-separated values is split into one entry per value (7.3.1 makes the two
+forms equivalent), so the top value is always ``headers[first]``. Text is kept as latin-1
+(a bijection on bytes), so whatever a peer sent is forwarded byte for byte; values this
+edge adds go through :func:`wire` (UTF-8 on the wire).
+
+Every parse error is a :class:`SipParseError` carrying the status to answer (400, or 416
+for an unsupported URI scheme) and, when the headers got that far, the partial message,
+so ``receive()`` can decide between a 400 and a silent drop.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "MAX_HEADERS",
+    "MAX_MESSAGE_BYTES",
+    "Message",
+    "NameAddr",
+    "SipError",
+    "SipParseError",
+    "SipTransactionError",
+    "StreamFramer",
+    "Via",
+    "make_response",
+    "parse_message",
+    "parse_name_addr",
+    "parse_via",
+    "uri_hostport",
+    "uri_user",
+    "wire",
+]
+
+#: Largest message accepted (bytes). UDP allows 65,507; a call set-up is ~1-2 kB.
+MAX_MESSAGE_BYTES = 16_384
+#: Most header entries (after splitting Via/Route values) one message may have.
+MAX_HEADERS = 128
+
+#: RFC 3261 7.3.3 and the IANA registry: compact form -> full (lower-case) name.
+COMPACT = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+    "k": "supported",
+    "s": "subject",
+    "e": "content-encoding",
+    "o": "event",
+    "r": "refer-to",
+    "b": "referred-by",
+    "u": "allow-events",
+    "x": "session-expires",
+    "a": "accept-contact",
+    "j": "reject-contact",
+    "d": "request-disposition",
+    "y": "identity",
+    "n": "identity-info",
+}
+
+#: Spelling used for headers this edge writes.
+CANONICAL = {
+    "via": "Via",
+    "from": "From",
+    "to": "To",
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "contact": "Contact",
+    "content-type": "Content-Type",
+    "max-forwards": "Max-Forwards",
+    "record-route": "Record-Route",
+    "route": "Route",
+    "reason": "Reason",
+    "warning": "Warning",
+    "privacy": "Privacy",
+    "p-asserted-identity": "P-Asserted-Identity",
+    "p-preferred-identity": "P-Preferred-Identity",
+    "retry-after": "Retry-After",
+    "geolocation": "Geolocation",
+    "geolocation-routing": "Geolocation-Routing",
+    "allow": "Allow",
+    "server": "Server",
+}
+
+#: Headers whose comma-separated values are split into entries (RFC 3261 7.3.1).
+_SPLIT = frozenset(("via", "route", "record-route"))
+_TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")
+_VIA = re.compile(r"^SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+([^;\s]+)\s*(;.*)?$", re.S)
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.I | re.M)
+_URI_SCHEMES = ("sip:", "sips:", "tel:")
+#: Header names seen before (as written) -> key: skips validation on the common path.
+_NAMES: dict[str, str] = {}
+_NAMES_MAX = 2048
+
+
+class SipError(Exception):
+    """Base of the edge's protocol errors (caught at the ``receive()`` boundary)."""
+
+
+class SipParseError(SipError):
+    """A message that cannot be parsed: the status to answer, and what got parsed."""
+
+    def __init__(self, phrase: str, status: int = 400, partial: Message | None = None) -> None:
+        """``phrase`` says what is wrong; ``partial`` is the message as far as it parsed."""
+        super().__init__(f"{status} {phrase}")
+        self.status = status
+        self.phrase = phrase
+        self.partial = partial
+
+
+class SipTransactionError(SipError):
+    """A message that parses but does not fit any transaction or dialog (answered or dropped)."""
+
+    def __init__(self, phrase: str, status: int) -> None:
+        """``status`` is the answer (481, 482, 483 ...), ``phrase`` its reason phrase."""
+        super().__init__(f"{status} {phrase}")
+        self.status = status
+        self.phrase = phrase
+
+
+def wire(text: str) -> str:
+    """``text`` as this module keeps values: UTF-8 bytes seen through latin-1."""
+    return text.encode("utf-8", "replace").decode("latin-1")
+
+
+class Message:
+    """A request (``method`` set) or a response (``status`` set), headers in wire order.
+
+    ``headers`` holds ``[key, name, value]`` entries: ``key`` is the lower-case full
+    name (compact forms expanded), ``name`` the spelling to write.
+    """
+
+    __slots__ = ("_via", "body", "headers", "method", "reason", "status", "uri")
+
+    def __init__(
+        self,
+        method: str = "",
+        uri: str = "",
+        status: int = 0,
+        reason: str = "",
+        headers: list[list[str]] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        """Build a message; prefer :func:`parse_message` or :func:`make_response`."""
+        self.method = method
+        self.uri = uri
+        self.status = status
+        self.reason = reason
+        self.headers: list[list[str]] = headers if headers is not None else []
+        self.body = body
+        self._via: tuple[str, Via] | None = None
+
+    def top_via(self) -> Via:
+        """The top Via, parsed (cached while that header value is unchanged)."""
+        value = self.get("via") or ""
+        cached = self._via
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        via = parse_via(value)
+        self._via = (value, via)
+        return via
+
+    @property
+    def is_request(self) -> bool:
+        """True for a request."""
+        return self.status == 0
+
+    def get(self, key: str) -> str | None:
+        """The first value of header ``key`` (lower-case full name), or None."""
+        for h in self.headers:
+            if h[0] == key:
+                return h[2]
+        return None
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of header ``key``, in order."""
+        return [h[2] for h in self.headers if h[0] == key]
+
+    def count(self, key: str) -> int:
+        """How many entries header ``key`` has."""
+        return sum(1 for h in self.headers if h[0] == key)
+
+    def remove(self, key: str) -> int:
+        """Remove every entry of header ``key``; returns how many there were."""
+        before = len(self.headers)
+        self.headers = [h for h in self.headers if h[0] != key]
+        return before - len(self.headers)
+
+    def remove_first(self, key: str) -> str | None:
+        """Remove the first entry of ``key`` and return its value."""
+        for i, h in enumerate(self.headers):
+            if h[0] == key:
+                del self.headers[i]
+                return h[2]
+        return None
+
+    def set(self, key: str, value: str) -> None:
+        """Replace every entry of ``key`` by one (where the first was, else at the end)."""
+        for i, h in enumerate(self.headers):
+            if h[0] == key:
+                h[2] = value
+                self.headers[i + 1 :] = [x for x in self.headers[i + 1 :] if x[0] != key]
+                return
+        self.headers.append([key, CANONICAL.get(key, key.title()), value])
+
+    def add(self, key: str, value: str) -> None:
+        """Append an entry of ``key``."""
+        self.headers.append([key, CANONICAL.get(key, key.title()), value])
+
+    def push(self, key: str, value: str) -> None:
+        """Insert ``value`` as the top entry of ``key`` (before its first entry, or first)."""
+        entry = [key, CANONICAL.get(key, key.title()), value]
+        for i, h in enumerate(self.headers):
+            if h[0] == key:
+                self.headers.insert(i, entry)
+                return
+        self.headers.insert(0, entry)
+
+    def cseq(self) -> tuple[int, str]:
+        """The CSeq number and method (parse-checked for requests and responses)."""
+        num, _, method = (self.get("cseq") or "").partition(" ")
+        return int(num), method.strip()
+
+    def serialize(self) -> bytes:
+        """The message as bytes, with a Content-Length that matches the body."""
+        if self.status:
+            lines = [f"SIP/2.0 {self.status} {self.reason}"]
+        else:
+            lines = [f"{self.method} {self.uri} SIP/2.0"]
+        lines.extend(f"{h[1]}: {h[2]}" for h in self.headers if h[0] != "content-length")
+        lines.append(f"Content-Length: {len(self.body)}\r\n\r\n")
+        return "\r\n".join(lines).encode("latin-1") + self.body
+
+    def __repr__(self) -> str:
+        """Start line only (messages may hold customer numbers)."""
+        start = f"{self.status} {self.reason}" if self.status else f"{self.method} {self.uri}"
+        return f"<Message {start}>"
+
+
+def _split_values(value: str) -> list[str]:
+    """Split a header value at commas outside quotes and angle brackets."""
+    if "," not in value:
+        return [value]
+    if '"' not in value and "<" not in value:  # the common case (Via lists): no nesting
+        return [v for v in (x.strip() for x in value.split(",")) if v]
+    out: list[str] = []
+    depth = 0
+    quoted = False
+    start = 0
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            out.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip())
+    return [v for v in out if v]
+
+
+def _start_line(line: str) -> Message:
+    if line.startswith("SIP/"):
+        parts = line.split(" ", 2)
+        if len(parts) < 2 or parts[0] != "SIP/2.0":
+            raise SipParseError("Bad Status Line")
+        code = parts[1]
+        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+            raise SipParseError("Bad Status Code")
+        return Message(status=int(code), reason=parts[2] if len(parts) == 3 else "")
+    parts = line.split(" ")
+    if len(parts) != 3 or parts[2] != "SIP/2.0":
+        raise SipParseError("Bad Request Line")
+    method, uri, _ = parts
+    if not _TOKEN.match(method) or not uri:
+        raise SipParseError("Bad Request Line")
+    return Message(method=method, uri=uri)
+
+
+def _key_of(raw: str) -> str | None:
+    """The key of header name ``raw`` (compact forms expanded), None if not a token."""
+    name = raw.rstrip(" \t")
+    if not _TOKEN.match(name):
+        return None
+    key = name.lower()
+    key = COMPACT.get(key, key)
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[raw] = key
+    return key
+
+
+def _headers(msg: Message, lines: list[str]) -> None:
+    headers = msg.headers
+    bad = False
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            if not headers:
+                raise SipParseError("Bad Folded Line")
+            # RFC 3261 7.3.1: a continuation line is the same header; LWS becomes one SP.
+            headers[-1][2] = f"{headers[-1][2]} {line.strip()}".strip()
+            continue
+        name, colon, value = line.partition(":")
+        key = (_NAMES.get(name) or _key_of(name)) if colon else None
+        if key is None:
+            bad = True  # keep reading: the rest may be enough to answer 400
+            continue
+        value = value.strip()
+        if key in _SPLIT:
+            for v in _split_values(value):
+                headers.append([key, name, v])
+        else:
+            headers.append([key, name, value])
+        if len(headers) > MAX_HEADERS:
+            raise SipParseError("Too Many Headers", partial=msg)
+    # Split values of folded Via/Route lines (folding is joined above, splitting here).
+    if any(h[0] in _SPLIT and "," in h[2] for h in headers):
+        flat: list[list[str]] = []
+        for h in headers:
+            if h[0] in _SPLIT and "," in h[2]:
+                flat.extend([h[0], h[1], v] for v in _split_values(h[2]))
+            else:
+                flat.append(h)
+        msg.headers = flat
+    if bad:
+        raise SipParseError("Bad Header Line", partial=msg)
+
+
+def _check(msg: Message) -> None:
+    """The headers every request and response needs (RFC 3261 8.1.1, 20)."""
+    for key in ("via", "from", "to", "call-id", "cseq"):
+        if msg.get(key) is None:
+            raise SipParseError(f"Missing {CANONICAL.get(key, key)}", partial=msg)
+    num, _, method = (msg.get("cseq") or "").partition(" ")
+    num, method = num.strip(), method.strip()
+    if not num.isdigit() or len(num) > 10 or int(num) >= 2**31 or not _TOKEN.match(method):
+        raise SipParseError("Bad CSeq", partial=msg)
+    if msg.is_request:
+        if method != msg.method:
+            raise SipParseError("CSeq Method Mismatch", partial=msg)
+        mf = msg.get("max-forwards")
+        if mf is not None and (not mf.isdigit() or len(mf) > 3 or int(mf) > 255):
+            raise SipParseError("Bad Max-Forwards", partial=msg)
+        if not msg.uri.lower().startswith(_URI_SCHEMES):
+            raise SipParseError("Unsupported URI Scheme", status=416, partial=msg)
+    msg.top_via()  # the top Via must be usable to answer
+
+
+def parse_message(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
+    """Parse one message (a whole datagram); raise SipParseError if it is not SIP."""
+    if len(data) > max_size:
+        raise SipParseError("Message Too Large", status=513)
+    data = data.lstrip(b"\r\n")  # RFC 3261 7.5: CRLFs before the start line are ignored
+    end = data.find(b"\r\n\r\n")
+    sep = 4
+    if end < 0:
+        end = data.find(b"\n\n")
+        sep = 2
+    if end < 0:
+        head, body, complete = data, b"", False
+    else:
+        head, body, complete = data[:end], data[end + sep :], True
+    text = head.decode("latin-1")
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if not lines[0]:
+        raise SipParseError("Empty Message")
+    msg = _start_line(lines[0])
+    _headers(msg, lines[1:])
+    if not complete:
+        raise SipParseError("Missing Empty Line", partial=msg)
+    lengths = {h[2].strip() for h in msg.headers if h[0] == "content-length"}
+    if len(lengths) > 1:
+        raise SipParseError("Conflicting Content-Length", partial=msg)
+    if lengths:
+        cl = lengths.pop()
+        if not cl.isdigit() or len(cl) > 9:
+            raise SipParseError("Bad Content-Length", partial=msg)
+        n = int(cl)
+        if n > len(body):
+            raise SipParseError("Truncated Body", partial=msg)
+        body = body[:n]  # RFC 3261 18.3: bytes after Content-Length are discarded
+    msg.body = body
+    _check(msg)
+    return msg
+
+
+class Via:
+    """One Via value: transport, sent-by and parameters (RFC 3261 20.42)."""
+
+    __slots__ = ("host", "params", "port", "transport")
+
+    def __init__(self, transport: str, host: str, port: int | None, params: dict[str, str]):
+        """Build from parts; ``params`` maps lower-case names to values ('' if none)."""
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = params
+
+    @property
+    def branch(self) -> str:
+        """The branch parameter ('' if none)."""
+        return self.params.get("branch", "")
+
+
+def _hostport(text: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise SipParseError("Bad Host")
+        host, rest = text[: close + 1], text[close + 1 :]
+    else:
+        host, colon, port = text.partition(":")
+        rest = ":" + port if colon else ""
+    if not host:
+        raise SipParseError("Bad Host")
+    if not rest:
+        return host, None
+    port_text = rest[1:]
+    if not rest.startswith(":") or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise SipParseError("Bad Port")
+    return host, int(port_text)
+
+
+def parse_via(value: str) -> Via:
+    """Parse one Via value (raises SipParseError)."""
+    m = _VIA.match(value)
+    if m is None:
+        raise SipParseError("Bad Via")
+    host, port = _hostport(m.group(2))
+    params: dict[str, str] = {}
+    if m.group(3):
+        for p in m.group(3).split(";"):
+            name, _, val = p.partition("=")
+            name = name.strip().lower()
+            if name:
+                params[name] = val.strip()
+    return Via(m.group(1).upper(), host, port, params)
+
+
+class NameAddr:
+    """A From/To/P-Asserted-Identity value: display name, URI and header parameters."""
+
+    __slots__ = ("display", "params", "uri")
+
+    def __init__(self, display: str, uri: str, params: str) -> None:
+        """``params`` is the raw parameter text after the URI, starting with ';' or ''."""
+        self.display = display
+        self.uri = uri
+        self.params = params
+
+    @property
+    def tag(self) -> str:
+        """The tag parameter ('' if none)."""
+        for p in self.params.split(";"):
+            name, _, val = p.partition("=")
+            if name.strip().lower() == "tag":
+                return val.strip()
+        return ""
+
+    def __str__(self) -> str:
+        """The value as written on the wire."""
+        display = f"{self.display} " if self.display else ""
+        return f"{display}<{self.uri}>{self.params}"
+
+
+def parse_name_addr(value: str) -> NameAddr:
+    """Parse a name-addr or addr-spec header value (RFC 3261 20.10, 20.20)."""
+    lt = value.find("<")
+    if lt >= 0:
+        gt = value.find(">", lt)
+        if gt < 0:
+            raise SipParseError("Bad Address")
+        return NameAddr(value[:lt].strip(), value[lt + 1 : gt].strip(), value[gt + 1 :].strip())
+    # addr-spec form: parameters after the URI belong to the header (RFC 3261 20.10).
+    uri, semi, params = value.strip().partition(";")
+    if not uri:
+        raise SipParseError("Bad Address")
+    return NameAddr("", uri.strip(), semi + params)
+
+
+def uri_user(uri: str) -> str:
+    """The user part of a sip:/sips: URI, or the number of a tel: URI ('' if none)."""
+    scheme, colon, rest = uri.partition(":")
+    if not colon:
+        return ""
+    if scheme.lower() == "tel":
+        return rest.split(";", 1)[0]
+    user, at, _ = rest.partition("@")
+    return user.split(";", 1)[0].split(":", 1)[0] if at else ""
+
+
+def uri_hostport(uri: str) -> tuple[str, int | None]:
+    """Host and port of a sip:/sips: URI (raises SipParseError)."""
+    _, colon, rest = uri.partition(":")
+    if not colon:
+        raise SipParseError("Bad URI")
+    rest = rest.rpartition("@")[2]
+    for stop in (";", "?", ">"):
+        rest = rest.split(stop, 1)[0]
+    return _hostport(rest.strip())
+
+
+def make_response(
+    request: Message,
+    status: int,
+    reason: str,
+    to_tag: str = "",
+    extra: list[tuple[str, str]] | None = None,
+) -> Message:
+    """A response to ``request`` (RFC 3261 8.2.6): Via, From, To, Call-ID, CSeq copied."""
+    headers = [list(h) for h in request.headers if h[0] in ("via", "from", "call-id", "cseq")]
+    to = request.get("to") or ""
+    if to_tag and status > 100 and ";tag=" not in to.lower().replace(" ", ""):
+        to = f"{to};tag={to_tag}"
+    headers.append(["to", "To", to])
+    for key, value in extra or ():
+        headers.append([key, CANONICAL.get(key, key.title()), value])
+    return Message(status=status, reason=reason, headers=headers)
+
+
+class StreamFramer:
+    """Cuts a byte stream (TCP) into messages by Content-Length (RFC 3261 18.3).
+
+    On a stream, Content-Length is mandatory; a missing one or a message larger than
+    ``max_size`` is a SipParseError, after which the connection should be closed.
+    """
+
+    def __init__(self, max_size: int = MAX_MESSAGE_BYTES) -> None:
+        """Frame messages of at most ``max_size`` bytes."""
+        self._buf = bytearray()
+        self._max = max_size
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add bytes; return every complete message now in the buffer."""
+        self._buf += data
+        out: list[bytes] = []
+        while True:
+            while self._buf[:2] == b"\r\n" or self._buf[:1] == b"\n":
+                del self._buf[: 2 if self._buf[:2] == b"\r\n" else 1]
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buf) > self._max:
+                    raise SipParseError("Message Too Large", status=513)
+                return out
+            head = bytes(self._buf[:end])
+            m = _CONTENT_LENGTH.search(head)
+            if m is None:
+                raise SipParseError("Missing Content-Length")
+            total = end + 4 + int(m.group(1))
+            if total > self._max:
+                raise SipParseError("Message Too Large", status=513)
+            if len(self._buf) < total:
+                return out
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]

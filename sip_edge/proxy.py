@@ -1,0 +1,768 @@
+"""The edge's sans-IO core: datagrams and time in, datagrams, timers and effects out.
+
+``receive(data, addr, now)`` handles one datagram; ``datagrams_to_send()`` returns what to
+send; ``get_timer()`` / ``handle_timer(now)`` drive retransmissions and timeouts;
+``effects()`` returns work for the shell (power-dialer escalations). No asyncio, no
+socket, no clock: the shell in ``transport.py`` does the I/O (aioquic's split).
+
+Every initial INVITE from a customer trunk is decided by the policy (clauses 2, 7.2,
+9.3, 9.5, 9.6) and then answered here (reject), forwarded statefully to the carrier the
+Decision names (allow) or to the PSAP (emergency, which nothing blocks). In-dialog
+requests follow our Record-Route and are forwarded statelessly; responses go back along
+the Via chain. Protocol errors stay inside: they become a 4xx answer or a counted drop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from collections import Counter, OrderedDict
+
+from policy import AccountError, Call, Decision, RuleRef, SipAnswer
+from policy.accounts import Account
+from policy.reasons import sip_answer
+
+from .limits import Limits
+from .message import (
+    Message,
+    SipParseError,
+    SipTransactionError,
+    Via,
+    make_response,
+    parse_message,
+    parse_name_addr,
+    parse_via,
+    uri_hostport,
+    uri_user,
+)
+from .rewrite import apply_emergency, apply_identity, location_value, upn_candidate
+from .sdp import offer_acceptable
+from .settings import Addr, CoreSettings, Escalate, Peer, PolicyLike, RulesView, reason_header
+from .transaction import ACK, ACK_FORWARD, DROP, ClientInvite, ServerInvite
+
+__all__ = ["MAGIC", "CoreSettings", "EdgeCore", "Escalate", "Peer", "PolicyLike"]
+
+#: Branch prefix of every Via this edge writes (RFC 3261 8.1.1.7 magic cookie + ours).
+MAGIC = "z9hG4bKcpe"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY"
+_METHODS = frozenset(m.strip() for m in ALLOW.split(","))
+
+
+class _Call:
+    """One forwarded INVITE: the server side, the client side and the bookkeeping."""
+
+    __slots__ = ("account", "client", "done", "forwarded", "server", "upstream")
+
+    def __init__(
+        self,
+        server: ServerInvite,
+        client: ClientInvite,
+        upstream: Message,
+        forwarded: Message,
+        account: str | None,
+    ) -> None:
+        self.server = server
+        self.client = client
+        self.upstream = upstream
+        """The INVITE's Via/From/To/Call-ID/CSeq as received (for our own answers)."""
+        self.forwarded = forwarded
+        self.account = account
+        """Account whose concurrent set-ups this counts in (None: emergency, not counted)."""
+        self.done = False
+        """Whether the set-up has its final response (no longer in flight)."""
+
+
+_PLACEHOLDER = Account(id="edge-unknown-account", npn="4930000000")
+
+
+class EdgeCore:
+    """The SIP proxy core (RFC 3261 16): one instance per worker process."""
+
+    def __init__(self, settings: CoreSettings, policy: PolicyLike) -> None:
+        """Build the core; accounts arrive through :meth:`set_account`."""
+        self.settings = settings
+        self.policy = policy
+        self.stats: Counter[str] = Counter()
+        self.accounts: dict[str, Account] = {}
+        self._out: list[tuple[bytes, Addr]] = []
+        self._effects: list[Escalate] = []
+        self._server: OrderedDict[tuple[str, str], ServerInvite] = OrderedDict()
+        self._calls: dict[tuple[str, str], _Call] = {}
+        self._clients: dict[str, _Call] = {}
+        self._pending = 0
+        self._heap: list[tuple[float, int, ServerInvite | _Call]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._via_host = f"{settings.via[0]}:{settings.via[1]}"
+        self._rr = f"<sip:{settings.record_route[0]}:{settings.record_route[1]};lr>"
+        self._own = {settings.via, settings.record_route}
+        self._trunk_exact = {(h, p): a for (h, p), a in settings.trunks.items() if p is not None}
+        self._trunk_ip = {h: a for (h, p), a in settings.trunks.items() if p is None}
+        self._view: RulesView | None = None
+        self._peers: dict[Addr, Peer] = {}
+        self._carrier_peers: dict[Addr, Peer] = {}
+        self._dests: set[str] = set()
+        view = self._rules()
+        self.limits = Limits(
+            view.dialer.max_attempts_per_second,
+            view.dialer.max_concurrent_setups,
+            view.dialer.window_seconds,
+        )
+
+    # --- shell interface ---------------------------------------------------------------
+
+    def set_account(self, account: Account) -> None:
+        """The account as the store has it now (applies to the next INVITE)."""
+        self.accounts[account.id] = account
+
+    def drop_account(self, account_id: str) -> None:
+        """The account is gone from the store."""
+        self.accounts.pop(account_id, None)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
+        """Everything to send, in order (and forget it)."""
+        out, self._out = self._out, []
+        return out
+
+    def effects(self) -> list[Escalate]:
+        """Work for the shell (and forget it)."""
+        out, self._effects = self._effects, []
+        return out
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must run next (None: no timer)."""
+        heap = self._heap
+        while heap and not self._valid(heap[0]):
+            heapq.heappop(heap)
+        deadline = heap[0][0] if heap else None
+        window = self.limits.window_end
+        if window is not None and (deadline is None or window < deadline):
+            return window
+        return deadline
+
+    def handle_timer(self, now: float) -> None:
+        """Run every timer due at ``now``."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if not self._valid(entry):
+                continue
+            obj = entry[2]
+            if isinstance(obj, ServerInvite):
+                obj.pushed = None
+                self._server_timer(obj, now)
+            else:
+                obj.client.pushed = None
+                self._client_timer(obj, now)
+        totals = self.limits.close_window(now)
+        if totals:
+            self._effects.append(Escalate(self._rules().dialer, tuple(totals)))
+        if len(heap) > 4 * (len(self._server) + len(self._clients)) + 1024:
+            self._heap = [e for e in heap if self._valid(e)]
+            heapq.heapify(self._heap)
+
+    def receive(self, data: bytes, addr: Addr, now: float) -> None:
+        """Handle one datagram from ``addr``; protocol errors end here (answer or drop)."""
+        self.stats["received"] += 1
+        if not data.strip(b"\r\n\t "):
+            self.stats["keepalive"] += 1  # RFC 5626 CRLF keep-alive
+            return
+        peer = self._peer(addr)
+        if peer is None:
+            self.stats["dropped_unknown_peer"] += 1
+            return
+        try:
+            msg = parse_message(data, self.settings.max_message_bytes)
+        except SipParseError as exc:
+            self._bad_request(exc.partial, exc.status, exc.phrase, addr)
+            return
+        try:
+            if msg.is_request:
+                self._on_request(msg, addr, peer, now)
+            else:
+                self._on_response(msg, peer, now)
+        except SipParseError as exc:
+            self._bad_request(msg, exc.status, exc.phrase, addr)
+        except SipTransactionError as exc:
+            self._bad_request(msg, exc.status, exc.phrase, addr)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _rules(self) -> RulesView:
+        snap = self.policy.snapshot
+        view = self._view
+        if view is None or view.snapshot is not snap:
+            view = self._view = RulesView(snap)
+            # Carriers of earlier rules stay trusted peers: calls they carry keep going
+            # after a reload (responses, BYE); only new calls follow the new routes.
+            for cid, (_, caddr) in view.carriers.items():
+                if caddr is not None:
+                    self._carrier_peers[caddr] = Peer("carrier", cid)
+            self._peers = dict(self._carrier_peers)
+            self._peers[self.settings.psap] = Peer("psap", "psap")
+            for taddr, acc in self._trunk_exact.items():
+                self._peers[taddr] = Peer("trunk", acc)
+            self._dests = {h for h, _ in self._peers} | set(self._trunk_ip)
+            if hasattr(self, "limits"):
+                d = view.dialer
+                self.limits.configure(
+                    d.max_attempts_per_second, d.max_concurrent_setups, d.window_seconds
+                )
+        return view
+
+    def _peer(self, addr: Addr) -> Peer | None:
+        self._rules()
+        peer = self._peers.get((addr[0], addr[1]))
+        if peer is not None:
+            return peer
+        account = self._trunk_ip.get(addr[0])
+        return Peer("trunk", account) if account is not None else None
+
+    def _valid(self, entry: tuple[float, int, ServerInvite | _Call]) -> bool:
+        obj = entry[2]
+        txn = obj if isinstance(obj, ServerInvite) else obj.client
+        return txn.deadline == entry[0]
+
+    def _arm(self, obj: ServerInvite | _Call) -> None:
+        txn = obj if isinstance(obj, ServerInvite) else obj.client
+        if txn.deadline is not None and txn.deadline != txn.pushed:
+            txn.pushed = txn.deadline
+            heapq.heappush(self._heap, (txn.deadline, next(self._seq), obj))
+
+    def _send(self, data: bytes, addr: Addr) -> None:
+        self._out.append((data, addr))
+
+    def _suffix(self) -> str:
+        return f"{self.settings.instance}{next(self._ids):x}"
+
+    def _tag(self) -> str:
+        return f"cpe{self.settings.instance}x{next(self._ids):x}"
+
+    def _loop_hash(self, msg: Message) -> str:
+        """RFC 3261 16.6 step 8: the part of our branch that detects loops (no Via in it)."""
+        try:
+            from_tag = parse_name_addr(msg.get("from") or "").tag
+        except SipParseError:
+            from_tag = ""
+        num = (msg.get("cseq") or "").split(" ", 1)[0]
+        text = f"{from_tag}|{msg.get('call-id')}|{num}|{msg.uri}"
+        return hashlib.blake2b(
+            text.encode("latin-1"), digest_size=6, key=self.settings.secret
+        ).hexdigest()
+
+    def _branch(self, msg: Message, suffix: str) -> str:
+        return f"{MAGIC}{self._loop_hash(msg)}.{suffix}"
+
+    def _stamp_via(self, msg: Message, addr: Addr) -> None:
+        """RFC 3261 18.2.1 / RFC 3581: received= and rport= on the top Via."""
+        for h in msg.headers:
+            if h[0] == "via":
+                via = msg.top_via()
+                value = h[2]
+                if "rport" in via.params and not via.params["rport"]:
+                    value = value.replace(";rport", f";rport={addr[1]}", 1)
+                if via.host != addr[0] and "received" not in via.params:
+                    value += f";received={addr[0]}"
+                h[2] = value
+                return
+
+    def _reply(self, request: Message, addr: Addr, status: int, reason: str, **kw: str) -> None:
+        """A stateless answer (OPTIONS, CANCEL, 4xx/5xx outside a transaction)."""
+        extra = [(k.replace("_", "-"), v) for k, v in kw.items()]
+        resp = make_response(request, status, reason, self._tag(), extra)
+        self._send(resp.serialize(), addr)
+
+    def _bad_request(self, msg: Message | None, status: int, phrase: str, addr: Addr) -> None:
+        """Answer 4xx if the request can be answered (RFC 3261 8.2), else drop and count."""
+        self.stats[f"error_{status}"] += 1
+        if msg is None or not msg.is_request or msg.method == "ACK":
+            self.stats["dropped_unparseable"] += 1
+            return
+        for key in ("via", "from", "to", "call-id", "cseq"):
+            if not msg.get(key):
+                self.stats["dropped_unparseable"] += 1
+                return
+        try:
+            parse_via(msg.get("via") or "")
+        except SipParseError:
+            self.stats["dropped_unparseable"] += 1
+            return
+        self._reply(msg, addr, status, phrase)
+
+    # --- requests ----------------------------------------------------------------------
+
+    def _on_request(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
+        method = msg.method
+        if method == "ACK":
+            self._on_ack(msg, addr, peer, now)
+            return
+        if method == "CANCEL":
+            self._on_cancel(msg, addr, now)
+            return
+        mf = msg.get("max-forwards")
+        if mf is not None and int(mf) == 0 and method != "OPTIONS":
+            raise SipTransactionError("Too Many Hops", 483)
+        self._check_loop(msg)
+        try:
+            to_tag = parse_name_addr(msg.get("to") or "").tag
+        except SipParseError:
+            raise SipParseError("Bad To") from None
+        if to_tag:
+            self._in_dialog(msg, addr, peer, now)
+        elif method == "INVITE":
+            self._on_invite(msg, addr, peer, now)
+        elif method == "OPTIONS":
+            self.stats["options"] += 1
+            self._reply(msg, addr, 200, "OK", allow=ALLOW, accept="application/sdp")
+        elif method == "BYE":
+            raise SipTransactionError("Call/Transaction Does Not Exist", 481)
+        else:
+            self.stats["method_not_allowed"] += 1
+            self._reply(msg, addr, 405, "Method Not Allowed", allow=ALLOW)
+
+    def _check_loop(self, msg: Message) -> None:
+        """RFC 3261 16.3 step 4: our Via with the branch this request would get -> 482."""
+        token = self._via_host
+        vias = [v for v in msg.get_all("via") if token in v]
+        if not vias:
+            return
+        prefix = f"{MAGIC}{self._loop_hash(msg)}."
+        for value in vias:
+            via = parse_via(value)
+            if (via.host, via.port) in self._own and via.branch.startswith(prefix):
+                self.stats["loop_detected"] += 1
+                raise SipTransactionError("Loop Detected", 482)
+
+    def _server_key(self, msg: Message) -> tuple[str, str]:
+        return msg.top_via().branch, msg.get("call-id") or ""
+
+    def _on_invite(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
+        key = self._server_key(msg)
+        txn = self._server.get(key)
+        if txn is not None:
+            self.stats["invite_retransmission"] += 1
+            again = txn.on_retransmission()
+            if again is not None:
+                self._send(again, txn.addr)
+            return
+        if peer.kind != "trunk":
+            self.stats["invite_from_carrier"] += 1
+            self._reply(msg, addr, 403, "Forbidden")  # the edge routes outgoing calls only
+            return
+        view = self._rules()
+        account = self.accounts.get(peer.name)
+        call = Call(to=uri_user(msg.uri) or msg.uri, from_number=upn_candidate(msg))
+        decision, known = self._decide(account, call)
+        emergency = decision.verdict == "emergency"
+        # Overload (and memory) bounds: shed new calls early; emergency calls get the
+        # whole transaction table as their reserve (clause 9.3: never blocked by load).
+        limit = self.settings.max_transactions if emergency else self.settings.max_in_flight
+        if self._pending >= limit or not self._room():
+            self.stats["overload_503"] += 1
+            self._reply(msg, addr, 503, "Service Unavailable", retry_after="5")
+            return
+        self._stamp_via(msg, addr)
+        if emergency:
+            self.stats["emergency"] += 1
+            self._forward_emergency(msg, key, addr, decision, account if known else None, now)
+            return
+        if account is None or not known:
+            self._answer(msg, key, addr, now, sip_answer("unknown_account"), "unknown_account")
+            return
+        if account.dialer_flag == "suspend":
+            self.limits.reject(account.id, now)
+            self._refuse_dialer(msg, key, addr, now, view)
+            return
+        if self.limits.admit(account.id, account.dialer_flag, now) is not None:
+            self._refuse_dialer(msg, key, addr, now, view)
+            return
+        if decision.verdict != "allow":
+            sip = decision.sip or sip_answer(decision.reason)
+            self.stats[f"refused_{decision.reason}"] += 1
+            self._answer(msg, key, addr, now, sip, decision.reason, decision.rule)
+            return
+        if not offer_acceptable(msg.body, view.codecs):
+            self.stats["refused_codec"] += 1
+            warning = f'305 {self.settings.via[0]} "Incompatible media format"'
+            sip = sip_answer("codec_not_supported")
+            self._answer(msg, key, addr, now, sip, "codec_not_supported", view.codec_rule, warning)
+            return
+        self._forward_carrier(msg, key, addr, decision, account, view, now)
+
+    def _decide(self, account: Account | None, call: Call) -> tuple[Decision, bool]:
+        """The Decision, and whether it was made for the real account.
+
+        An unknown or uncompilable account still gets its 110/112 routed (with the
+        default emergency area): nothing blocks an emergency call (clause 9.3).
+        """
+        if account is not None:
+            try:
+                return self.policy.decide(account, call), True
+            except AccountError:
+                self.stats["account_error"] += 1
+        return self.policy.decide(_PLACEHOLDER, Call(to=call.to)), False
+
+    def _room(self) -> bool:
+        """Make room in the transaction table by evicting the oldest finished entries."""
+        table = self._server
+        if len(table) < self.settings.max_transactions:
+            return True
+        for key in list(itertools.islice(table, 64)):
+            txn = table[key]
+            if txn.state != "proceeding":
+                del table[key]
+                txn.timers.clear()
+                txn.deadline = None
+                self.stats["evicted"] += 1
+        return len(table) < self.settings.max_transactions
+
+    def _refuse_dialer(
+        self, msg: Message, key: tuple[str, str], addr: Addr, now: float, view: RulesView
+    ) -> None:
+        self.stats["refused_power_dialer"] += 1
+        self._answer(
+            msg, key, addr, now, sip_answer("power_dialer"), "power_dialer", view.dialer_rule
+        )
+
+    def _answer(
+        self,
+        msg: Message,
+        key: tuple[str, str],
+        addr: Addr,
+        now: float,
+        sip: SipAnswer,
+        reason: str,
+        rule: RuleRef | None = None,
+        warning: str = "",
+    ) -> None:
+        """Answer the INVITE ourselves with a final response (a server transaction)."""
+        status, phrase, cause = sip.status, sip.phrase, sip.cause
+        extra = [("reason", reason_header(cause, reason, rule))]
+        if warning:
+            extra.append(("warning", warning))
+        data = make_response(msg, status, phrase, self._tag(), extra).serialize()
+        txn = ServerInvite(key, addr, self.settings.timers)
+        txn.respond(data, status, now)
+        self._server[key] = txn
+        self._arm(txn)
+        self._send(data, addr)
+
+    def _prepare(self, msg: Message, target: str, suffix: str) -> tuple[Message, str]:
+        """Common forwarding steps (RFC 3261 16.6): copy for answers, Route, MF, RR, Via."""
+        upstream = Message(
+            method=msg.method,
+            uri=msg.uri,
+            headers=[
+                list(h) for h in msg.headers if h[0] in ("via", "from", "to", "call-id", "cseq")
+            ],
+        )
+        branch = self._branch(msg, suffix)
+        msg.uri = target
+        mf = msg.get("max-forwards")
+        msg.set("max-forwards", str(int(mf) - 1) if mf is not None else "69")
+        msg.remove("route")  # policy routes initial INVITEs; a preloaded route steers nothing
+        msg.push("record-route", self._rr)
+        msg.push("via", f"SIP/2.0/UDP {self._via_host};branch={branch};rport")
+        return upstream, branch
+
+    def _start(
+        self,
+        msg: Message,
+        upstream: Message,
+        key: tuple[str, str],
+        addr: Addr,
+        branch: str,
+        dest: Addr,
+        account: str | None,
+        now: float,
+    ) -> None:
+        data = msg.serialize()
+        server = ServerInvite(key, addr, self.settings.timers)
+        trying = make_response(upstream, 100, "Trying").serialize()
+        server.respond(trying, 100, now)
+        client = ClientInvite(branch, dest, data, now, self.settings.timers)
+        call = _Call(server, client, upstream, msg, account)
+        self._server[key] = server
+        self._calls[key] = call
+        self._clients[branch] = call
+        self._pending += 1
+        if account is not None:
+            self.limits.started(account)
+        self._arm(call)
+        self._send(trying, addr)
+        self._send(data, dest)
+
+    def _forward_carrier(
+        self,
+        msg: Message,
+        key: tuple[str, str],
+        addr: Addr,
+        decision: Decision,
+        account: Account,
+        view: RulesView,
+        now: float,
+    ) -> None:
+        carrier, dest = view.carriers.get(decision.route, (None, None))
+        if carrier is None or dest is None:
+            self.stats["carrier_unreachable"] += 1
+            sip = SipAnswer(503, "Service Unavailable", 34)  # Q.850 34: no circuit available
+            self._answer(msg, key, addr, now, sip, "carrier_unreachable", decision.rule)
+            return
+        host, port = dest
+        target = f"sip:+{decision.number}@{host}:{port};user=phone"
+        upstream, branch = self._prepare(
+            msg, target, f"{self.settings.instance}{next(self._ids):x}"
+        )
+        identity = decision.identity
+        apply_identity(
+            msg,
+            identity.number if identity else None,
+            account.npn or None,
+            carrier.identity_header,
+            self.settings.via[0],
+        )
+        self.stats["forwarded"] += 1
+        self._start(msg, upstream, key, addr, branch, dest, account.id, now)
+
+    def _forward_emergency(
+        self,
+        msg: Message,
+        key: tuple[str, str],
+        addr: Addr,
+        decision: Decision,
+        account: Account | None,
+        now: float,
+    ) -> None:
+        psap = self.settings.psap
+        target = f"sip:{decision.route}@{psap[0]}:{psap[1]}"
+        upstream, branch = self._prepare(
+            msg, target, f"{self.settings.instance}{next(self._ids):x}"
+        )
+        site = account.site if account is not None else None
+        location = location_value(account.id, site) if account and site else None
+        if location is None:
+            self.stats["emergency_without_site"] += 1
+        npn = decision.identity.number if account is not None and decision.identity else None
+        apply_emergency(msg, npn, self.settings.via[0], self._rules().location_header, location)
+        self._start(msg, upstream, key, addr, branch, psap, None, now)
+
+    def _on_ack(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
+        txn = self._server.get(self._server_key(msg))
+        if txn is not None and txn.state in ("completed", "confirmed"):
+            txn.on_ack(now)  # ACK of our non-2xx answer: hop by hop, absorbed (17.2.1)
+            self._arm(txn)
+            self.stats["ack_absorbed"] += 1
+            return
+        # ACK of a 2xx: end to end, its own transaction; forward along the dialog's route.
+        try:
+            self._in_dialog(msg, addr, peer, now)
+        except (SipParseError, SipTransactionError):
+            self.stats["ack_dropped"] += 1
+
+    def _on_cancel(self, msg: Message, addr: Addr, now: float) -> None:
+        key = self._server_key(msg)
+        txn = self._server.get(key)
+        if txn is None or txn.addr[0] != addr[0]:  # only the INVITE's sender may cancel it
+            raise SipTransactionError("Call/Transaction Does Not Exist", 481)
+        self.stats["cancel"] += 1
+        self._reply(msg, addr, 200, "OK")  # RFC 3261 16.10: answer the CANCEL at once
+        call = self._calls.get(key)
+        if call is None or txn.state != "proceeding":
+            return
+        client = call.client
+        if client.cancel is not None or client.state not in ("calling", "proceeding"):
+            return
+        if client.provisional:
+            self._send_cancel(call, now)
+        else:
+            client.cancel_pending = True  # RFC 3261 9.1: wait for a provisional response
+
+    def _send_cancel(self, call: _Call, now: float) -> None:
+        fwd = call.forwarded
+        top = fwd.get("via") or ""
+        num = fwd.cseq()[0]
+        cancel = Message(
+            method="CANCEL",
+            uri=fwd.uri,
+            headers=[
+                ["via", "Via", top],
+                ["max-forwards", "Max-Forwards", "70"],
+                ["from", "From", fwd.get("from") or ""],
+                ["to", "To", fwd.get("to") or ""],
+                ["call-id", "Call-ID", fwd.get("call-id") or ""],
+                ["cseq", "CSeq", f"{num} CANCEL"],
+            ],
+        )
+        data = cancel.serialize()
+        call.client.start_cancel(data, now)
+        self._arm(call)
+        self._send(data, call.client.dest)
+
+    def _in_dialog(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
+        """Forward a request inside a dialog we record-routed (RFC 3261 16.4, 16.11)."""
+        routes = msg.get_all("route")
+        if not routes or not self._is_own_route(routes[0]):
+            raise SipTransactionError("Not Routed Through This Edge", 403)
+        msg.remove_first("route")
+        next_uri = parse_name_addr(routes[1]).uri if len(routes) > 1 else msg.uri
+        host, port = uri_hostport(next_uri)
+        dest = (host.strip("[]"), port or 5060)
+        if dest[0] not in self._dests:
+            self.stats["in_dialog_unknown_destination"] += 1
+            raise SipTransactionError("Forbidden Destination", 403)
+        self._stamp_via(msg, addr)
+        mf = msg.get("max-forwards")
+        msg.set("max-forwards", str(int(mf) - 1) if mf is not None else "69")
+        # Stateless forwarding (16.11): the same branch for every retransmission.
+        top = msg.top_via().branch
+        suffix = hashlib.blake2b(top.encode("latin-1"), digest_size=4).hexdigest()
+        msg.push("via", f"SIP/2.0/UDP {self._via_host};branch={self._branch(msg, suffix)};rport")
+        # Count by method only for known ones: a peer must not grow the counters.
+        known = msg.method in _METHODS
+        self.stats[f"in_dialog_{msg.method.lower() if known else 'other'}"] += 1
+        self._send(msg.serialize(), dest)
+
+    def _is_own_route(self, value: str) -> bool:
+        try:
+            host, port = uri_hostport(parse_name_addr(value).uri)
+        except SipParseError:
+            return False
+        return (host.strip("[]"), port or 5060) in self._own
+
+    # --- responses ---------------------------------------------------------------------
+
+    def _on_response(self, msg: Message, peer: Peer, now: float) -> None:
+        top = msg.top_via()
+        if (top.host, top.port) not in self._own or not top.branch.startswith(MAGIC):
+            self.stats["response_not_ours"] += 1
+            return
+        call = self._clients.get(top.branch)
+        method = msg.cseq()[1]
+        if call is None or method not in ("INVITE", "CANCEL"):
+            self._forward_stateless(msg)
+            return
+        if method == "CANCEL":
+            call.client.cancel_answered()
+            return
+        status = msg.status
+        action = call.client.on_response(status, now)
+        self._arm(call)
+        if action == DROP:
+            return
+        if action in (ACK, ACK_FORWARD):
+            self._send_ack(call, msg)
+            if action == ACK:
+                return
+        if status == 100:
+            return  # RFC 3261 16.7 step 3: 100 Trying is not forwarded (we sent our own)
+        # Stateful path: the answer carries the INVITE's Vias and From as the customer
+        # sent them (what popping our Via gives a compliant carrier; robust if it errs).
+        upstream = call.upstream
+        msg.headers = [h for h in upstream.headers if h[0] == "via"] + [
+            h for h in msg.headers if h[0] != "via"
+        ]
+        msg.set("from", upstream.get("from") or "")
+        data = msg.serialize()
+        server = call.server
+        if server.state == "proceeding":
+            server.respond(data, status, now)
+            self._arm(server)
+            self._send(data, server.addr)
+        elif status < 300:
+            self._send(data, server.addr)  # another 2xx (forked): forwarded, as 16.7 says
+        if status >= 200:
+            self._final(call)
+        elif call.client.cancel_pending:
+            self._send_cancel(call, now)
+
+    def _final(self, call: _Call) -> None:
+        """The set-up is over: it no longer counts as in flight."""
+        if not call.done:
+            call.done = True
+            self._pending -= 1
+            if call.account is not None:
+                self.limits.ended(call.account)
+        self._calls.pop(call.server.key, None)
+        if call.client.state == "terminated":
+            self._clients.pop(call.client.branch, None)
+
+    def _send_ack(self, call: _Call, response: Message) -> None:
+        """ACK a non-2xx final response (RFC 3261 17.1.1.3)."""
+        fwd = call.forwarded
+        ack = Message(
+            method="ACK",
+            uri=fwd.uri,
+            headers=[
+                ["via", "Via", fwd.get("via") or ""],
+                ["max-forwards", "Max-Forwards", "70"],
+                ["from", "From", fwd.get("from") or ""],
+                ["to", "To", response.get("to") or ""],
+                ["call-id", "Call-ID", fwd.get("call-id") or ""],
+                ["cseq", "CSeq", f"{fwd.cseq()[0]} ACK"],
+            ],
+        )
+        self._send(ack.serialize(), call.client.dest)
+
+    def _forward_stateless(self, msg: Message) -> None:
+        """Pop our Via and send the response to the next one (RFC 3261 16.7, 18.2.2)."""
+        msg.remove_first("via")
+        value = msg.get("via")
+        if value is None:
+            self.stats["response_no_via"] += 1
+            return
+        via = parse_via(value)
+        dest = _via_dest(via)
+        if dest[0] not in self._dests:
+            self.stats["response_unknown_destination"] += 1
+            return
+        self.stats["response_stateless"] += 1
+        self._send(msg.serialize(), dest)
+
+    # --- timers ------------------------------------------------------------------------
+
+    def _server_timer(self, txn: ServerInvite, now: float) -> None:
+        resend, _ = txn.on_timer(now)
+        if resend is not None:
+            self._send(resend, txn.addr)
+        if txn.state == "terminated":
+            if self._server.get(txn.key) is txn:
+                del self._server[txn.key]
+        else:
+            self._arm(txn)
+
+    def _client_timer(self, call: _Call, now: float) -> None:
+        client = call.client
+        for event in client.on_timer(now):
+            if event == "retransmit":
+                self._send(client.request, client.dest)
+            elif event == "resend_cancel" and client.cancel is not None:
+                self._send(client.cancel, client.dest)
+            elif event == "cancel" and client.cancel is None:
+                self._send_cancel(call, now)
+            elif event == "timeout":
+                self._timeout(call, now)
+        if client.state == "terminated":
+            self._clients.pop(client.branch, None)
+            self._final(call)
+        else:
+            self._arm(call)
+
+    def _timeout(self, call: _Call, now: float) -> None:
+        """No final response in time: 408 upstream (RFC 3261 16.7 step 6 / 16.8)."""
+        self.stats["timeout_408"] += 1
+        server = call.server
+        if server.state != "proceeding":
+            return
+        data = make_response(call.upstream, 408, "Request Timeout", self._tag()).serialize()
+        server.respond(data, 408, now)
+        self._arm(server)
+        self._send(data, server.addr)
+        self._final(call)
+
+
+def _via_dest(via: Via) -> Addr:
+    host = via.params.get("received") or via.host
+    rport = via.params.get("rport", "")
+    port = int(rport) if rport.isdigit() else (via.port or 5060)
+    return host.strip("[]"), port

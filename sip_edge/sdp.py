@@ -1,0 +1,96 @@
+"""Codec check of an SDP offer (clause 2; RFC 4566 m= and a=rtpmap lines).
+
+An offer passes when at least one active media line (port not 0) offers a format allowed
+for its media type in ``rules/codecs.toml``. Ancillary payloads (telephone-event, comfort
+noise, redundancy, FEC) are allowed but do not make an offer acceptable on their own: an
+offer of G.729 plus telephone-event carries no voice this network can carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["ANCILLARY", "STATIC_PAYLOADS", "AllowedCodecs", "offer_acceptable"]
+
+#: RFC 3551 static payload types that carry a codec name without an a=rtpmap line.
+STATIC_PAYLOADS = {
+    "0": "pcmu",
+    "3": "gsm",
+    "4": "g723",
+    "5": "dvi4",
+    "6": "dvi4",
+    "7": "lpc",
+    "8": "pcma",
+    "9": "g722",
+    "10": "l16",
+    "11": "l16",
+    "12": "qcelp",
+    "13": "cn",
+    "14": "mpa",
+    "15": "g728",
+    "16": "dvi4",
+    "17": "dvi4",
+    "18": "g729",
+    "25": "celb",
+    "26": "jpeg",
+    "28": "nv",
+    "31": "h261",
+    "32": "mpv",
+    "33": "mp2t",
+    "34": "h263",
+}
+
+#: Payloads that never carry media on their own.
+ANCILLARY = frozenset(("telephone-event", "cn", "red", "ulpfec", "rtx"))
+
+#: Largest SDP body examined (bytes); a longer one is checked on its first part only.
+MAX_SDP = 8192
+
+
+class AllowedCodecs:
+    """Allowed format names per media type (lower-case), from ``rules/codecs.toml``."""
+
+    __slots__ = ("by_media",)
+
+    def __init__(
+        self, audio: Iterable[str], video: Iterable[str] = (), image: Iterable[str] = ()
+    ) -> None:
+        """Build from the three lists of the codecs file."""
+        self.by_media = {
+            "audio": frozenset(a.lower() for a in audio),
+            "video": frozenset(v.lower() for v in video),
+            "image": frozenset(i.lower() for i in image),
+        }
+
+
+def _media_lines(body: bytes) -> list[tuple[str, bool, list[str], dict[str, str]]]:
+    """(media, active, formats, rtpmap) per m= line."""
+    out: list[tuple[str, bool, list[str], dict[str, str]]] = []
+    for raw in body[:MAX_SDP].decode("latin-1").splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            parts = line[2:].split()
+            if len(parts) < 4:
+                continue
+            port = parts[1].split("/", 1)[0]
+            out.append((parts[0].lower(), port != "0", parts[3:], {}))
+        elif line.startswith("a=rtpmap:") and out:
+            pt, _, enc = line[9:].partition(" ")
+            out[-1][3][pt.strip()] = enc.strip().split("/", 1)[0].lower()
+    return out
+
+
+def offer_acceptable(body: bytes, allowed: AllowedCodecs) -> bool:
+    """Whether the SDP in ``body`` offers a format this network carries (no SDP: True)."""
+    lines = _media_lines(body)
+    if not lines:
+        return True  # no offer in the INVITE (offer in the 2xx/ACK): nothing to check here
+    for media, active, formats, rtpmap in lines:
+        if not active:
+            continue
+        names = allowed.by_media.get(media, frozenset())
+        for fmt in formats:
+            name = rtpmap.get(fmt) or STATIC_PAYLOADS.get(fmt) or fmt.lower()
+            if name in names and name not in ANCILLARY:
+                return True
+    return False

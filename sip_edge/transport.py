@@ -1,0 +1,165 @@
+"""The asyncio shell around the sans-IO core: UDP in, UDP out, one timer, effects.
+
+``datagram_received`` -> ``core.receive(data, addr, now)`` -> send everything from
+``core.datagrams_to_send()`` -> re-arm one ``call_at`` timer from ``core.get_timer()``
+(aioquic ``asyncio/protocol.py``). Escalation effects run in the default executor, so
+the ~150 ms rules-engine child never stalls the loop.
+
+Several workers share the listening port with SO_REUSEPORT; the kernel spreads datagrams
+by source address and port, so one trunk's requests (and their retransmissions, ACKs and
+CANCELs) stay on one worker. Responses from carriers would not: each worker therefore
+also binds a private port, writes it in its Via and sends forwarded requests from it, so
+a carrier's responses come back to the worker that holds the transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import cast
+
+from policy.store import Store
+
+from .follower import run_escalation
+from .proxy import EdgeCore, Escalate
+
+__all__ = ["EdgeProtocol", "bind_udp", "escalation_runner", "open_endpoint"]
+
+log = logging.getLogger("callpolicy.sip_edge")
+Addr = tuple[str, int]
+
+
+class EdgeProtocol(asyncio.DatagramProtocol):
+    """Feeds one UDP socket into the shared core; sends the core's output."""
+
+    def __init__(
+        self,
+        core: EdgeCore,
+        loop: asyncio.AbstractEventLoop,
+        on_effect: Callable[[Escalate], None],
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``on_effect`` runs each Escalate effect (off the loop)."""
+        self.core = core
+        self.loop = loop
+        self.on_effect = on_effect
+        self.clock = clock or loop.time
+        self.transport: asyncio.DatagramTransport | None = None
+        self.requests_out: asyncio.DatagramTransport | None = None
+        """Where forwarded requests leave from (a worker's private port), if not here."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is no subclass
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        """One datagram into the core, then flush."""
+        try:
+            self.core.receive(data, (str(addr[0]), int(addr[1])), self.clock())
+        except Exception:  # last resort: a bug must not stop the edge
+            self.core.stats["internal_error"] += 1
+            log.exception("sip_edge: internal error on a datagram from %s", addr[0])
+        self.flush()
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors (port unreachable) of UDP sends: counted, never fatal."""
+        self.core.stats["icmp_error"] += 1
+
+    def flush(self) -> None:
+        """Send what the core produced, run its effects, re-arm the timer."""
+        out = self.transport
+        if out is not None:
+            requests = self.requests_out or out
+            for data, dest in self.core.datagrams_to_send():
+                # Responses start with the SIP version; everything else is a request.
+                (out if data.startswith(b"SIP/2.0 ") else requests).sendto(data, dest)
+        for effect in self.core.effects():
+            self.on_effect(effect)
+        deadline = self.core.get_timer()
+        # Re-arm only for an earlier deadline: a timer firing early costs one idle
+        # handle_timer(), while re-arming on every datagram costs a cancel + call_at.
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
+
+    def _fire(self) -> None:
+        self._timer = self._timer_at = None
+        try:
+            self.core.handle_timer(self.clock())
+        except Exception:  # last resort, as above
+            self.core.stats["internal_error"] += 1
+            log.exception("sip_edge: internal error in a timer")
+        self.flush()
+
+    def close(self) -> None:
+        """Cancel the timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
+
+
+class _Side(asyncio.DatagramProtocol):
+    """A worker's private port: datagrams go to the main protocol (one core, one timer)."""
+
+    def __init__(self, main: EdgeProtocol) -> None:
+        self.main = main
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.main.datagram_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.main.error_received(exc)
+
+
+def bind_udp(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A bound UDP socket (SO_REUSEPORT when several workers share ``port``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    # Bursts of set-ups: a larger receive buffer drops fewer datagrams under load.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+def escalation_runner(loop: asyncio.AbstractEventLoop, store: Store) -> Callable[[Escalate], None]:
+    """Run Escalate effects in the default executor; log failures, never raise."""
+
+    def done(fut: asyncio.Future[list[str]]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            log.error("sip_edge: power-dialer escalation failed: %s", exc)
+
+    def run(effect: Escalate) -> None:
+        fut = loop.run_in_executor(None, run_escalation, store, effect, time.time())
+        fut.add_done_callback(done)
+
+    return run
+
+
+async def open_endpoint(
+    core: EdgeCore,
+    sock: socket.socket,
+    on_effect: Callable[[Escalate], None],
+    requests_sock: socket.socket | None = None,
+) -> tuple[EdgeProtocol, list[asyncio.DatagramTransport]]:
+    """Serve ``sock`` (and the private ``requests_sock``) with one protocol and core."""
+    loop = asyncio.get_running_loop()
+    proto = EdgeProtocol(core, loop, on_effect)
+    transport, _ = await loop.create_datagram_endpoint(lambda: proto, sock=sock)
+    transports = [transport]
+    if requests_sock is not None:
+        # Responses to our forwarded requests arrive here and go to the same protocol.
+        side, _ = await loop.create_datagram_endpoint(lambda: _Side(proto), sock=requests_sock)
+        proto.requests_out = side
+        transports.append(side)
+    return proto, transports

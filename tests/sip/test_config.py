@@ -1,0 +1,73 @@
+"""sip_edge/config.py: the shipped config loads; mistakes name their key."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from sip_edge.config import ConfigError, load_config
+
+from .conftest import ROOT
+
+GOOD = """
+psap = "127.0.0.1:5090"
+[listen]
+host = "127.0.0.1"
+port = 5060
+[[trunk]]
+address = "127.0.0.2"
+account = "acme"
+"""
+
+
+def write(tmp_path: pathlib.Path, text: str) -> str:
+    path = tmp_path / "edge.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_shipped_config_loads() -> None:
+    config = load_config(str(ROOT / "config" / "edge.toml"))
+    assert config.psap_address() == ("127.0.0.1", 5090)
+    assert config.trunk_addresses() == {("127.0.0.2", None): "demo"}
+
+
+def test_trunk_with_port(tmp_path: pathlib.Path) -> None:
+    config = load_config(write(tmp_path, GOOD.replace('"127.0.0.2"', '"127.0.0.2:5061"')))
+    assert config.trunk_addresses() == {("127.0.0.2", 5061): "acme"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('"127.0.0.2"', '"pbx.example"'), r"trunk\[0\]\.address: expected ip or ip:port"),
+        (('psap = "127.0.0.1:5090"', 'psap = "127.0.0.1"'), r"psap: expected ip:port"),
+        (("port = 5060", "port = 70000"), r"listen\.port: expected 0-65535"),
+        (("port = 5060", 'port = "x"'), r"listen\.port: Expected `int`, got `str`"),
+        (
+            ('host = "127.0.0.1"', 'hots = "127.0.0.1"'),
+            r"listen: Object contains unknown field `hots`",
+        ),
+        (('host = "127.0.0.1"', 'host = "localhost"'), r"listen\.host: expected an IP address"),
+        (('account = "acme"', 'account = ""'), r"trunk\[0\]\.account: expected an account id"),
+    ],
+)
+def test_mistakes_name_the_key(
+    tmp_path: pathlib.Path, change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"^edge config: " + message):
+        load_config(write(tmp_path, GOOD.replace(*change)))
+
+
+def test_duplicate_trunk(tmp_path: pathlib.Path) -> None:
+    text = GOOD + '[[trunk]]\naddress = "127.0.0.2"\naccount = "other"\n'
+    with pytest.raises(
+        ConfigError, match=r"trunk\[1\]\.address: '127.0.0.2' is already trunk\[0\]"
+    ):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ConfigError, match=r"^edge config: file: cannot read"):
+        load_config(str(tmp_path / "nope.toml"))

@@ -1,0 +1,177 @@
+"""sip_edge/message.py: parsing and serializing, fed whole, truncated and byte by byte."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from sip_edge.message import (
+    Message,
+    SipParseError,
+    StreamFramer,
+    parse_message,
+    parse_name_addr,
+    parse_via,
+    uri_hostport,
+    uri_user,
+)
+
+from .conftest import fixture
+
+
+def test_basic_invite() -> None:
+    msg = parse_message(fixture("invite_basic"))
+    assert msg.is_request
+    assert (msg.method, msg.uri) == ("INVITE", "sip:+4930555000@127.0.0.1:5060")
+    assert msg.get("call-id") == "basic-1@127.0.0.2"
+    assert msg.cseq() == (1, "INVITE")
+    assert msg.body.startswith(b"v=0\r\n")
+    assert len(msg.body) == int(msg.get("content-length") or -1)
+
+
+def test_compact_forms_expand_to_full_names() -> None:
+    msg = parse_message(fixture("invite_compact"))
+    assert msg.get("via") == "SIP/2.0/UDP 127.0.0.2:5061;branch=z9hG4bK-compact-1"
+    assert msg.get("from") == "<sip:+493012345001@127.0.0.2>;tag=c1"
+    assert msg.get("to") == "<sip:+4930555000@127.0.0.1>"
+    assert msg.get("call-id") == "compact-1@127.0.0.2"
+    assert msg.get("contact") == "<sip:alice@127.0.0.2:5061>"
+    assert msg.get("content-type") == "application/sdp"
+    assert msg.body.endswith(b"telephone-event/8000\r\n")
+
+
+def test_folded_lines_are_joined() -> None:
+    msg = parse_message(fixture("invite_folded"))
+    assert msg.get("via") == "SIP/2.0/UDP 127.0.0.2:5061 ;branch=z9hG4bK-folded-1"
+    assert parse_via(msg.get("via") or "").branch == "z9hG4bK-folded-1"
+    assert msg.get("from") == '"Alice" <sip:+493012345001@127.0.0.2>;tag=f1'
+    assert msg.cseq() == (1, "INVITE")
+
+
+def test_multiple_via_values_and_case_insensitive_names() -> None:
+    msg = parse_message(fixture("invite_multi_via"))
+    vias = [parse_via(v) for v in msg.get_all("via")]
+    assert [v.branch for v in vias] == ["z9hG4bK-mv-1", "z9hG4bK-mv-0", "z9hG4bK-mv-00"]
+    assert [(v.transport, v.host, v.port) for v in vias] == [
+        ("UDP", "127.0.0.2", 5061),
+        ("UDP", "10.0.0.9", 5060),
+        ("TCP", "10.0.0.8", None),
+    ]
+    assert vias[2].params["received"] == "10.0.0.7"
+    assert msg.get("call-id") == "multi-via-1@127.0.0.2"
+    assert msg.get("max-forwards") == "70"
+
+
+def test_no_content_length_on_udp_takes_the_rest_of_the_datagram() -> None:
+    msg = parse_message(fixture("invite_no_content_length"))
+    assert msg.body.startswith(b"v=0") and msg.body.endswith(b"8000\r\n")
+
+
+def test_bytes_after_content_length_are_discarded() -> None:
+    data = fixture("invite_basic") + b"trailing junk"
+    assert parse_message(data).body == parse_message(fixture("invite_basic")).body
+
+
+def test_bare_lf_line_ends_are_accepted() -> None:
+    msg = parse_message(fixture("invite_lf_only"))
+    assert msg.cseq() == (1, "INVITE") and msg.body.startswith(b"v=0\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "phrase", "partial"),
+    [
+        ("invite_truncated", 400, "Truncated Body", True),
+        ("invite_bad_cseq", 400, "Bad CSeq", True),
+        ("invite_cseq_mismatch", 400, "CSeq Method Mismatch", True),
+        ("invite_missing_call_id", 400, "Missing Call-ID", True),
+        ("invite_bad_content_length", 400, "Bad Content-Length", True),
+        ("invite_bad_header_line", 400, "Bad Header Line", True),
+        ("invite_unsupported_scheme", 416, "Unsupported URI Scheme", True),
+        ("garbage", 400, "Bad Request Line", False),
+        ("bad_request_line", 400, "Bad Request Line", False),
+    ],
+)
+def test_malformed_inputs_raise_one_error_family(
+    name: str, status: int, phrase: str, partial: bool
+) -> None:
+    with pytest.raises(SipParseError, match=phrase) as info:
+        parse_message(fixture(name))
+    assert (info.value.status, info.value.phrase) == (status, phrase)
+    assert (info.value.partial is not None) == partial
+
+
+def test_too_large_is_513() -> None:
+    with pytest.raises(SipParseError) as info:
+        parse_message(fixture("invite_basic"), max_size=100)
+    assert info.value.status == 513
+
+
+@pytest.mark.parametrize("name", ["invite_basic", "invite_compact", "invite_folded", "options"])
+def test_every_truncation_parses_or_raises_sip_parse_error(name: str) -> None:
+    data = fixture(name)
+    for cut in range(len(data)):
+        with contextlib.suppress(SipParseError):
+            parse_message(data[:cut])
+
+
+def test_serialize_round_trips() -> None:
+    for name in ("invite_basic", "invite_compact", "invite_folded", "invite_multi_via"):
+        msg = parse_message(fixture(name))
+        again = parse_message(msg.serialize())
+        assert [h[0::2] for h in again.headers if h[0] != "content-length"] == [
+            h[0::2] for h in msg.headers if h[0] != "content-length"
+        ]
+        assert again.body == msg.body
+
+
+def test_serialize_writes_a_matching_content_length() -> None:
+    msg = parse_message(fixture("invite_basic"))
+    msg.body = b"x" * 7
+    assert b"\r\nContent-Length: 7\r\n\r\nxxxxxxx" in msg.serialize()
+
+
+def test_stream_framer_byte_by_byte() -> None:
+    one, two = fixture("invite_basic"), fixture("options")
+    framer = StreamFramer()
+    got: list[bytes] = []
+    for b in b"\r\n" + one + two:
+        got += framer.feed(bytes([b]))
+    assert got == [one, two]
+
+
+def test_stream_framer_needs_content_length() -> None:
+    with pytest.raises(SipParseError, match="Missing Content-Length"):
+        StreamFramer().feed(fixture("invite_no_content_length"))
+
+
+def test_stream_framer_bounds_its_buffer() -> None:
+    framer = StreamFramer(max_size=2048)
+    with pytest.raises(SipParseError) as info:
+        framer.feed(b"INVITE sip:x@y SIP/2.0\r\nSubject: " + b"a" * 4096)
+    assert info.value.status == 513
+
+
+def test_name_addr_and_uris() -> None:
+    na = parse_name_addr('"Bob, Jr." <sip:+4930111@host:5060;user=phone>;tag=xy;foo')
+    assert (na.display, na.uri, na.tag) == ('"Bob, Jr."', "sip:+4930111@host:5060;user=phone", "xy")
+    spec = parse_name_addr("sip:alice@example.com;tag=88")
+    assert (spec.uri, spec.tag) == ("sip:alice@example.com", "88")
+    assert uri_user("sip:+4930111;phone-context=x@host") == "+4930111"
+    assert uri_user("tel:+4930111;ext=2") == "+4930111"
+    assert uri_user("sip:host.example") == ""
+    assert uri_hostport("sip:u@[2001:db8::1]:5070;lr") == ("[2001:db8::1]", 5070)
+    assert uri_hostport("sip:127.0.0.1;lr") == ("127.0.0.1", None)
+
+
+def test_set_push_remove_keep_order() -> None:
+    msg = Message(method="INVITE", uri="sip:x@y")
+    msg.add("via", "a")
+    msg.add("route", "r1")
+    msg.add("via", "b")
+    msg.push("via", "top")
+    assert msg.get_all("via") == ["top", "a", "b"]
+    assert msg.remove_first("via") == "top"
+    msg.set("via", "only")
+    assert msg.get_all("via") == ["only"]
+    assert msg.remove("route") == 1
