@@ -78,7 +78,7 @@ class Account(Struct, frozen=True, kw_only=True):
         """The view decide() needs."""
         return AccountPolicy(
             account=self.id,
-            npn="+" + self.npn,
+            npn="+" + self.npn if self.npn else "",
             area_code=self.site.area_code if self.site else "",
             numbers=tuple("+" + n for n in self.numbers),
             number_blocks=tuple(
