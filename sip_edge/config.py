@@ -16,6 +16,8 @@ from pathlib import Path
 
 import msgspec
 
+from sip_edge.message import is_digits
+
 __all__ = [
     "ConfigError",
     "EdgeConfig",
@@ -49,7 +51,7 @@ def parse_address(text: str, port_required: bool) -> tuple[str, int | None]:
         host, _, port = text.partition(":")
     ipaddress.ip_address(host)  # raises ValueError
     if port:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not is_digits(port) or not 0 < int(port) < 65536:
             raise ValueError(text)
         return host, int(port)
     if port_required:

@@ -124,6 +124,11 @@ class SipTransactionError(SipError):
         self.phrase = phrase
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def wire(text: str) -> str:
     """``text`` as this module keeps values: UTF-8 bytes seen through latin-1."""
     return text.encode("utf-8", "replace").decode("latin-1")
@@ -282,7 +287,7 @@ def _start_line(line: str) -> Message:
         if len(parts) < 2 or parts[0] != "SIP/2.0":
             raise SipParseError("Bad Status Line")
         code = parts[1]
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
             raise SipParseError("Bad Status Code")
         return Message(status=int(code), reason=parts[2] if len(parts) == 3 else "")
     parts = line.split(" ")
@@ -349,13 +354,13 @@ def _check(msg: Message) -> None:
             raise SipParseError(f"Missing {CANONICAL.get(key, key)}", partial=msg)
     num, _, method = (msg.get("cseq") or "").partition(" ")
     num, method = num.strip(), method.strip()
-    if not num.isdigit() or len(num) > 10 or int(num) >= 2**31 or not _TOKEN.match(method):
+    if not is_digits(num) or len(num) > 10 or int(num) >= 2**31 or not _TOKEN.match(method):
         raise SipParseError("Bad CSeq", partial=msg)
     if msg.is_request:
         if method != msg.method:
             raise SipParseError("CSeq Method Mismatch", partial=msg)
         mf = msg.get("max-forwards")
-        if mf is not None and (not mf.isdigit() or len(mf) > 3 or int(mf) > 255):
+        if mf is not None and (not is_digits(mf) or len(mf) > 3 or int(mf) > 255):
             raise SipParseError("Bad Max-Forwards", partial=msg)
         if not msg.uri.lower().startswith(_URI_SCHEMES):
             raise SipParseError("Unsupported URI Scheme", status=416, partial=msg)
@@ -389,7 +394,7 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
         raise SipParseError("Conflicting Content-Length", partial=msg)
     if lengths:
         cl = lengths.pop()
-        if not cl.isdigit() or len(cl) > 9:
+        if not is_digits(cl) or len(cl) > 9:
             raise SipParseError("Bad Content-Length", partial=msg)
         n = int(cl)
         if n > len(body):
@@ -432,7 +437,7 @@ def _hostport(text: str) -> tuple[str, int | None]:
     if not rest:
         return host, None
     port_text = rest[1:]
-    if not rest.startswith(":") or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not rest.startswith(":") or not is_digits(port_text) or not 0 < int(port_text) < 65536:
         raise SipParseError("Bad Port")
     return host, int(port_text)
 

@@ -22,6 +22,7 @@ from collections import Counter, OrderedDict
 from policy import AccountError, Call, Decision, RuleRef, SipAnswer
 from policy.accounts import Account
 from policy.reasons import sip_answer
+from sip_edge.message import is_digits
 
 from .limits import Limits
 from .message import (
@@ -175,17 +176,26 @@ class EdgeCore:
         try:
             msg = parse_message(data, self.settings.max_message_bytes)
         except SipParseError as exc:
-            self._bad_request(exc.partial, exc.status, exc.phrase, addr)
+            self._answer_error(exc.partial, exc.status, exc.phrase, addr)
             return
         try:
             if msg.is_request:
                 self._on_request(msg, addr, peer, now)
             else:
                 self._on_response(msg, peer, now)
-        except SipParseError as exc:
-            self._bad_request(msg, exc.status, exc.phrase, addr)
-        except SipTransactionError as exc:
-            self._bad_request(msg, exc.status, exc.phrase, addr)
+        except (SipParseError, SipTransactionError) as exc:
+            self._answer_error(msg, exc.status, exc.phrase, addr)
+
+    def _answer_error(self, msg: Message | None, status: int, phrase: str, addr: Addr) -> None:
+        """Answer a protocol error if the message allows it; otherwise drop it.
+
+        Building the answer parses headers the failed parse may not have reached; whatever
+        that raises ends here as a drop, never in the transport (style note 3).
+        """
+        try:
+            self._bad_request(msg, status, phrase, addr)
+        except (SipParseError, ValueError, KeyError, IndexError):
+            self.stats["dropped_unparseable"] += 1
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -764,5 +774,5 @@ class EdgeCore:
 def _via_dest(via: Via) -> Addr:
     host = via.params.get("received") or via.host
     rport = via.params.get("rport", "")
-    port = int(rport) if rport.isdigit() else (via.port or 5060)
+    port = int(rport) if is_digits(rport) else (via.port or 5060)
     return host.strip("[]"), port

@@ -15,6 +15,7 @@ from policy import Call, Decision, RuleRef, Snapshot
 from policy.accounts import Account
 from policy.dialer import WindowTotal
 from policy.model import Carrier, PowerDialerFile
+from sip_edge.message import is_digits
 
 from .sdp import AllowedCodecs
 from .transaction import TimerConfig
@@ -109,7 +110,7 @@ def _ip_addr(text: str) -> Addr | None:
         ipaddress.ip_address(host)
     except ValueError:
         return None
-    return (host, int(port)) if port.isdigit() else None
+    return (host, int(port)) if is_digits(port) else None
 
 
 def reason_header(cause: int, reason: str, rule: RuleRef | None) -> str:

@@ -175,3 +175,12 @@ def test_set_push_remove_keep_order() -> None:
     msg.set("via", "only")
     assert msg.get_all("via") == ["only"]
     assert msg.remove("route") == 1
+
+
+@pytest.mark.parametrize("port", ["²061", "٥٠٦٠", "5060x", ""])
+def test_via_port_must_be_ascii_digits(port: str) -> None:
+    # Found by the fuzz test: "²061".isdigit() is True, and int() refused it mid-answer.
+    from sip_edge.message import SipParseError, parse_via
+
+    with pytest.raises(SipParseError, match="Bad Port"):
+        parse_via(f"SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bK1")
