@@ -189,35 +189,33 @@ def _lift_action(name: str, m: Any) -> LiftVerdict:
     return LiftVerdict(True, m.customer_fee_cents, "customer_block")
 
 
+#: Each call action's answer: (verdict, reason, source). A reason ``m.<field>`` is read
+#: from the event (the rule files' reason for that block or category).
+_CALL_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "emergency": ("emergency", "emergency", "category"),
+    "reject": ("reject", "m.reject_reason", "category"),
+    "incomplete": ("reject", "incomplete_number", "length"),
+    "too_long": ("reject", "invalid_number", "length"),
+    "hard": ("block", "m.hard_reason", "hard"),
+    "customer": ("block", "customer_block", "customer"),
+    "lifted": ("allow", "lifted", "lifted"),
+    "default": ("block", "m.default_reason", "default"),
+    "exception": ("allow", "exception", "exception"),
+    "allow": ("allow", "allowed", "allow"),
+}
+
+
 def _action(name: str, m: Any) -> Verdict | LiftVerdict:
-    """What each named action answers, given the event ``m``."""
+    """What the named action answers, given the event ``m`` (dispatch through a table)."""
     if name.startswith("lift_"):
         return _lift_action(name, m)
-    if name == "emergency":
-        return Verdict("emergency", "emergency", "category")
-    if name == "reject":
-        return Verdict("reject", m.reject_reason, "category")
-    if name == "incomplete":
-        return Verdict("reject", "incomplete_number", "length")
-    if name == "too_long":
-        return Verdict("reject", "invalid_number", "length")
-    if name == "hard":
-        return Verdict("block", m.hard_reason, "hard")
-    if name == "customer":
-        return Verdict("block", "customer_block", "customer")
-    if name == "lifted":
-        return Verdict("allow", "lifted", "lifted")
-    if name == "default":
-        return Verdict("block", m.default_reason, "default")
-    if name == "exception":
-        return Verdict("allow", "exception", "exception")
-    return Verdict("allow", "allowed", "allow")
+    verdict, reason, source = _CALL_ACTIONS[name]
+    if reason.startswith("m."):
+        reason = getattr(m, reason[2:])
+    return Verdict(verdict, reason, source)  # type: ignore[arg-type]
 
 
-ACTIONS = frozenset(
-    {"emergency", "reject", "incomplete", "too_long", "hard", "customer", "lifted", "default"}
-    | {"exception", "allow", "lift_none", "lift_refused", "lift_operator", "lift_customer"}
-)
+ACTIONS = frozenset(_CALL_ACTIONS) | {"lift_none", "lift_refused", "lift_operator", "lift_customer"}
 
 
 def condition_fields(node: Any) -> Iterator[str]:
