@@ -14,15 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Literal
 
-from policy import EngineError, RuleErrors
+from policy.follower import State, reload_for_event
 from policy.runtime import PolicyRuntime
 from policy.store import Store
 
 __all__ = ["RulesFollower", "State"]
-
-State = Literal["NOT_READY", "OK", "WARN", "ERROR"]
 
 log = logging.getLogger("callpolicy.server")
 
@@ -95,12 +92,4 @@ class RulesFollower:
             if seq in self._own:
                 self._own.discard(seq)
                 return
-        try:
-            info = self._runtime.reload(self._clock())
-        except (RuleErrors, EngineError) as exc:
-            # The running rules stay (PolicyRuntime.reload swaps only on success).
-            self._state, self._message = "WARN", f"reload for feed event {seq} failed: {exc}"
-            log.warning("rules follower: %s", self._message)
-            return
-        self._state, self._message = "OK", f"reloaded revision {info.revision[:12]} (event {seq})"
-        log.info("rules follower: %s", self._message)
+        self._state, self._message = reload_for_event(self._runtime, self._clock(), seq, log)

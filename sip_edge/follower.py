@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Literal
 
 import msgspec
 
-from policy import EngineError, RuleErrors
 from policy.accounts import Account
 from policy.dialer import Escalation, escalate
+from policy.follower import State, reload_for_event
 from policy.runtime import PolicyRuntime
 from policy.store import AccountNotFound, Store
 
@@ -31,7 +30,6 @@ from .proxy import Escalate
 
 __all__ = ["EdgeFollower", "State", "apply_escalations", "run_escalation"]
 
-State = Literal["NOT_READY", "OK", "WARN", "ERROR"]
 log = logging.getLogger("callpolicy.sip_edge")
 
 #: Seconds one wait on the feed lasts; bounds how long ``stop()`` takes.
@@ -96,14 +94,7 @@ class EdgeFollower:
         return len(events)
 
     def _reload(self, seq: int) -> None:
-        try:
-            info = self._runtime.reload(self._clock())
-        except (RuleErrors, EngineError) as exc:
-            self.state, self.message = "WARN", f"reload for feed event {seq} failed: {exc}"
-            log.warning("sip_edge follower: %s", self.message)
-            return
-        self.state, self.message = "OK", f"reloaded revision {info.revision[:12]} (event {seq})"
-        log.info("sip_edge follower: %s", self.message)
+        self.state, self.message = reload_for_event(self._runtime, self._clock(), seq, log)
 
     def start(self) -> None:
         """Follow in a daemon thread (call ``load()`` first)."""
