@@ -1,4 +1,4 @@
-"""Build hook: compiles the Cython prefix trie as part of every pip install."""
+"""Build hook: compiles the Cython extensions (prefix trie, SIP scanner) on every pip install."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -7,7 +7,10 @@ from setuptools import Extension, setup
 # trie is built or loaded (compiled/README.md), and Cython's checks do not cover pointers.
 setup(
     ext_modules=cythonize(
-        [Extension("compiled._trie", ["compiled/_trie.pyx"], extra_compile_args=["-O3"])],
+        [
+            Extension("compiled._trie", ["compiled/_trie.pyx"], extra_compile_args=["-O3"]),
+            Extension("sip_edge._wire", ["sip_edge/_wire.pyx"], extra_compile_args=["-O3"]),
+        ],
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -15,6 +15,7 @@ so ``receive()`` can decide between a 400 and a silent drop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 __all__ = [
     "MAX_HEADERS",
@@ -28,6 +29,7 @@ __all__ = [
     "Via",
     "make_response",
     "parse_message",
+    "parse_message_py",
     "parse_name_addr",
     "parse_via",
     "uri_hostport",
@@ -368,7 +370,26 @@ def _check(msg: Message) -> None:
 
 
 def parse_message(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
-    """Parse one message (a whole datagram); raise SipParseError if it is not SIP."""
+    """Parse one message (a whole datagram); raise SipParseError if it is not SIP.
+
+    The C scanner (``_wire.scan``) takes the well-formed messages; anything it declines
+    goes to :func:`parse_message_py`, the reference, which also decides every error.
+    """
+    parts = _scan(data, max_size)
+    if parts is not None:
+        method, uri, status, reason, headers, body = parts
+        msg = Message(method, uri, status, reason, headers, body)
+        try:
+            msg.top_via()
+        except SipParseError:
+            pass  # the reference raises it, with the partial message
+        else:
+            return msg
+    return parse_message_py(data, max_size)
+
+
+def parse_message_py(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
+    """The reference parser in Python: every rule of RFC 3261 7 this edge checks."""
     if len(data) > max_size:
         raise SipParseError("Message Too Large", status=513)
     data = data.lstrip(b"\r\n")  # RFC 3261 7.5: CRLFs before the start line are ignored
@@ -537,6 +558,20 @@ def make_response(
     for key, value in extra or ():
         headers.append([key, CANONICAL.get(key, key.title()), value])
     return Message(status=status, reason=reason, headers=headers)
+
+
+def _no_scan(data: bytes, max_size: int) -> None:
+    return None
+
+
+try:
+    from . import _wire
+except ImportError:  # pragma: no cover - the extension is built by every pip install
+    _scan: Callable[[bytes, int], tuple[str, str, int, str, list[list[str]], bytes] | None]
+    _scan = _no_scan
+else:
+    _wire.configure(COMPACT, _SPLIT, MAX_HEADERS)
+    _scan = _wire.scan
 
 
 class StreamFramer:

@@ -1,0 +1,333 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The fast path of the SIP parser: one pass over a well-formed message in C.
+
+``scan(data, max_size)`` returns ``(method, uri, status, reason, headers, body)`` exactly
+as ``message.parse_message_py`` would build them, or None whenever the message is not in
+the shape this path handles: anything unusual (folded lines, bare LF or CR, a header line
+that is not ``token: value``, conflicting or bad Content-Length, a missing mandatory
+header, a bad CSeq, Max-Forwards or URI scheme ...). For None the caller runs the
+pure-Python parser, which is the reference: it decides the error and its status, so the
+two paths cannot disagree on what is wrong. ``tests/sip/test_wire.py`` holds this path to
+the reference on fixtures, mutations and generated messages.
+
+Why C: parsing was half the edge's CPU per call (benchmarks/RESULTS.md, SIP edge); the
+reference spends it in per-line Python calls (split, partition, strip, regex).
+"""
+
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+
+cdef dict _compact = {}
+cdef object _split = frozenset()
+cdef Py_ssize_t _max_headers = 128
+#: Raw header name (bytes, as written up to the colon) -> (key, name). Bounded.
+cdef dict _names = {}
+cdef Py_ssize_t _names_max = 2048
+
+
+def configure(dict compact, split, Py_ssize_t max_headers):
+    """Take the reference parser's tables, so both paths share one definition."""
+    global _compact, _split, _max_headers
+    _compact = dict(compact)
+    _split = frozenset(split)
+    _max_headers = max_headers
+    _names.clear()
+
+
+cdef inline bint _is_token(unsigned char c) noexcept nogil:
+    # message._TOKEN: [A-Za-z0-9.!%*_+`'~-]
+    if (c >= 97 and c <= 122) or (c >= 65 and c <= 90) or (c >= 48 and c <= 57):
+        return True
+    return c == 46 or c == 33 or c == 37 or c == 42 or c == 95 or c == 43 or c == 96 \
+        or c == 39 or c == 126 or c == 45
+
+
+cdef inline bint _is_space(unsigned char c) noexcept nogil:
+    # str.isspace() of the latin-1 code points: what the reference's str.strip() removes.
+    return (c >= 9 and c <= 13) or (c >= 28 and c <= 32) or c == 0x85 or c == 0xA0
+
+
+cdef inline bint _is_digit(unsigned char c) noexcept nogil:
+    return c >= 48 and c <= 57
+
+
+cdef inline str _text(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
+    return PyUnicode_DecodeLatin1(<const char*>p + start, end - start, NULL)
+
+
+cdef tuple _name_of(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
+    """(key, name) of the header name p[start:end] (raw, as written), or None if bad."""
+    cdef bytes raw = p[start:end]
+    cdef object hit = _names.get(raw)
+    if hit is not None:
+        return <tuple>hit
+    cdef Py_ssize_t stop = end
+    while stop > start and (p[stop - 1] == 32 or p[stop - 1] == 9):
+        stop -= 1
+    if stop == start:
+        return None
+    cdef Py_ssize_t i
+    for i in range(start, stop):
+        if not _is_token(p[i]):
+            return None
+    name = _text(p, start, end)
+    key = _text(p, start, stop).lower()
+    key = _compact.get(key, key)
+    cdef tuple out = (key, name)
+    if len(_names) < _names_max:
+        _names[raw] = out
+    return out
+
+
+cdef list _split_values(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
+    """message._split_values over p[start:end] (already stripped); None: not handled."""
+    cdef Py_ssize_t i, a, b, seg
+    cdef unsigned char c
+    cdef bint nested = False
+    cdef bint comma = False
+    for i in range(start, end):
+        if p[i] == 44:
+            comma = True
+        elif p[i] == 34 or p[i] == 60:
+            nested = True
+    if not comma:
+        return [_text(p, start, end)]
+    cdef list cuts = []  # segment boundaries
+    cdef int depth = 0
+    cdef bint quoted = False
+    seg = start
+    i = start
+    while i < end:
+        c = p[i]
+        if nested:
+            if quoted:
+                if c == 92:
+                    i += 1
+                elif c == 34:
+                    quoted = False
+            elif c == 34:
+                quoted = True
+            elif c == 60:
+                depth += 1
+            elif c == 62:
+                depth = depth - 1 if depth > 0 else 0
+            elif c == 44 and depth == 0:
+                cuts.append((seg, i))
+                seg = i + 1
+        elif c == 44:
+            cuts.append((seg, i))
+            seg = i + 1
+        i += 1
+    cuts.append((seg, end))
+    cdef list out = []
+    for a, b in cuts:
+        while a < b and _is_space(p[a]):
+            a += 1
+        while b > a and _is_space(p[b - 1]):
+            b -= 1
+        if b > a:
+            for i in range(a, b):
+                if p[i] == 44:
+                    return None  # a comma kept inside <> or quotes: the reference's turn
+            out.append(_text(p, a, b))
+    return out
+
+
+cdef bint _ci_prefix(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, bytes lower):
+    cdef Py_ssize_t n = len(lower)
+    cdef const unsigned char* q = lower
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    if end - start < n:
+        return False
+    for i in range(n):
+        c = p[start + i]
+        if c >= 65 and c <= 90:
+            c += 32
+        if c != q[i]:
+            return False
+    return True
+
+
+def scan(bytes data, Py_ssize_t max_size):
+    """(method, uri, status, reason, headers, body) of a well-formed message, else None."""
+    cdef const unsigned char* p = data
+    cdef Py_ssize_t n = len(data)
+    cdef Py_ssize_t i, line, eol, colon, vs, ve, sp1, sp2, head_end
+    cdef Py_ssize_t uri_start = 0, uri_end = 0
+    cdef unsigned char c
+    if n == 0 or n > max_size or p[0] == 13 or p[0] == 10:
+        return None
+    # The head ends at the first empty line; every line break in it must be CRLF.
+    head_end = -1
+    i = 0
+    while i < n:
+        c = p[i]
+        if c == 13:
+            if i + 1 >= n or p[i + 1] != 10:
+                return None
+            if i + 3 < n and p[i + 2] == 13 and p[i + 3] == 10:
+                head_end = i
+                break
+            i += 2
+            continue
+        if c == 10:
+            return None
+        i += 1
+    if head_end < 0:
+        return None
+
+    # Start line.
+    eol = 0
+    while p[eol] != 13:
+        eol += 1
+    method = ""
+    uri = ""
+    reason = ""
+    cdef int status = 0
+    if eol >= 4 and p[0] == 83 and p[1] == 73 and p[2] == 80 and p[3] == 47:  # "SIP/"
+        if eol < 11 or data[:8] != b"SIP/2.0 ":
+            return None
+        if not (_is_digit(p[8]) and _is_digit(p[9]) and _is_digit(p[10])):
+            return None
+        status = (p[8] - 48) * 100 + (p[9] - 48) * 10 + (p[10] - 48)
+        if status < 100 or status > 699:
+            return None
+        if eol > 11:
+            if p[11] != 32:
+                return None
+            reason = _text(p, 12, eol)
+    else:
+        sp1 = -1
+        sp2 = -1
+        for i in range(eol):
+            if p[i] == 32:
+                if sp1 < 0:
+                    sp1 = i
+                elif sp2 < 0:
+                    sp2 = i
+                else:
+                    return None
+        if sp1 <= 0 or sp2 < 0 or sp2 == sp1 + 1:
+            return None
+        if eol - sp2 - 1 != 7 or data[sp2 + 1 : eol] != b"SIP/2.0":
+            return None
+        for i in range(sp1):
+            if not _is_token(p[i]):
+                return None
+        method = _text(p, 0, sp1)
+        uri_start, uri_end = sp1 + 1, sp2
+        uri = _text(p, uri_start, uri_end)
+
+    # Header lines: "name: value", no folding (a leading SP/HTAB is the reference's job).
+    cdef list headers = []
+    cdef tuple kn
+    cdef list values
+    cdef object cl = None
+    cdef object cseq = None
+    cdef object mf = None
+    cdef int seen = 0  # bits: via 1, from 2, to 4, call-id 8, cseq 16
+    line = eol + 2
+    while line < head_end + 2:
+        eol = line
+        while p[eol] != 13:
+            eol += 1
+        if p[line] == 32 or p[line] == 9:
+            return None
+        colon = line
+        while colon < eol and p[colon] != 58:
+            colon += 1
+        if colon == eol:
+            return None
+        kn = _name_of(p, line, colon)
+        if kn is None:
+            return None
+        key = kn[0]
+        vs = colon + 1
+        ve = eol
+        while vs < ve and _is_space(p[vs]):
+            vs += 1
+        while ve > vs and _is_space(p[ve - 1]):
+            ve -= 1
+        if key in _split:
+            values = _split_values(p, vs, ve)
+            if values is None:
+                return None
+            for value in values:
+                headers.append([key, kn[1], value])
+            if values and key == "via":
+                seen |= 1
+        else:
+            value = _text(p, vs, ve)
+            headers.append([key, kn[1], value])
+            if key == "from":
+                seen |= 2
+            elif key == "to":
+                seen |= 4
+            elif key == "call-id":
+                seen |= 8
+            elif key == "cseq":
+                if cseq is None:
+                    cseq = value
+                seen |= 16
+            elif key == "content-length":
+                if cl is None:
+                    cl = value
+                elif cl != value:
+                    return None
+            elif key == "max-forwards":
+                if mf is None:
+                    mf = value
+        if len(headers) > _max_headers:
+            return None
+        line = eol + 2
+    if seen != 31:  # a mandatory header is missing: the reference names it
+        return None
+
+    body_start = head_end + 4
+    body = data[body_start:]
+    if cl is not None:
+        if not _digits(cl, 9):
+            return None
+        length = int(cl)
+        if length > n - body_start:
+            return None
+        body = body[:length]
+
+    # The checks of message._check: CSeq, Max-Forwards, URI scheme.
+    num, _, cmethod = (<str>cseq).partition(" ")
+    num = num.strip()
+    cmethod = cmethod.strip()
+    if not _digits(num, 10) or int(num) >= 2147483648 or not _token_str(cmethod):
+        return None
+    if status == 0:
+        if cmethod != method:
+            return None
+        if mf is not None and (not _digits(mf, 3) or int(mf) > 255):
+            return None
+        if not (
+            _ci_prefix(p, uri_start, uri_end, b"sip:")
+            or _ci_prefix(p, uri_start, uri_end, b"sips:")
+            or _ci_prefix(p, uri_start, uri_end, b"tel:")
+        ):
+            return None
+    return method, uri, status, reason, headers, body
+
+
+cdef bint _digits(str text, Py_ssize_t most):
+    """message.is_digits(text) and len(text) <= most."""
+    cdef Py_ssize_t n = len(text)
+    if n == 0 or n > most:
+        return False
+    for ch in text:
+        if ch < "0" or ch > "9":
+            return False
+    return True
+
+
+cdef bint _token_str(str text):
+    if not text:
+        return False
+    for ch in text:
+        if ord(ch) > 127 or not _is_token(<unsigned char>ord(ch)):
+            return False
+    return True

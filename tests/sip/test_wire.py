@@ -1,0 +1,152 @@
+"""The C scanner (sip_edge/_wire.pyx) against the reference parser (parse_message_py).
+
+The scanner may decline any message (None: the reference then parses it); whatever it
+accepts must be exactly what the reference builds. Held to it on the fixtures, on
+mutations of them and on generated header lines; and it must accept the ordinary
+messages of a call, or the fast path would silently never run.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sip_edge import _wire
+from sip_edge.message import (
+    MAX_MESSAGE_BYTES,
+    Message,
+    SipParseError,
+    parse_message,
+    parse_message_py,
+)
+
+from .conftest import FIXTURES, invite
+from .test_fuzz import mutated
+
+SEEDS = {p.stem: p.read_bytes() for p in sorted(FIXTURES.glob("*.sip"))}
+
+
+def _fields(msg: Message) -> tuple[object, ...]:
+    return msg.method, msg.uri, msg.status, msg.reason, msg.headers, msg.body
+
+
+def _same_as_reference(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> bool:
+    """Check one input; returns whether the scanner took it."""
+    got = _wire.scan(data, max_size)
+    error: SipParseError | None = None
+    try:
+        ref = parse_message_py(data, max_size)
+    except SipParseError as exc:
+        error = exc
+    if got is None:
+        return False
+    if error is not None:
+        # Accepted by the scanner, refused by the reference: only its top Via may be
+        # wrong (parse_message checks it after the scan), with the reference's error.
+        with pytest.raises(SipParseError) as raised:
+            Message(*got).top_via()
+        assert str(raised.value) == str(error), data
+        with pytest.raises(SipParseError):
+            parse_message(data, max_size)
+        return True
+    assert got == _fields(ref), data
+    return True
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["invite_basic", "invite_compact", "invite_multi_via", "options", "response_180"],
+)
+def test_ordinary_messages_take_the_fast_path(name: str) -> None:
+    assert _same_as_reference(SEEDS[name])
+
+
+def test_a_call_set_up_takes_the_fast_path() -> None:
+    assert _same_as_reference(invite())
+    assert _same_as_reference(invite(extra='P-Preferred-Identity: "X" <sip:+4930@a>\r\n'))
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_every_fixture_agrees(name: str) -> None:
+    _same_as_reference(SEEDS[name])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\r\nOPTIONS sip:a SIP/2.0\r\n\r\n",  # leading CRLF: the reference strips it
+        b"INVITE sip:a SIP/2.0\nVia: x\n\n",  # LF only
+        b"INVITE  sip:a SIP/2.0\r\n\r\n",
+        b"SIP/2.0 200\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: a\r\nTo: b\r\n"
+        b"Call-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
+        b"SIP/2.0 2000 OK\r\n\r\n",
+    ],
+)
+def test_edge_shapes(data: bytes) -> None:
+    _same_as_reference(data)
+
+
+def test_too_large_is_declined() -> None:
+    data = invite()
+    assert _wire.scan(data, len(data) - 1) is None
+    with pytest.raises(SipParseError, match="Too Large"):
+        parse_message(data, len(data) - 1)
+
+
+def test_lists_split_as_the_reference_does() -> None:
+    extra = (
+        'Record-Route: <sip:a;lr>, <sip:b;lr> ,,"x y" <sip:c>\r\n'
+        "v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK2 , SIP/2.0/TCP h;branch=z9hG4bK3\r\n"
+    )
+    assert _same_as_reference(invite(extra=extra))
+
+
+@pytest.mark.parametrize("value", ["<sip:d,e;lr>", '"x, y" <sip:c>'])
+def test_a_comma_kept_inside_a_value_is_left_to_the_reference(value: str) -> None:
+    data = invite(extra=f"Route: {value}, <sip:f;lr>\r\n")
+    assert _wire.scan(data, MAX_MESSAGE_BYTES) is None
+    assert parse_message(data).get_all("route") == [value, "<sip:f;lr>"]
+
+
+_NAME = st.sampled_from(
+    ["Via", "v", "VIA ", "From", "f", "To", "t", "Call-ID", "i", "CSeq", "Max-Forwards",
+     "Route", "Record-Route", "Content-Length", "l", "X-Foo", "P-Asserted-Identity",
+     "Bad Name", "", "Ünïcode", "Contact", "m"]
+)  # fmt: skip
+_VALUE = st.text(
+    alphabet=st.sampled_from(list(' \t,;<>"\\:@=abcSIP/2.0UDP0123456789\x85\xa0\x1c')),
+    max_size=30,
+)
+
+
+@st.composite
+def generated(draw: st.DrawFn) -> bytes:
+    lines = [draw(st.sampled_from(["INVITE sip:+4930@h SIP/2.0", "SIP/2.0 180 Ringing"]))]
+    lines += [
+        "Via: SIP/2.0/UDP 127.0.0.2:5061;branch=z9hG4bK-g",
+        "From: <sip:a@b>;tag=1",
+        "To: <sip:c@d>",
+        "Call-ID: g@h",
+        "CSeq: 1 INVITE",
+    ]
+    for _ in range(draw(st.integers(0, 6))):
+        lines.insert(draw(st.integers(1, len(lines))), f"{draw(_NAME)}:{draw(_VALUE)}")
+    body = draw(st.binary(max_size=20))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+_SETTINGS = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_SETTINGS
+@given(data=generated())
+def test_generated_messages_agree(data: bytes) -> None:
+    _same_as_reference(data)
+
+
+@_SETTINGS
+@given(data=mutated())
+def test_mutated_messages_agree(data: bytes) -> None:
+    _same_as_reference(data)
