@@ -90,6 +90,11 @@ class RuleSet:
     """Canonical prefix -> carrier id."""
     refs: Mapping[str, RuleRef]
     """``category:ID``, ``block:ID``, ``exception:ID``, ``carrier:ID``, ``area:ID`` -> where."""
+    codecs_rule: RuleRef
+    """Where a 488 rests (clause 2): ``codecs``, at the ``audio`` key of codecs.toml."""
+    power_dialer_rule: RuleRef
+    """Where a power-dialer refusal rests (clause 7.2): ``power-dialer``, at the
+    ``max_attempts_per_second`` key of power_dialer.toml."""
     warnings: tuple[RuleWarning, ...] = ()
 
     @cached_property
@@ -169,6 +174,22 @@ def _read(directory: str, errors: list[RuleError]) -> dict[str, Source]:
 
 def _ref(source: Source, path: str, rule_id: str) -> RuleRef:
     return RuleRef(rule_id, source.file, located(source, "rule_schema_error", path, "", "").line)
+
+
+def _file_refs(sources: Mapping[str, Source]) -> tuple[RuleRef, RuleRef]:
+    """The RuleRefs of codecs.toml and power_dialer.toml, located like every other rule.
+
+    These files hold one setting each rather than rules with ids, so the ref names the
+    file and points at the key a refusal rests on. They are fields of the RuleSet, not of
+    the file schemas: an operator file may hold only what the operator writes (model.py,
+    ``forbid_unknown_fields``).
+    """
+    return (
+        # Clause 2: an offer without any of the ``audio`` formats is answered 488.
+        _ref(sources["codecs"], "$.audio", "codecs"),
+        # Clause 7.2: the per-second limit is the first a burst of attempts runs into.
+        _ref(sources["power_dialer"], "$.max_attempts_per_second", "power-dialer"),
+    )
 
 
 def load_rules(directory: str | os.PathLike[str]) -> RuleSet:
@@ -527,6 +548,7 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
     refs = chk.refs
     if chk.errors:
         raise RuleErrors(chk.errors)
+    codecs_rule, power_dialer_rule = _file_refs(sources)
     digest = hashlib.sha256()
     for name in FILES:
         digest.update(name.encode() + b"\0" + sources[name].text.encode() + b"\0")
@@ -549,6 +571,8 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
         exception_prefixes=exception_prefixes,
         carrier_prefixes=carrier_prefixes,
         refs=refs,
+        codecs_rule=codecs_rule,
+        power_dialer_rule=power_dialer_rule,
         warnings=tuple(chk.warnings),
     )
 

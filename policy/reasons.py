@@ -2,7 +2,7 @@
 
 The edge puts the cause in a ``Reason: Q.850;cause=N;text="..."`` header (RFC 3326). The
 status for each cause follows the ISUP-to-SIP mapping of RFC 3398, section 8.2.6.1:
-cause 1 -> 404, 21 -> 403, 28 -> 484, 65 -> 488.
+cause 1 -> 404, 21 -> 403, 28 -> 484, 34 -> 503, 65 -> 488.
 """
 
 from __future__ import annotations
@@ -25,6 +25,20 @@ SIP_ANSWERS: Mapping[str, SipAnswer] = {
     "carrier_selection": BLOCKED,
     # Cause 65 "bearer capability not implemented" -> 488 (clause 2: codecs).
     "codec_not_supported": SipAnswer(488, "Not Acceptable Here", 65),
+    # Clause 7.2: power dialers are not allowed. The network could carry the attempt and
+    # refuses it by policy: cause 21 "call rejected" -> 403. Not 503 with a congestion
+    # cause (34, 42, 47): a 503 tells the sender to retry, on another route if it has one
+    # (RFC 3261 21.5.4), which multiplies exactly the attempts being refused; and the
+    # edge keeps 503 + Retry-After for its own overload shedding.
+    "power_dialer": BLOCKED,
+    # The sending trunk has no account here: a refusal, not a fault, so cause 21 -> 403.
+    # Cause 57 "bearer capability not authorized" (also 403 in RFC 3398) would say the
+    # account lacks a bearer service (video, data) and point the operator at codecs.
+    "unknown_account": BLOCKED,
+    # The route names a carrier the edge cannot reach (no carrier, or no IP address):
+    # cause 34 "no circuit/channel available" -> 503, a condition of this network that a
+    # sender may route around (RFC 3261 21.5.4), unlike a refusal.
+    "carrier_unreachable": SipAnswer(503, "Service Unavailable", 34),
 }
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from policy.store import StoreError, open_store
+from policy import StoreError, open_store
 
 from .app import create_app, preflight
 from .auth import add_key

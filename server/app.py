@@ -23,9 +23,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, Reference, SecurityScheme
 
-from policy import EngineError, RuleErrors
-from policy.runtime import PolicyRuntime
-from policy.store import Store, open_store
+from policy import EngineError, PolicyRuntime, RuleErrors, Store, open_store
 
 from .auth import KEYS_STATE_KEY, ApiKeyAuth, PrincipalCache, principal_of
 from .config import ConfigError, ServerConfig

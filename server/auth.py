@@ -27,8 +27,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.params import FromPath
 from litestar.types import ASGIApp
 
-from policy.accounts import Account, Principal, Role
-from policy.store import Store
+from policy import Account, Principal, Role, Store
 
 from .deps import CtxDep
 

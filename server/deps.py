@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
-from policy.accounts import Account, Principal
-from policy.runtime import PolicyRuntime
-from policy.store import Store
+from policy import Account, PolicyRuntime, Principal, Store
 
 from .follower import RulesFollower
 

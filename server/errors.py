@@ -20,9 +20,15 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from policy import EngineError, RuleErrors, RuleRef
-from policy.customer import CustomerError
-from policy.store import AccountExists, AccountNotFound, IdempotencyConflict
+from policy import (
+    AccountExists,
+    AccountNotFound,
+    CustomerError,
+    EngineError,
+    IdempotencyConflict,
+    RuleErrors,
+    RuleRef,
+)
 
 __all__ = [
     "EXCEPTION_HANDLERS",

@@ -14,9 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from policy import NumberError, canonical
-from policy.accounts import Account, BlockTarget, Site
-from policy.model import NumberRange
+from policy import Account, BlockTarget, NumberError, NumberRange, Site, canonical
 
 from .errors import FieldErrorV1, InputError
 

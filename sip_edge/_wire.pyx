@@ -331,3 +331,63 @@ cdef bint _token_str(str text):
         if ord(ch) > 127 or not _is_token(<unsigned char>ord(ch)):
             return False
     return True
+
+
+def scan_via(str value):
+    """(transport, host, port, params) of a plain Via value, else None.
+
+    Plain: ``SIP/2.0/TRANSPORT host[:port][;params]`` in printable ASCII with no other
+    whitespace and no IPv6 reference; anything else is the reference's (parse_via_py).
+    """
+    cdef Py_ssize_t n = len(value)
+    cdef Py_ssize_t i, j, colon
+    cdef Py_UCS4 ch
+    if n < 10 or not value.startswith("SIP/2.0/"):
+        return None
+    i = 8
+    j = i
+    while j < n:
+        ch = value[j]
+        if not ((ch >= u"a" and ch <= u"z") or (ch >= u"A" and ch <= u"Z")):
+            break
+        j += 1
+    if j == i or j >= n or value[j] != u" ":
+        return None
+    transport = value[i:j].upper()
+    i = j + 1
+    j = i
+    while j < n:
+        ch = value[j]
+        if ch == u";":
+            break
+        if ch < u"!" or ch > u"~":
+            return None
+        j += 1
+    if j == i or value[i] == u"[":
+        return None
+    for colon in range(j, n):
+        ch = value[colon]
+        if ch < u"!" or ch > u"~":
+            return None
+    sent_by = value[i:j]
+    colon = sent_by.find(":")
+    port = None
+    if colon < 0:
+        host = sent_by
+    else:
+        host = sent_by[:colon]
+        text = sent_by[colon + 1 :]
+        if not _digits(text, 10):
+            return None
+        port = int(text)
+        if not 0 < port < 65536:
+            return None
+    if not host:
+        return None
+    cdef dict params = {}
+    if j < n:
+        for part in value[j + 1 :].split(";"):
+            name, _, val = part.partition("=")
+            if name:
+                params[name.lower()] = val
+    return transport, host, port, params

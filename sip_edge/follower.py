@@ -7,7 +7,7 @@ snapshot is swapped only when the new one compiles). Calls in progress keep goin
 transactions hold everything they need, and nothing re-decides them.
 
 Also here: the power-dialer escalation (clause 7.2), run off the hot path by the shell
-for an :class:`~sip_edge.proxy.Escalate` effect: ``policy.dialer.escalate`` (a child
+for an :class:`~sip_edge.proxy.Escalate` effect: ``policy.escalate`` (a child
 process, ~150 ms) and then ``store.update_account`` to raise the account's dialer flag.
 Flags only go up here; an operator clears them.
 """
@@ -15,16 +15,21 @@ Flags only go up here; an operator clears them.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 
 import msgspec
 
-from policy.accounts import Account
-from policy.dialer import Escalation, escalate
-from policy.follower import State, reload_for_event
-from policy.runtime import PolicyRuntime
-from policy.store import AccountNotFound, Store
+from policy import (
+    Account,
+    AccountNotFound,
+    ChangeEvent,
+    Escalation,
+    FeedFollower,
+    PolicyRuntime,
+    State,
+    Store,
+    escalate,
+)
 
 from .proxy import Escalate
 
@@ -41,8 +46,15 @@ _RANK = {"none": 0, "warn": 1, "throttle": 2, "suspend": 3}
 Apply = Callable[[str, Account | None], None]
 
 
-class EdgeFollower:
-    """Reads the edge's accounts and follows the change feed (a thread, or ``step()``)."""
+class EdgeFollower(FeedFollower):
+    """Reads the edge's accounts and follows the change feed (a thread, or ``step()``).
+
+    Call ``load()`` before ``start()`` or ``step()``: it sets the feed position the
+    accounts were read at.
+    """
+
+    WAIT = WAIT
+    THREAD_NAME = "sip-edge-follower"
 
     def __init__(
         self,
@@ -53,16 +65,9 @@ class EdgeFollower:
         clock: Callable[[], float],
     ) -> None:
         """Follow ``accounts`` (ids); ``apply(id, account or None)`` gets each new state."""
-        self._store = store
-        self._runtime = runtime
+        super().__init__(store, runtime, clock, log)
         self._accounts = frozenset(accounts)
         self._apply = apply
-        self._clock = clock
-        self._seq = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.state: State = "NOT_READY"
-        self.message = "not started"
 
     def load(self) -> None:
         """Read every account once and remember where the feed is (before ``step``)."""
@@ -74,51 +79,23 @@ class EdgeFollower:
             self._apply(account_id, account)
         self.state, self.message = "OK", f"loaded {len(self._accounts)} accounts"
 
-    def step(self, timeout: float) -> int:
-        """Wait up to ``timeout`` s for feed events and apply them; returns how many.
+    def _read(self, timeout: float) -> list[ChangeEvent]:
+        """Poll ``changes_since`` every ``POLL`` seconds until events come or ``timeout``.
 
-        Polls ``changes_since`` every ``POLL`` seconds rather than the store's own
-        ``wait_changes`` (SQLite's polls every 5 ms: measurable CPU on an idle edge).
+        Not the store's own ``wait_changes``: SQLite's polls every 5 ms, measurable CPU on
+        an idle edge.
         """
         events = self._store.changes_since(self._seq)
         deadline = self._clock() + timeout
         while not events and self._clock() < deadline and not self._stop.is_set():
             self._stop.wait(min(POLL, max(0.0, deadline - self._clock())))
             events = self._store.changes_since(self._seq)
-        for event in events:
-            self._seq = max(self._seq, event.seq)
-            if event.kind == "rules":
-                self._reload(event.seq)
-            elif event.account in self._accounts:
-                self._apply(event.account, self._store.get_account(event.account))
-        return len(events)
+        return events
 
-    def _reload(self, seq: int) -> None:
-        self.state, self.message = reload_for_event(self._runtime, self._clock(), seq, log)
-
-    def start(self) -> None:
-        """Follow in a daemon thread (call ``load()`` first)."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sip-edge-follower", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop following (returns within about ``WAIT`` seconds)."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join()
-        self.state, self.message = "NOT_READY", "stopped"
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.step(WAIT)
-            except Exception as exc:  # noqa: BLE001  # store down: report, retry, never die
-                self.state, self.message = "ERROR", f"change feed unreadable: {exc}"
-                self._stop.wait(WAIT)
+    def _on_account(self, event: ChangeEvent) -> None:
+        """Hand one of this edge's accounts to the core; it applies to the next INVITE."""
+        if event.account in self._accounts:
+            self._apply(event.account, self._store.get_account(event.account))
 
 
 def apply_escalations(store: Store, escalations: Iterable[Escalation], now: float) -> list[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from typing import Literal
 
-from policy.dialer import WindowTotal
+from policy import WindowTotal
 
 __all__ = ["Limits", "Refusal"]
 

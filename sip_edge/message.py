@@ -32,6 +32,7 @@ __all__ = [
     "parse_message_py",
     "parse_name_addr",
     "parse_via",
+    "parse_via_py",
     "uri_hostport",
     "uri_user",
     "wire",
@@ -464,7 +465,15 @@ def _hostport(text: str) -> tuple[str, int | None]:
 
 
 def parse_via(value: str) -> Via:
-    """Parse one Via value (raises SipParseError)."""
+    """Parse one Via value (raises SipParseError); plain values take the C scanner."""
+    parts = _scan_via(value)
+    if parts is not None:
+        return Via(*parts)
+    return parse_via_py(value)
+
+
+def parse_via_py(value: str) -> Via:
+    """The reference Via parser (RFC 3261 20.42, 25.1 via-parm)."""
     m = _VIA.match(value)
     if m is None:
         raise SipParseError("Bad Via")
@@ -564,14 +573,21 @@ def _no_scan(data: bytes, max_size: int) -> None:
     return None
 
 
+def _no_scan_via(value: str) -> None:
+    return None
+
+
 try:
     from . import _wire
 except ImportError:  # pragma: no cover - the extension is built by every pip install
     _scan: Callable[[bytes, int], tuple[str, str, int, str, list[list[str]], bytes] | None]
     _scan = _no_scan
+    _scan_via: Callable[[str], tuple[str, str, int | None, dict[str, str]] | None]
+    _scan_via = _no_scan_via
 else:
     _wire.configure(COMPACT, _SPLIT, MAX_HEADERS)
     _scan = _wire.scan
+    _scan_via = _wire.scan_via
 
 
 class StreamFramer:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import math
 from collections import Counter, OrderedDict
 
-from policy import AccountError, Call, Decision, RuleRef, SipAnswer
-from policy.accounts import Account
-from policy.reasons import sip_answer
+from policy import Account, AccountError, Call, Decision, RuleRef, SipAnswer, sip_answer
 from sip_edge.message import is_digits
 
 from .limits import Limits
@@ -132,15 +131,18 @@ class EdgeCore:
         return out
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` must run next (None: no timer)."""
+        """When :meth:`handle_timer` must run next (None: no timer), on the tick grid."""
         heap = self._heap
         while heap and not self._valid(heap[0]):
             heapq.heappop(heap)
         deadline = heap[0][0] if heap else None
         window = self.limits.window_end
         if window is not None and (deadline is None or window < deadline):
-            return window
-        return deadline
+            deadline = window
+        tick = self.settings.timer_tick
+        if deadline is None or tick <= 0:
+            return deadline
+        return max(deadline, math.ceil(deadline / tick) * tick)
 
     def handle_timer(self, now: float) -> None:
         """Run every timer due at ``now``."""
@@ -516,7 +518,7 @@ class EdgeCore:
         carrier, dest = view.carriers.get(decision.route, (None, None))
         if carrier is None or dest is None:
             self.stats["carrier_unreachable"] += 1
-            sip = SipAnswer(503, "Service Unavailable", 34)  # Q.850 34: no circuit available
+            sip = sip_answer("carrier_unreachable")  # 503, Q.850 34 (policy/reasons.py)
             self._answer(msg, key, addr, now, sip, "carrier_unreachable", decision.rule)
             return
         host, port = dest

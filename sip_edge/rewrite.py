@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from policy.accounts import Site
+from policy import Site
 
 from .message import Message, SipParseError, parse_name_addr, uri_user, wire
 

@@ -11,10 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from policy import Call, Decision, RuleRef, Snapshot
-from policy.accounts import Account
-from policy.dialer import WindowTotal
-from policy.model import Carrier, PowerDialerFile
+from policy import Account, Call, Carrier, Decision, PowerDialerFile, RuleRef, Snapshot, WindowTotal
 from sip_edge.message import is_digits
 
 from .sdp import AllowedCodecs
@@ -26,7 +23,7 @@ Addr = tuple[str, int]
 
 
 class PolicyLike(Protocol):
-    """What the core needs of ``policy.runtime.PolicyRuntime``."""
+    """What the core needs of ``policy.PolicyRuntime``."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -40,7 +37,7 @@ class PolicyLike(Protocol):
 
 @dataclass(frozen=True)
 class Escalate:
-    """Effect: evaluate these window totals (``policy.dialer.escalate``), off the hot path."""
+    """Effect: evaluate these window totals (``policy.escalate``), off the hot path."""
 
     rules: PowerDialerFile
     totals: tuple[WindowTotal, ...]
@@ -70,6 +67,10 @@ class CoreSettings:
     max_in_flight: int = 5_000
     max_transactions: int = 50_000
     timers: TimerConfig = field(default_factory=TimerConfig)
+    timer_tick: float = 1 / 16
+    """Timers fire on this grid (s), late by less than one tick: RFC 3261 timers are
+    lower bounds, and one wake-up then serves every timer due in the tick instead of one
+    wake-up per transaction (Kamailio's timer ticks at 16 Hz too)."""
     secret: bytes = b"callpolicy-edge"
     """Key of the loop-detection hash: the same on every worker of one edge."""
     instance: str = "0"
@@ -88,19 +89,8 @@ class RulesView:
         self.codecs = AllowedCodecs(rules.codecs.audio, rules.codecs.video, rules.codecs.image)
         self.location_header = rules.emergency.location_header
         self.dialer = rules.power_dialer
-        self.dialer_rule = _file_rule(snapshot, "power_dialer", "max_attempts_per_second")
-        self.codec_rule = _file_rule(snapshot, "codecs", "audio")
-
-
-def _file_rule(snapshot: Snapshot, name: str, key: str) -> RuleRef:
-    """A RuleRef to ``key`` of rule file ``name`` (the rules keep no ref for these)."""
-    for src in snapshot.rules.sources:
-        if src.file.endswith(f"{name}.toml"):
-            for n, line in enumerate(src.text.splitlines(), start=1):
-                if line.split("=", 1)[0].strip() == key:
-                    return RuleRef(name.replace("_", "-"), src.file, n)
-            return RuleRef(name.replace("_", "-"), src.file, 0)
-    return RuleRef(name.replace("_", "-"), f"{name}.toml", 0)
+        self.dialer_rule = rules.power_dialer_rule
+        self.codec_rule = rules.codecs_rule
 
 
 def _ip_addr(text: str) -> Addr | None:

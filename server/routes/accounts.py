@@ -6,8 +6,7 @@ from litestar import Router, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
-from policy.accounts import Account
-from policy.customer import move_site, resolve_site
+from policy import Account, move_site, resolve_site
 from server.auth import may_change_account, operator_only, provide_account
 from server.deps import AccountDep, CtxDep
 from server.schemas import (

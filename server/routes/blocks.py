@@ -10,10 +10,13 @@ from litestar import Router, delete, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
-from policy import RuleSet
-from policy.accounts import Account, BlockTarget, Charge, UnblockOutcome
-from policy.customer import (
+from policy import (
+    Account,
+    BlockTarget,
+    Charge,
     CustomerError,
+    RuleSet,
+    UnblockOutcome,
     UnblockQuote,
     add_block,
     apply_unblock,

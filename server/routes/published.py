@@ -8,8 +8,7 @@ from litestar import MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
-from policy import PublishedEntry, published_blocks
-from policy.published import to_csv
+from policy import PublishedEntry, published_blocks, to_csv
 from server.deps import CtxDep
 
 __all__ = ["operator_blocks"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Router, get, post
 
-from policy.runtime import RulesInfo
+from policy import RulesInfo
 from server.auth import operator_only
 from server.deps import CtxDep
 

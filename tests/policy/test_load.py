@@ -15,6 +15,7 @@ import pytest
 
 from policy.errors import ERROR_LIMIT, RuleErrors
 from policy.load import load_rules
+from policy.model import RuleRef
 
 #: ``new`` of an edit that deletes the file.
 DELETE = None
@@ -95,6 +96,18 @@ def test_shipped_rules_hold_clause_9_5(rules_dir: Path) -> None:
     )
     assert rules.ref("exception", "directory-11822-11823").line == 53
     assert rules.ref("category", "premium_rate").line == 107
+
+
+def test_codecs_and_power_dialer_files_are_located(rules_dir: Path) -> None:
+    """The keys a 488 (clause 2) and a power-dialer refusal (clause 7.2) rest on."""
+    edit(rules_dir, "power_dialer.toml", "schema = 1\n", "schema = 1\n\n# moved down\n")
+
+    rules = load_rules(rules_dir)
+
+    assert rules.codecs_rule == RuleRef("codecs", str(rules_dir / "codecs.toml"), 7)
+    assert rules.power_dialer_rule == RuleRef(
+        "power-dialer", str(rules_dir / "power_dialer.toml"), 8
+    )
 
 
 # --- one mistake, one located error --------------------------------------------------

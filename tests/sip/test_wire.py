@@ -17,8 +17,10 @@ from sip_edge.message import (
     MAX_MESSAGE_BYTES,
     Message,
     SipParseError,
+    Via,
     parse_message,
     parse_message_py,
+    parse_via_py,
 )
 
 from .conftest import FIXTURES, invite
@@ -150,3 +152,44 @@ def test_generated_messages_agree(data: bytes) -> None:
 @given(data=mutated())
 def test_mutated_messages_agree(data: bytes) -> None:
     _same_as_reference(data)
+
+
+def _via_fields(via: Via) -> tuple[object, ...]:
+    return via.transport, via.host, via.port, via.params
+
+
+def _via_same_as_reference(value: str) -> bool:
+    got = _wire.scan_via(value)
+    try:
+        ref: Via | None = parse_via_py(value)
+    except SipParseError:
+        ref = None
+    if got is None:
+        return False
+    assert ref is not None, value
+    assert got == _via_fields(ref), value
+    return True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "SIP/2.0/UDP 127.0.0.2:5061;branch=z9hG4bK-1;rport",
+        "SIP/2.0/tcp host.example;BRANCH=z9hG4bK2;received=1.2.3.4;rport=5",
+        "SIP/2.0/UDP h:05060;a;b=;=c;;d=e=f",
+    ],
+)
+def test_plain_vias_take_the_fast_path(value: str) -> None:
+    assert _via_same_as_reference(value)
+
+
+_VIA_TEXT = st.text(
+    alphabet=st.sampled_from(list("SIP/2.0UDPtcp ;:=[]\t,abc1234567890\x85\xa0é")),
+    max_size=40,
+)
+
+
+@_SETTINGS
+@given(value=st.one_of(_VIA_TEXT, _VIA_TEXT.map(lambda t: "SIP/2.0/UDP " + t)))
+def test_generated_vias_agree(value: str) -> None:
+    _via_same_as_reference(value)
