@@ -1,7 +1,8 @@
 """SIP edge vs Kamailio under sipp: highest call rate held and CPU time per call.
 
     python benchmarks/sip.py [--quick] [--json] [--versions] [--workers N]
-                             [--proxies edge,kamailio] [--scenarios blocked,allowed,half]
+                             [--proxies edge,kamailio,bare] [--scenarios blocked,allowed,half]
+                             [--cpu-rates 400,3200] [--no-search]
 
 For each proxy (``python -m sip_edge`` with N worker processes; Kamailio with
 ``benchmarks/peers/kamailio.cfg`` and N children) and each scenario (all calls blocked,
@@ -11,8 +12,10 @@ playing the carrier. A rate passes when sipp created every call within the step 
 fewer than 1% failed; rates double until one fails, then a bisection step narrows it.
 CPU time per call is utime+stime (``/proc/<pid>/stat``) summed over the proxy's whole
 process tree during a step, divided by the calls of that step: reported at the highest
-rate held and at one common rate for both proxies. Every step starts on a settled proxy
-(idle for a second), so leftovers of an overloaded step are not billed to the next.
+rate held and at common rates for every proxy, with the edge/Kamailio ratio. ``bare``
+is the floor: benchmarks/peers/bare_responder.py answers 403 with no proxy logic at all.
+Every step starts on a settled proxy (idle for a second), so leftovers of an overloaded
+step are not billed to the next.
 Blocked calls are INVITE/403/ACK; allowed ones INVITE/100/180/200/ACK/BYE/200 through
 the proxy.
 
@@ -46,6 +49,7 @@ from policy.store import SqliteStore  # noqa: E402
 
 SCENARIOS = ROOT / "tests" / "sip" / "scenarios"
 KAMAILIO_CFG = ROOT / "benchmarks" / "peers" / "kamailio.cfg"
+BARE = ROOT / "benchmarks" / "peers" / "bare_responder.py"
 NUMBERS = {
     "blocked": ["09001234567", "09005123456", "012345678", "0181234567"],
     "allowed": ["+4930555000", "030555001", "+4989123456", "0301234567"],
@@ -199,6 +203,26 @@ def run_kamailio(setup: Setup, children: int) -> Iterator[tuple[int, int]]:
             proc.wait(timeout=20)
 
 
+@contextmanager
+def run_bare(setup: Setup, workers: int) -> Iterator[tuple[int, int]]:
+    """The floor: benchmarks/peers/bare_responder.py (answers 403, no proxy logic)."""
+    port = free_port()
+    cmd = [sys.executable, str(BARE), str(port), str(workers)]
+    with open(setup.dir / "bare.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(port, proc)
+            time.sleep(0.5)
+            yield port, proc.pid
+        finally:
+            proc.kill()  # its forked workers exit with their parent's process group below
+            proc.wait(timeout=20)
+            subprocess.run(["pkill", "-f", f"{BARE} {port} "], check=False)
+
+
+RUNNERS = {"edge": run_edge, "kamailio": run_kamailio, "bare": run_bare}
+
+
 def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while not ping(port):
@@ -349,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="length of each step")
     p.add_argument("--start", type=int, default=100, help="first rate (calls/s)")
     p.add_argument("--cap", type=int, default=12800, help="highest rate tried")
-    p.add_argument("--cpu-rate", type=int, default=200, help="common rate for CPU/call")
+    p.add_argument("--cpu-rates", default="200", help="common rates for CPU/call (comma list)")
+    p.add_argument("--no-search", action="store_true", help="only the common rates")
     args = p.parse_args(argv)
     if args.versions:
         print(json.dumps(versions(), indent=2))
@@ -357,56 +382,99 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("sipp") is None:
         print("sipp not found (apt-get install sip-tester)", file=sys.stderr)
         return 2
-    seconds, start, cap, cpu_rate = args.seconds, args.start, args.cap, args.cpu_rate
+    seconds, start, cap = args.seconds, args.start, args.cap
+    cpu_rates = [int(x) for x in args.cpu_rates.split(",") if x]
     if args.quick:
-        seconds, start, cap, cpu_rate = 2.0, 50, 100, 50
+        seconds, start, cap, cpu_rates = 2.0, 50, 100, [50]
     proxies = [x for x in args.proxies.split(",") if x]
     if (
         "kamailio" in proxies
         and shutil.which("kamailio") is None
         and not os.path.exists("/usr/sbin/kamailio")
     ):
-        print("kamailio not found: measuring the edge only", file=sys.stderr)
+        print("kamailio not found: measuring the others only", file=sys.stderr)
         proxies.remove("kamailio")
     results = []
     with tempfile.TemporaryDirectory(prefix="sipbench") as tmp:
         setup = prepare(pathlib.Path(tmp))
         for proxy in proxies:
-            runner = run_edge if proxy == "edge" else run_kamailio
-            with runner(setup, args.workers) as (port, pid):
+            with RUNNERS[proxy](setup, args.workers) as (port, pid):
                 for scenario in args.scenarios.split(","):
-                    print(f"{proxy}: {scenario}", file=sys.stderr, flush=True)
-                    # The common-rate step first, each measurement on a settled proxy:
-                    # a step over the limit leaves retransmissions and timers behind.
-                    settle(pid)
-                    common = step(setup, port, pid, scenario, cpu_rate, seconds)
-                    print(f"    {scenario:8} {cpu_rate:6} cps (common rate): ok={common.ok} "
-                          f"failed={common.failed} cpu={common.cpu_per_call_us:.0f}us/call",
-                          file=sys.stderr, flush=True)  # fmt: skip
-                    settle(pid)
-                    best, _ = highest_rate(setup, port, pid, scenario, start, seconds, cap)
-                    results.append({
-                        "proxy": proxy,
-                        "scenario": scenario,
-                        "max_rate": best.rate if best else 0,
-                        "cpu_us_per_call_at_max": round(best.cpu_per_call_us, 1) if best else None,
-                        "cpu_rate": cpu_rate,
-                        "cpu_us_per_call_at_cpu_rate": round(common.cpu_per_call_us, 1),
-                        "cpu_rate_passed": common.passed,
-                        "best": asdict(best) if best else None,
-                    })  # fmt: skip
+                    if proxy == "bare" and scenario != "blocked":
+                        continue  # the floor only answers 403
+                    results.append(
+                        measure(setup, port, pid, proxy, scenario, cpu_rates, seconds,
+                                None if args.no_search else (start, cap))
+                    )  # fmt: skip
     if args.json:
         print(json.dumps({"versions": versions(), "results": results}, indent=2))
         return 0
-    print(f"| scenario | proxy | highest rate held (cps, <1% failed, {seconds:g} s) "
-          f"| CPU µs/call at that rate | CPU µs/call at {cpu_rate} cps |")  # fmt: skip
-    print("|---|---|---|---|---|")
+    print(table(results, cpu_rates, seconds))
+    return 0
+
+
+def measure(
+    setup: Setup,
+    port: int,
+    pid: int,
+    proxy: str,
+    scenario: str,
+    cpu_rates: list[int],
+    seconds: float,
+    search: tuple[int, int] | None,
+) -> dict[str, object]:
+    """CPU per call at each common rate, then (unless ``search`` is None) the highest rate."""
+    print(f"{proxy}: {scenario}", file=sys.stderr, flush=True)
+    common: dict[int, Step] = {}
+    for rate in cpu_rates:
+        # Each measurement on a settled proxy: a step over the limit leaves
+        # retransmissions and timers behind.
+        settle(pid)
+        s = common[rate] = step(setup, port, pid, scenario, rate, seconds)
+        print(f"    {scenario:8} {rate:6} cps (common rate): ok={s.ok} "
+              f"failed={s.failed} cpu={s.cpu_per_call_us:.0f}us/call",
+              file=sys.stderr, flush=True)  # fmt: skip
+    best = None
+    if search is not None:
+        settle(pid)
+        best, _ = highest_rate(setup, port, pid, scenario, search[0], seconds, search[1])
+    return {
+        "proxy": proxy,
+        "scenario": scenario,
+        "max_rate": best.rate if best else None,
+        "cpu_us_per_call_at_max": round(best.cpu_per_call_us, 1) if best else None,
+        "common": {
+            str(rate): {"cpu_us_per_call": round(s.cpu_per_call_us, 1), "passed": s.passed}
+            for rate, s in common.items()
+        },
+        "best": asdict(best) if best else None,
+    }
+
+
+def table(results: list[dict[str, object]], cpu_rates: list[int], seconds: float) -> str:
+    """A Markdown table; the edge/Kamailio CPU ratio per common rate."""
+    kam = {r["scenario"]: r for r in results if r["proxy"] == "kamailio"}
+    head = [f"scenario | proxy | highest rate held (cps, <1% failed, {seconds:g} s) "
+            "| CPU µs/call at that rate"]  # fmt: skip
+    head += [f"CPU µs/call at {rate} cps | ÷ Kamailio" for rate in cpu_rates]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|" + "---:|---:|" * len(cpu_rates)]
     for r in results:
         at_max = r["cpu_us_per_call_at_max"]
-        print(f"| {r['scenario']} | {r['proxy']} | {r['max_rate']} | "
-              f"{at_max if at_max is not None else '-'} | {r['cpu_us_per_call_at_cpu_rate']}"
-              f"{'' if r['cpu_rate_passed'] else ' (failed calls)'} |")  # fmt: skip
-    return 0
+        cells = [str(r["scenario"]), str(r["proxy"]), str(r["max_rate"] or "-"),
+                 str(at_max if at_max is not None else "-")]  # fmt: skip
+        common = r["common"]
+        assert isinstance(common, dict)
+        for rate in cpu_rates:
+            c = common[str(rate)]
+            cells.append(f"{c['cpu_us_per_call']}{'' if c['passed'] else ' (failed calls)'}")
+            other = kam.get(r["scenario"])
+            ratio = "-"
+            if other is not None and r["proxy"] != "kamailio":
+                theirs = other["common"][str(rate)]["cpu_us_per_call"]  # type: ignore[index]
+                ratio = f"{c['cpu_us_per_call'] / max(theirs, 0.1):.2f}×"
+            cells.append(ratio)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The SIP edge: a proxy (RFC 3261) between customers' PBXs and the carriers.
 
 A sans-IO core (``message``, ``sdp``, ``transaction``, ``limits``, ``rewrite``, ``proxy``)
-under a thin asyncio shell (``transport``); ``follower`` applies store changes and rules
-reloads without a restart. See ``sip_edge/README.md``.
+under a thin asyncio shell (``transport`` for UDP, ``stream`` for TCP); ``follower``
+applies store changes and rules reloads without a restart. See ``sip_edge/README.md``.
 """
 
 from .config import ConfigError, EdgeConfig, load_config

@@ -6,7 +6,8 @@
 The configuration, the rules and the store are checked before anything listens: a
 mistake stops the command with the key that is wrong. With ``listen.workers`` (or
 ``--workers``) above 1, this process starts the other workers as child processes with
-the same arguments; every worker binds the port with SO_REUSEPORT (transport.py).
+the same arguments; every worker binds the port with SO_REUSEPORT (transport.py), for
+UDP and, with ``listen.tcp``, for TCP (stream.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from policy.store import Store, StoreError, open_store
 from .config import ConfigError, EdgeConfig, load_config, parse_address
 from .follower import EdgeFollower
 from .proxy import CoreSettings, EdgeCore
+from .stream import bind_tcp, close_streams, open_stream_server
 from .transaction import TimerConfig
 from .transport import bind_udp, escalation_runner, open_endpoint
 
@@ -71,6 +73,9 @@ async def serve(config: EdgeConfig, runtime: PolicyRuntime, store: Store, worker
     shared = config.listen.workers > 1
     sock = bind_udp(config.listen.host, config.listen.port, reuse_port=shared)
     port = sock.getsockname()[1]
+    # TCP on the same port as UDP (RFC 3261 18: a server listens on both), bound before
+    # anything starts so a taken port stops the worker at once.
+    tcp_sock = bind_tcp(config.listen.host, port, reuse_port=shared) if config.listen.tcp else None
     private = bind_udp(config.listen.host, 0, reuse_port=False) if shared else None
     settings = core_settings(config, port, private.getsockname()[1] if private else None, worker)
     core = EdgeCore(settings, runtime)
@@ -93,15 +98,24 @@ async def serve(config: EdgeConfig, runtime: PolicyRuntime, store: Store, worker
     gc.freeze()
     gc.set_threshold(20_000, 20, 100)
     proto, transports = await open_endpoint(core, sock, escalation_runner(loop, store), private)
+    tcp = None
+    if tcp_sock is not None:
+        listen = config.listen
+        tcp = await open_stream_server(
+            proto, tcp_sock, listen.max_tcp_connections, listen.tcp_idle_timeout
+        )
     follower.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("sip_edge worker %d listening on udp %s:%d", worker, config.listen.host, port)
+    kinds = "udp+tcp" if tcp is not None else "udp"
+    log.info("sip_edge worker %d listening on %s %s:%d", worker, kinds, config.listen.host, port)
     try:
         await stop.wait()
     finally:
         follower.stop()
+        if tcp is not None:
+            close_streams(tcp, proto)
         proto.close()
         for t in transports:
             t.close()

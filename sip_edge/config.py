@@ -63,13 +63,19 @@ class ListenConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Where the edge listens."""
 
     host: str = "127.0.0.1"
-    """IP address to bind (UDP)."""
+    """IP address to bind (UDP, and TCP if ``tcp``)."""
     port: int = 5060
-    """UDP port to bind; 0 picks a free one (tests)."""
+    """UDP port to bind (TCP the same); 0 picks a free one (tests)."""
     advertise: str = ""
     """``ip:port`` written into Via and Record-Route (default: host:port as bound)."""
     workers: int = 1
     """Worker processes sharing the port with SO_REUSEPORT (Linux)."""
+    tcp: bool = True
+    """Also accept SIP over TCP on host:port (RFC 3261 18); answers go back on the connection."""
+    max_tcp_connections: int = 1024
+    """Live TCP connections per worker; a connection beyond it is closed at once."""
+    tcp_idle_timeout: float = 300.0
+    """Seconds without a byte from the peer (CRLF keep-alives count) before closing."""
 
 
 class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -167,6 +173,15 @@ def _check_listen(listen: ListenConfig) -> None:
         _addr("listen.advertise", listen.advertise, True)
     if not 1 <= listen.workers <= 64:
         raise ConfigError("listen.workers", f"expected 1-64, got {listen.workers}")
+    if not 1 <= listen.max_tcp_connections <= 1_000_000:
+        raise ConfigError(
+            "listen.max_tcp_connections", f"expected 1-1000000, got {listen.max_tcp_connections}"
+        )
+    if not 0 < listen.tcp_idle_timeout <= 86_400:  # also refuses nan and inf
+        raise ConfigError(
+            "listen.tcp_idle_timeout",
+            f"expected seconds above 0, at most 86400, got {listen.tcp_idle_timeout}",
+        )
 
 
 def _addr(key: str, text: str, port_required: bool) -> tuple[str, int | None]:

@@ -10,6 +10,10 @@ by source address and port, so one trunk's requests (and their retransmissions, 
 CANCELs) stay on one worker. Responses from carriers would not: each worker therefore
 also binds a private port, writes it in its Via and sends forwarded requests from it, so
 a carrier's responses come back to the worker that holds the transaction.
+
+TCP connections (``stream.py``) feed the same core and timer. ``flush`` writes a message
+to the live connection whose peer is its destination (a response to a request that came
+over TCP goes back on that connection, RFC 3261 18.2.2) and sends the rest over UDP.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class EdgeProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.requests_out: asyncio.DatagramTransport | None = None
         """Where forwarded requests leave from (a worker's private port), if not here."""
+        self.streams: dict[Addr, asyncio.Transport] = {}
+        """Live TCP connections of this worker by peer address (kept by ``stream.py``)."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
 
@@ -59,12 +65,16 @@ class EdgeProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         """One datagram into the core, then flush."""
+        self.feed(data, (str(addr[0]), int(addr[1])))
+        self.flush()
+
+    def feed(self, data: bytes, addr: Addr) -> None:
+        """One whole message into the core, without flushing (a TCP read may hold several)."""
         try:
-            self.core.receive(data, (str(addr[0]), int(addr[1])), self.clock())
+            self.core.receive(data, addr, self.clock())
         except Exception:  # last resort: a bug must not stop the edge
             self.core.stats["internal_error"] += 1
-            log.exception("sip_edge: internal error on a datagram from %s", addr[0])
-        self.flush()
+            log.exception("sip_edge: internal error on a message from %s", addr[0])
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors (port unreachable) of UDP sends: counted, never fatal."""
@@ -75,9 +85,18 @@ class EdgeProtocol(asyncio.DatagramProtocol):
         out = self.transport
         if out is not None:
             requests = self.requests_out or out
+            streams = self.streams
             for data, dest in self.core.datagrams_to_send():
+                # RFC 3261 18.2.2: a response to a request that came over TCP goes back on
+                # its connection; a peer's live connection also carries requests to it.
+                conn = streams.get(dest) if streams else None
+                if conn is not None:
+                    conn.write(data)
                 # Responses start with the SIP version; everything else is a request.
-                (out if data.startswith(b"SIP/2.0 ") else requests).sendto(data, dest)
+                elif data.startswith(b"SIP/2.0 "):
+                    out.sendto(data, dest)
+                else:
+                    requests.sendto(data, dest)
         for effect in self.core.effects():
             self.on_effect(effect)
         deadline = self.core.get_timer()

@@ -33,6 +33,13 @@ def test_shipped_config_loads() -> None:
     assert config.trunk_addresses() == {("127.0.0.2", None): "demo"}
 
 
+def test_tcp_defaults_and_off(tmp_path: pathlib.Path) -> None:
+    listen = load_config(write(tmp_path, GOOD)).listen
+    assert (listen.tcp, listen.max_tcp_connections, listen.tcp_idle_timeout) == (True, 1024, 300)
+    off = load_config(write(tmp_path, GOOD.replace("port = 5060", "port = 5060\ntcp = false")))
+    assert off.listen.tcp is False
+
+
 def test_trunk_with_port(tmp_path: pathlib.Path) -> None:
     config = load_config(write(tmp_path, GOOD.replace('"127.0.0.2"', '"127.0.0.2:5061"')))
     assert config.trunk_addresses() == {("127.0.0.2", 5061): "acme"}
@@ -51,6 +58,19 @@ def test_trunk_with_port(tmp_path: pathlib.Path) -> None:
         ),
         (('host = "127.0.0.1"', 'host = "localhost"'), r"listen\.host: expected an IP address"),
         (('account = "acme"', 'account = ""'), r"trunk\[0\]\.account: expected an account id"),
+        (("port = 5060", "port = 5060\ntcp = 1"), r"listen\.tcp: Expected `bool`, got `int`"),
+        (
+            ("port = 5060", "port = 5060\nmax_tcp_connections = 0"),
+            r"listen\.max_tcp_connections: expected 1-1000000, got 0",
+        ),
+        (
+            ("port = 5060", "port = 5060\ntcp_idle_timeout = 0"),
+            r"listen\.tcp_idle_timeout: expected seconds above 0",
+        ),
+        (
+            ("port = 5060", "port = 5060\ntcp_idle_timeout = nan"),
+            r"listen\.tcp_idle_timeout: expected seconds above 0",
+        ),
     ],
 )
 def test_mistakes_name_the_key(

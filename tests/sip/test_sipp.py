@@ -38,9 +38,17 @@ START_TIMEOUT = 20
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port free for UDP and for TCP (the edge and sipp -t t1 listen on both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind((host, port))
+                except OSError:
+                    continue
+                return port
 
 
 def wait_bound(host: str, port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -86,7 +94,8 @@ def _ping(port: int) -> bool:
             return False
 
 
-def _start_edge(d: pathlib.Path, workers: int) -> Iterator[Edge]:
+def _start_edge(d: pathlib.Path, workers: int, listen: str = "") -> Iterator[Edge]:
+    """Run the edge in ``d``; ``listen`` adds lines to its [listen] table."""
     rules = d / "rules"
     rules.mkdir()
     for f in (ROOT / "rules").glob("*.toml"):
@@ -104,7 +113,7 @@ def _start_edge(d: pathlib.Path, workers: int) -> Iterator[Edge]:
     store.close()
     (d / "edge.toml").write_text(
         f'psap = "127.0.0.1:{psap}"\n[listen]\nhost = "127.0.0.1"\nport = {port}\n'
-        f"workers = {workers}\n"
+        f"workers = {workers}\n{listen}"
         '[[trunk]]\naddress = "127.0.0.2"\naccount = "acme"\n'
         '[[trunk]]\naddress = "127.0.0.3"\naccount = "dialer"\n'
     )
