@@ -144,7 +144,7 @@ class Message:
     name (compact forms expanded), ``name`` the spelling to write.
     """
 
-    __slots__ = ("_via", "body", "headers", "method", "reason", "status", "uri")
+    __slots__ = ("_first", "_headers", "_via", "body", "method", "reason", "status", "uri")
 
     def __init__(
         self,
@@ -160,9 +160,29 @@ class Message:
         self.uri = uri
         self.status = status
         self.reason = reason
-        self.headers: list[list[str]] = headers if headers is not None else []
+        self._headers: list[list[str]] = headers if headers is not None else []
+        self._first: dict[str, list[str]] | None = None
         self.body = body
         self._via: tuple[str, Via] | None = None
+
+    @property
+    def headers(self) -> list[list[str]]:
+        """The entries; change them through the methods below (they keep the index)."""
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: list[list[str]]) -> None:
+        self._headers = value
+        self._first = None
+
+    def _index(self) -> dict[str, list[str]]:
+        """key -> first entry: a proxy asks for the same few headers many times."""
+        first: dict[str, list[str]] = {}
+        for h in self._headers:
+            if h[0] not in first:
+                first[h[0]] = h
+        self._first = first
+        return first
 
     def top_via(self) -> Via:
         """The top Via, parsed (cached while that header value is unchanged)."""
@@ -181,54 +201,65 @@ class Message:
 
     def get(self, key: str) -> str | None:
         """The first value of header ``key`` (lower-case full name), or None."""
-        for h in self.headers:
-            if h[0] == key:
-                return h[2]
-        return None
+        h = (self._first or self._index()).get(key)
+        return None if h is None else h[2]
 
     def get_all(self, key: str) -> list[str]:
         """Every value of header ``key``, in order."""
-        return [h[2] for h in self.headers if h[0] == key]
+        return [h[2] for h in self._headers if h[0] == key]
 
     def count(self, key: str) -> int:
         """How many entries header ``key`` has."""
-        return sum(1 for h in self.headers if h[0] == key)
+        return sum(1 for h in self._headers if h[0] == key)
 
     def remove(self, key: str) -> int:
         """Remove every entry of header ``key``; returns how many there were."""
-        before = len(self.headers)
-        self.headers = [h for h in self.headers if h[0] != key]
-        return before - len(self.headers)
+        if self._first is not None and key not in self._first:
+            return 0
+        before = len(self._headers)
+        self.headers = [h for h in self._headers if h[0] != key]
+        return before - len(self._headers)
 
     def remove_first(self, key: str) -> str | None:
         """Remove the first entry of ``key`` and return its value."""
-        for i, h in enumerate(self.headers):
+        for i, h in enumerate(self._headers):
             if h[0] == key:
-                del self.headers[i]
+                del self._headers[i]
+                self._first = None
                 return h[2]
         return None
 
     def set(self, key: str, value: str) -> None:
         """Replace every entry of ``key`` by one (where the first was, else at the end)."""
-        for i, h in enumerate(self.headers):
+        headers = self._headers
+        for i, h in enumerate(headers):
             if h[0] == key:
                 h[2] = value
-                self.headers[i + 1 :] = [x for x in self.headers[i + 1 :] if x[0] != key]
+                rest = headers[i + 1 :]
+                if any(x[0] == key for x in rest):
+                    headers[i + 1 :] = [x for x in rest if x[0] != key]
                 return
-        self.headers.append([key, CANONICAL.get(key, key.title()), value])
+        self.add(key, value)
 
-    def add(self, key: str, value: str) -> None:
-        """Append an entry of ``key``."""
-        self.headers.append([key, CANONICAL.get(key, key.title()), value])
+    def add(self, key: str, value: str, name: str | None = None) -> None:
+        """Append an entry of ``key`` (written as ``name``, else its usual spelling)."""
+        entry = [key, name or CANONICAL.get(key, key.title()), value]
+        self._headers.append(entry)
+        if self._first is not None:
+            self._first.setdefault(key, entry)
 
     def push(self, key: str, value: str) -> None:
         """Insert ``value`` as the top entry of ``key`` (before its first entry, or first)."""
         entry = [key, CANONICAL.get(key, key.title()), value]
-        for i, h in enumerate(self.headers):
+        headers = self._headers
+        for i, h in enumerate(headers):
             if h[0] == key:
-                self.headers.insert(i, entry)
-                return
-        self.headers.insert(0, entry)
+                headers.insert(i, entry)
+                break
+        else:
+            headers.insert(0, entry)
+        if self._first is not None:
+            self._first[key] = entry
 
     def cseq(self) -> tuple[int, str]:
         """The CSeq number and method (parse-checked for requests and responses)."""
@@ -241,7 +272,7 @@ class Message:
             lines = [f"SIP/2.0 {self.status} {self.reason}"]
         else:
             lines = [f"{self.method} {self.uri} SIP/2.0"]
-        lines.extend(f"{h[1]}: {h[2]}" for h in self.headers if h[0] != "content-length")
+        lines.extend(f"{h[1]}: {h[2]}" for h in self._headers if h[0] != "content-length")
         lines.append(f"Content-Length: {len(self.body)}\r\n\r\n")
         return "\r\n".join(lines).encode("latin-1") + self.body
 
@@ -618,6 +649,8 @@ class StreamFramer:
             m = _CONTENT_LENGTH.search(head)
             if m is None:
                 raise SipParseError("Missing Content-Length")
+            if len(m.group(1)) > 9:  # int() of a huge digit string is slow and refused
+                raise SipParseError("Message Too Large", status=513)
             total = end + 4 + int(m.group(1))
             if total > self._max:
                 raise SipParseError("Message Too Large", status=513)

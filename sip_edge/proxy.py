@@ -98,7 +98,7 @@ class EdgeCore:
         self._rr = f"<sip:{settings.record_route[0]}:{settings.record_route[1]};lr>"
         self._own = {settings.via, settings.record_route}
         self._trunk_exact = {(h, p): a for (h, p), a in settings.trunks.items() if p is not None}
-        self._trunk_ip = {h: a for (h, p), a in settings.trunks.items() if p is None}
+        self._trunk_ip = {h: Peer("trunk", a) for (h, p), a in settings.trunks.items() if p is None}
         self._view: RulesView | None = None
         self._peers: dict[Addr, Peer] = {}
         self._carrier_peers: dict[Addr, Peer] = {}
@@ -224,12 +224,13 @@ class EdgeCore:
         return view
 
     def _peer(self, addr: Addr) -> Peer | None:
-        self._rules()
-        peer = self._peers.get((addr[0], addr[1]))
+        view = self._view
+        if view is None or view.snapshot is not self.policy.snapshot:
+            self._rules()  # a reload may have moved the carriers
+        peer = self._peers.get(addr)
         if peer is not None:
             return peer
-        account = self._trunk_ip.get(addr[0])
-        return Peer("trunk", account) if account is not None else None
+        return self._trunk_ip.get(addr[0])
 
     def _valid(self, entry: tuple[float, int, ServerInvite | _Call]) -> bool:
         obj = entry[2]
@@ -454,7 +455,7 @@ class EdgeCore:
         if warning:
             extra.append(("warning", warning))
         data = make_response(msg, status, phrase, self._tag(), extra).serialize()
-        txn = ServerInvite(key, addr, self.settings.timers)
+        txn = ServerInvite(key, addr, self.settings.timers, _reliable(msg))
         txn.respond(data, status, now)
         self._server[key] = txn
         self._arm(txn)
@@ -490,7 +491,7 @@ class EdgeCore:
         now: float,
     ) -> None:
         data = msg.serialize()
-        server = ServerInvite(key, addr, self.settings.timers)
+        server = ServerInvite(key, addr, self.settings.timers, _reliable(upstream))
         trying = make_response(upstream, 100, "Trying").serialize()
         server.respond(trying, 100, now)
         client = ClientInvite(branch, dest, data, now, self.settings.timers)
@@ -778,3 +779,12 @@ def _via_dest(via: Via) -> Addr:
     rport = via.params.get("rport", "")
     port = int(rport) if is_digits(rport) else (via.port or 5060)
     return host.strip("[]"), port
+
+
+#: Transports that retransmit themselves (RFC 3261 17.1.1.2 / 17.2.1 timers A, G: UDP only).
+_RELIABLE = frozenset(("TCP", "TLS", "SCTP", "WS", "WSS"))
+
+
+def _reliable(request: Message) -> bool:
+    """Whether the request came over a reliable transport (its top Via's sent-protocol)."""
+    return request.top_via().transport in _RELIABLE

@@ -132,6 +132,6 @@ def apply_emergency(
         _replace_from(msg, number_uri(npn, host))
         msg.add("p-asserted-identity", number_uri(npn, host))
     if location is not None:
-        msg.headers.append([key, location_header, location])
+        msg.add(key, location, location_header)
         if key == "geolocation":
             msg.set("geolocation-routing", "no")  # RFC 6442 4.2: routing is done already

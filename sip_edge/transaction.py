@@ -47,8 +47,14 @@ class _Timed:
         """The deadline last put on the owner's timer heap (set by the owner)."""
 
     def _arm(self, name: str, at: float) -> None:
-        self.timers[name] = at
-        self._update()
+        timers = self.timers
+        if name in timers:  # re-armed: the earliest may have been this one
+            timers[name] = at
+            self._update()
+            return
+        timers[name] = at
+        if self.deadline is None or at < self.deadline:
+            self.deadline = at
 
     def _disarm(self, *names: str) -> None:
         for name in names:
@@ -72,14 +78,18 @@ ServerState = Literal["proceeding", "accepted", "completed", "confirmed", "termi
 class ServerInvite(_Timed):
     """The INVITE server transaction towards the customer (RFC 3261 17.2.1)."""
 
-    __slots__ = ("addr", "g_interval", "key", "last", "state", "t")
+    __slots__ = ("addr", "g_interval", "key", "last", "reliable", "state", "t")
 
-    def __init__(self, key: tuple[str, str], addr: tuple[str, int], t: TimerConfig) -> None:
-        """``key`` = (top Via branch, Call-ID); ``addr`` where the request came from."""
+    def __init__(
+        self, key: tuple[str, str], addr: tuple[str, int], t: TimerConfig, reliable: bool = False
+    ) -> None:
+        """``key`` = (top Via branch, Call-ID); ``addr`` where the request came from;
+        ``reliable``: it came over TCP (no Timer G, Timer I zero: RFC 3261 17.2.1)."""
         super().__init__()
         self.key = key
         self.addr = addr
         self.t = t
+        self.reliable = reliable
         self.state: ServerState = "proceeding"
         self.last: bytes | None = None
         """The last response sent (re-sent on a retransmitted INVITE)."""
@@ -99,7 +109,8 @@ class ServerInvite(_Timed):
             self._arm("L", now + 64 * self.t.t1)
             return
         self.state = "completed"
-        self._arm("G", now + self.g_interval)
+        if not self.reliable:  # 17.2.1: a reliable transport retransmits for us
+            self._arm("G", now + self.g_interval)
         self._arm("H", now + 64 * self.t.t1)
 
     def on_retransmission(self) -> bytes | None:
@@ -111,7 +122,7 @@ class ServerInvite(_Timed):
         if self.state == "completed":
             self.state = "confirmed"
             self._disarm("G", "H")
-            self._arm("I", now + self.t.t4)
+            self._arm("I", now + (0.0 if self.reliable else self.t.t4))
 
     def on_timer(self, now: float) -> tuple[bytes | None, bool]:
         """Run due timers: (response to retransmit, whether H fired without an ACK)."""

@@ -184,3 +184,10 @@ def test_via_port_must_be_ascii_digits(port: str) -> None:
 
     with pytest.raises(SipParseError, match="Bad Port"):
         parse_via(f"SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bK1")
+
+
+def test_framer_refuses_a_content_length_too_long_to_convert() -> None:
+    # int() of more than 4300 digits raises ValueError: it must be a SipParseError.
+    head = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    with pytest.raises(SipParseError, match="Too Large"):
+        StreamFramer().feed(head)

@@ -479,6 +479,39 @@ def test_silent_carrier_timer_a_retransmits_then_b_answers_408(edge: Harness) ->
     assert edge.core.limits.in_progress("acme") == 0
 
 
+def test_over_tcp_the_final_answer_is_not_retransmitted(edge: Harness) -> None:
+    data = invite(to="09001234567").replace(b"SIP/2.0/UDP 127.0.0.2", b"SIP/2.0/TCP 127.0.0.2")
+    ((resp, _),) = edge.send(data)
+    assert resp.status == 403
+    # RFC 3261 17.2.1: Timer G only on unreliable transports; H still ends it unACKed.
+    assert edge.advance(edge.now + 31) == []
+    assert edge.core._server
+    edge.advance(edge.now + 2)
+    assert not edge.core._server
+    # Acknowledged, it ends at the next tick: Timer I is zero on a reliable transport.
+    data = invite(to="09001234567").replace(b"/UDP", b"/TCP")
+    edge.send(data)
+    assert edge.send(request_from(parse_message(data), "ACK")) == []
+    assert edge.core.stats["ack_absorbed"] == 1
+    edge.advance(edge.now + edge.core.settings.timer_tick)
+    assert not edge.core._server
+
+
+def test_timers_fire_on_the_tick_grid_together(edge: Harness) -> None:
+    tick = edge.core.settings.timer_tick
+    edge.now = 1000.01
+    edge.send(invite(to="09001234567"))
+    edge.now = 1000.04
+    edge.send(invite(to="09001234567"))
+    deadline = edge.core.get_timer()
+    assert deadline is not None and deadline >= 1000.51
+    assert deadline / tick == int(deadline / tick)  # on the grid, at most one tick late
+    assert deadline - 1000.51 < tick
+    edge.now = deadline
+    edge.core.handle_timer(deadline)
+    assert statuses([(m, a) for m, a in edge.out()]) == [403, 403]  # one wake-up, both G
+
+
 def test_ringing_too_long_timer_c_cancels(make_edge: Callable[..., Harness]) -> None:
     from sip_edge.transaction import TimerConfig
 
