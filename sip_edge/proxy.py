@@ -90,6 +90,7 @@ class EdgeCore:
         self._server: OrderedDict[tuple[str, str], ServerInvite] = OrderedDict()
         self._calls: dict[tuple[str, str], _Call] = {}
         self._clients: dict[str, _Call] = {}
+        self._answered: dict[tuple[str, str], _Call] = {}
         self._pending = 0
         self._heap: list[tuple[float, int, ServerInvite | _Call]] = []
         self._seq = itertools.count()
@@ -424,7 +425,7 @@ class EdgeCore:
         for key in list(itertools.islice(table, 64)):
             txn = table[key]
             if txn.state != "proceeding":
-                del table[key]
+                self._drop_server(key)
                 txn.timers.clear()
                 txn.deadline = None
                 self.stats["evicted"] += 1
@@ -659,6 +660,9 @@ class EdgeCore:
             call.client.cancel_answered()
             return
         status = msg.status
+        if call.client.state == "terminated" and call.server.state == "accepted":
+            self._after_2xx(call, msg)
+            return
         action = call.client.on_response(status, now)
         self._arm(call)
         if action == DROP:
@@ -669,14 +673,7 @@ class EdgeCore:
                 return
         if status == 100:
             return  # RFC 3261 16.7 step 3: 100 Trying is not forwarded (we sent our own)
-        # Stateful path: the answer carries the INVITE's Vias and From as the customer
-        # sent them (what popping our Via gives a compliant carrier; robust if it errs).
-        upstream = call.upstream
-        msg.headers = [h for h in upstream.headers if h[0] == "via"] + [
-            h for h in msg.headers if h[0] != "via"
-        ]
-        msg.set("from", upstream.get("from") or "")
-        data = msg.serialize()
+        data = _as_sent_upstream(msg, call.upstream)
         server = call.server
         if server.state == "proceeding":
             server.respond(data, status, now)
@@ -689,6 +686,19 @@ class EdgeCore:
         elif call.client.cancel_pending:
             self._send_cancel(call, now)
 
+    def _after_2xx(self, call: _Call, msg: Message) -> None:
+        """A response to an INVITE already answered 2xx (its server side in Accepted).
+
+        RFC 6026 / RFC 3261 16.7: retransmitted 2xx and provisional responses that trail
+        the 2xx (reordered on the way) are forwarded upstream, with the customer's own
+        From and Vias as the rest of the call's answers; nothing is re-opened or counted.
+        """
+        if msg.status >= 300 or msg.status == 100:
+            self.stats["late_response_dropped"] += 1
+            return
+        self.stats["late_response_forwarded"] += 1
+        self._send(_as_sent_upstream(msg, call.upstream), call.server.addr)
+
     def _final(self, call: _Call) -> None:
         """The set-up is over: it no longer counts as in flight."""
         if not call.done:
@@ -697,7 +707,18 @@ class EdgeCore:
             if call.account is not None:
                 self.limits.ended(call.account)
         self._calls.pop(call.server.key, None)
-        if call.client.state == "terminated":
+        if call.server.state == "accepted":
+            # Answered 2xx: keep the branch while the server side absorbs retransmissions
+            # (Timer L), so late responses find the call (_after_2xx).
+            self._answered[call.server.key] = call
+        elif call.client.state == "terminated":
+            self._clients.pop(call.client.branch, None)
+
+    def _drop_server(self, key: tuple[str, str]) -> None:
+        """Forget a server transaction (terminated or evicted) and a call answered 2xx."""
+        del self._server[key]
+        call = self._answered.pop(key, None)
+        if call is not None and call.client.state == "terminated":
             self._clients.pop(call.client.branch, None)
 
     def _send_ack(self, call: _Call, response: Message) -> None:
@@ -740,7 +761,7 @@ class EdgeCore:
             self._send(resend, txn.addr)
         if txn.state == "terminated":
             if self._server.get(txn.key) is txn:
-                del self._server[txn.key]
+                self._drop_server(txn.key)
         else:
             self._arm(txn)
 
@@ -772,6 +793,19 @@ class EdgeCore:
         self._arm(server)
         self._send(data, server.addr)
         self._final(call)
+
+
+def _as_sent_upstream(response: Message, upstream: Message) -> bytes:
+    """A carrier's answer with the INVITE's Vias and From as the customer sent them.
+
+    What popping our Via yields from a compliant carrier, and robust if it errs; the From
+    was rewritten for CLIP on the way out (RFC 3261 8.2.6.2: a response echoes it).
+    """
+    response.headers = [h for h in upstream.headers if h[0] == "via"] + [
+        h for h in response.headers if h[0] != "via"
+    ]
+    response.set("from", upstream.get("from") or "")
+    return response.serialize()
 
 
 def _via_dest(via: Via) -> Addr:
