@@ -658,11 +658,14 @@ class EdgeCore:
             return
         if method == "CANCEL":
             call.client.cancel_answered()
-            return
-        status = msg.status
-        if call.client.state == "terminated" and call.server.state == "accepted":
+        elif call.client.state == "terminated" and call.server.state == "accepted":
             self._after_2xx(call, msg)
-            return
+        else:
+            self._invite_response(call, msg, now)
+
+    def _invite_response(self, call: _Call, msg: Message, now: float) -> None:
+        """A response to our forwarded INVITE, through its client transaction."""
+        status = msg.status
         action = call.client.on_response(status, now)
         self._arm(call)
         if action == DROP:
