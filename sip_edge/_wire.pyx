@@ -1,8 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """The fast path of the SIP parser: one pass over a well-formed message in C.
 
-``scan(data, max_size)`` returns ``(method, uri, status, reason, headers, body)`` exactly
-as ``message.parse_message_py`` would build them, or None whenever the message is not in
+``scan(data, max_size)`` returns ``(method, uri, status, reason, headers, body, first)``
+exactly as ``message.parse_message_py`` would build them (``first``: each key's first
+entry, the Message's header index), or None whenever the message is not in
 the shape this path handles: anything unusual (folded lines, bare LF or CR, a header line
 that is not ``token: value``, conflicting or bad Content-Length, a missing mandatory
 header, a bad CSeq, Max-Forwards or URI scheme ...). For None the caller runs the
@@ -220,6 +221,8 @@ def scan(bytes data, Py_ssize_t max_size):
 
     # Header lines: "name: value", no folding (a leading SP/HTAB is the reference's job).
     cdef list headers = []
+    cdef dict first = {}  # key -> first entry (Message's index)
+    cdef list entry
     cdef tuple kn
     cdef list values
     cdef object cl = None
@@ -253,12 +256,18 @@ def scan(bytes data, Py_ssize_t max_size):
             if values is None:
                 return None
             for value in values:
-                headers.append([key, kn[1], value])
+                entry = [key, kn[1], value]
+                headers.append(entry)
+                if key not in first:
+                    first[key] = entry
             if values and key == "via":
                 seen |= 1
         else:
             value = _text(p, vs, ve)
-            headers.append([key, kn[1], value])
+            entry = [key, kn[1], value]
+            headers.append(entry)
+            if key not in first:
+                first[key] = entry
             if key == "from":
                 seen |= 2
             elif key == "to":
@@ -310,7 +319,7 @@ def scan(bytes data, Py_ssize_t max_size):
             or _ci_prefix(p, uri_start, uri_end, b"tel:")
         ):
             return None
-    return method, uri, status, reason, headers, body
+    return method, uri, status, reason, headers, body, first
 
 
 cdef bint _digits(str text, Py_ssize_t most):

@@ -27,7 +27,7 @@ __all__ = [
     "SipTransactionError",
     "StreamFramer",
     "Via",
-    "make_response",
+    "response_bytes",
     "parse_message",
     "parse_message_py",
     "parse_name_addr",
@@ -155,7 +155,7 @@ class Message:
         headers: list[list[str]] | None = None,
         body: bytes = b"",
     ) -> None:
-        """Build a message; prefer :func:`parse_message` or :func:`make_response`."""
+        """Build a message; prefer :func:`parse_message`."""
         self.method = method
         self.uri = uri
         self.status = status
@@ -409,8 +409,9 @@ def parse_message(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
     """
     parts = _scan(data, max_size)
     if parts is not None:
-        method, uri, status, reason, headers, body = parts
+        method, uri, status, reason, headers, body, first = parts
         msg = Message(method, uri, status, reason, headers, body)
+        msg._first = first  # built by the scanner: key -> first entry
         try:
             msg.top_via()
         except SipParseError:
@@ -582,22 +583,31 @@ def uri_hostport(uri: str) -> tuple[str, int | None]:
     return _hostport(rest.strip())
 
 
-def make_response(
+_ECHOED = frozenset(("via", "from", "call-id", "cseq"))
+
+
+def response_bytes(
     request: Message,
     status: int,
     reason: str,
     to_tag: str = "",
     extra: list[tuple[str, str]] | None = None,
-) -> Message:
-    """A response to ``request`` (RFC 3261 8.2.6): Via, From, To, Call-ID, CSeq copied."""
-    headers = [list(h) for h in request.headers if h[0] in ("via", "from", "call-id", "cseq")]
+) -> bytes:
+    """A response to ``request`` (RFC 3261 8.2.6), serialized: Via, From, Call-ID and CSeq
+    copied as received, To with ``to_tag`` added, then ``extra`` and Content-Length."""
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"{h[1]}: {h[2]}" for h in request.headers if h[0] in _ECHOED]
     to = request.get("to") or ""
     if to_tag and status > 100 and ";tag=" not in to.lower().replace(" ", ""):
         to = f"{to};tag={to_tag}"
-    headers.append(["to", "To", to])
+    lines.append(f"To: {to}")
     for key, value in extra or ():
-        headers.append([key, CANONICAL.get(key, key.title()), value])
-    return Message(status=status, reason=reason, headers=headers)
+        lines.append(f"{CANONICAL.get(key, key.title())}: {value}")
+    lines.append("Content-Length: 0\r\n\r\n")
+    return "\r\n".join(lines).encode("latin-1")
+
+
+_Scanned = tuple[str, str, int, str, list[list[str]], bytes, dict[str, list[str]]]
 
 
 def _no_scan(data: bytes, max_size: int) -> None:
@@ -611,7 +621,7 @@ def _no_scan_via(value: str) -> None:
 try:
     from . import _wire
 except ImportError:  # pragma: no cover - the extension is built by every pip install
-    _scan: Callable[[bytes, int], tuple[str, str, int, str, list[list[str]], bytes] | None]
+    _scan: Callable[[bytes, int], _Scanned | None]
     _scan = _no_scan
     _scan_via: Callable[[str], tuple[str, str, int | None, dict[str, str]] | None]
     _scan_via = _no_scan_via

@@ -29,10 +29,10 @@ from .message import (
     SipParseError,
     SipTransactionError,
     Via,
-    make_response,
     parse_message,
     parse_name_addr,
     parse_via,
+    response_bytes,
     uri_hostport,
     uri_user,
 )
@@ -169,7 +169,7 @@ class EdgeCore:
     def receive(self, data: bytes, addr: Addr, now: float) -> None:
         """Handle one datagram from ``addr``; protocol errors end here (answer or drop)."""
         self.stats["received"] += 1
-        if not data.strip(b"\r\n\t "):
+        if data[:1] in _BLANK and not data.strip(b"\r\n\t "):
             self.stats["keepalive"] += 1  # RFC 5626 CRLF keep-alive
             return
         peer = self._peer(addr)
@@ -284,8 +284,7 @@ class EdgeCore:
     def _reply(self, request: Message, addr: Addr, status: int, reason: str, **kw: str) -> None:
         """A stateless answer (OPTIONS, CANCEL, 4xx/5xx outside a transaction)."""
         extra = [(k.replace("_", "-"), v) for k, v in kw.items()]
-        resp = make_response(request, status, reason, self._tag(), extra)
-        self._send(resp.serialize(), addr)
+        self._send(response_bytes(request, status, reason, self._tag(), extra), addr)
 
     def _bad_request(self, msg: Message | None, status: int, phrase: str, addr: Addr) -> None:
         """Answer 4xx if the request can be answered (RFC 3261 8.2), else drop and count."""
@@ -455,7 +454,7 @@ class EdgeCore:
         extra = [("reason", reason_header(cause, reason, rule))]
         if warning:
             extra.append(("warning", warning))
-        data = make_response(msg, status, phrase, self._tag(), extra).serialize()
+        data = response_bytes(msg, status, phrase, self._tag(), extra)
         txn = ServerInvite(key, addr, self.settings.timers, _reliable(msg))
         txn.respond(data, status, now)
         self._server[key] = txn
@@ -493,7 +492,7 @@ class EdgeCore:
     ) -> None:
         data = msg.serialize()
         server = ServerInvite(key, addr, self.settings.timers, _reliable(upstream))
-        trying = make_response(upstream, 100, "Trying").serialize()
+        trying = response_bytes(upstream, 100, "Trying")
         server.respond(trying, 100, now)
         client = ClientInvite(branch, dest, data, now, self.settings.timers)
         call = _Call(server, client, upstream, msg, account)
@@ -791,7 +790,7 @@ class EdgeCore:
         server = call.server
         if server.state != "proceeding":
             return
-        data = make_response(call.upstream, 408, "Request Timeout", self._tag()).serialize()
+        data = response_bytes(call.upstream, 408, "Request Timeout", self._tag())
         server.respond(data, 408, now)
         self._arm(server)
         self._send(data, server.addr)
@@ -817,6 +816,9 @@ def _via_dest(via: Via) -> Addr:
     port = int(rport) if is_digits(rport) else (via.port or 5060)
     return host.strip("[]"), port
 
+
+#: First bytes of a datagram that may be a keep-alive (RFC 5626: CRLF) rather than SIP.
+_BLANK = frozenset((b"", b"\r", b"\n", b"\t", b" "))
 
 #: Transports that retransmit themselves (RFC 3261 17.1.1.2 / 17.2.1 timers A, G: UDP only).
 _RELIABLE = frozenset(("TCP", "TLS", "SCTP", "WS", "WSS"))
