@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import logging
 import signal
@@ -33,7 +32,7 @@ from .follower import EdgeFollower
 from .proxy import CoreSettings, EdgeCore
 from .stream import bind_tcp, close_streams, open_stream_server
 from .transaction import TimerConfig
-from .transport import bind_udp, escalation_runner, open_endpoint
+from .transport import tune_gc, bind_udp, escalation_runner, open_endpoint
 
 __all__ = ["core_settings", "main", "serve"]
 
@@ -91,12 +90,7 @@ async def serve(config: EdgeConfig, runtime: PolicyRuntime, store: Store, worker
 
     follower = EdgeFollower(store, runtime, set(settings.trunks.values()), apply, time.time)
     follower.load()
-    # The compiled rules are long-lived: keep them out of every future GC pass. Each call
-    # allocates a few hundred objects and frees nearly all of them by reference counting;
-    # a larger first generation means far fewer collections scanning live transactions.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 100)
+    tune_gc()
     proto, transports = await open_endpoint(core, sock, escalation_runner(loop, store), private)
     tcp = None
     if tcp_sock is not None:

@@ -194,6 +194,14 @@ class Message:
         self._via = (value, via)
         return via
 
+    def set_top_via(self, value: str, via: Via) -> None:
+        """Make ``value`` the top Via's value, ``via`` its parse (saves parsing it again)."""
+        entry = (self._first or self._index()).get("via")
+        if entry is None:
+            raise SipParseError("Missing Via")
+        entry[2] = value
+        self._via = (value, via)
+
     @property
     def is_request(self) -> bool:
         """True for a request."""

@@ -270,16 +270,16 @@ class EdgeCore:
 
     def _stamp_via(self, msg: Message, addr: Addr) -> None:
         """RFC 3261 18.2.1 / RFC 3581: received= and rport= on the top Via."""
-        for h in msg.headers:
-            if h[0] == "via":
-                via = msg.top_via()
-                value = h[2]
-                if "rport" in via.params and not via.params["rport"]:
-                    value = value.replace(";rport", f";rport={addr[1]}", 1)
-                if via.host != addr[0] and "received" not in via.params:
-                    value += f";received={addr[0]}"
-                h[2] = value
-                return
+        via = msg.top_via()
+        value = msg.get("via") or ""
+        params = via.params
+        if "rport" in params and not params["rport"]:
+            value = value.replace(";rport", f";rport={addr[1]}", 1)
+            params["rport"] = str(addr[1])
+        if via.host != addr[0] and "received" not in params:
+            value += f";received={addr[0]}"
+            params["received"] = addr[0]
+        msg.set_top_via(value, via)
 
     def _reply(self, request: Message, addr: Addr, status: int, reason: str, **kw: str) -> None:
         """A stateless answer (OPTIONS, CANCEL, 4xx/5xx outside a transaction)."""
@@ -464,12 +464,9 @@ class EdgeCore:
     def _prepare(self, msg: Message, target: str, suffix: str) -> tuple[Message, str]:
         """Common forwarding steps (RFC 3261 16.6): copy for answers, Route, MF, RR, Via."""
         upstream = Message(
-            method=msg.method,
-            uri=msg.uri,
-            headers=[
-                list(h) for h in msg.headers if h[0] in ("via", "from", "to", "call-id", "cseq")
-            ],
+            method=msg.method, uri=msg.uri, headers=[list(h) for h in msg.headers if h[0] in _KEPT]
         )
+        upstream.set_top_via(msg.get("via") or "", msg.top_via())
         branch = self._branch(msg, suffix)
         msg.uri = target
         mf = msg.get("max-forwards")
@@ -816,6 +813,9 @@ def _via_dest(via: Via) -> Addr:
     port = int(rport) if is_digits(rport) else (via.port or 5060)
     return host.strip("[]"), port
 
+
+#: What a forwarded INVITE keeps of itself as received, to answer the customer.
+_KEPT = frozenset(("via", "from", "to", "call-id", "cseq"))
 
 #: First bytes of a datagram that may be a keep-alive (RFC 5626: CRLF) rather than SIP.
 _BLANK = frozenset((b"", b"\r", b"\n", b"\t", b" "))

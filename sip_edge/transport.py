@@ -19,6 +19,7 @@ over TCP goes back on that connection, RFC 3261 18.2.2) and sends the rest over 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import time
@@ -30,7 +31,7 @@ from policy.store import Store
 from .follower import run_escalation
 from .proxy import EdgeCore, Escalate
 
-__all__ = ["EdgeProtocol", "bind_udp", "escalation_runner", "open_endpoint"]
+__all__ = ["EdgeProtocol", "bind_udp", "escalation_runner", "open_endpoint", "tune_gc"]
 
 log = logging.getLogger("callpolicy.sip_edge")
 Addr = tuple[str, int]
@@ -135,6 +136,18 @@ class _Side(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         self.main.error_received(exc)
+
+
+def tune_gc() -> None:
+    """Call once the rules and accounts are loaded, before serving.
+
+    The compiled rules are long-lived: keep them out of every future GC pass. Each call
+    allocates a few hundred objects and frees nearly all of them by reference counting;
+    a larger first generation means far fewer collections scanning live transactions.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
 
 
 def bind_udp(host: str, port: int, reuse_port: bool) -> socket.socket:

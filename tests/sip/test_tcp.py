@@ -200,7 +200,13 @@ def test_two_workers_share_the_tcp_port(tmp_path_factory: pytest.TempPathFactory
 
 def test_tcp_false_listens_on_udp_only(tmp_path_factory: pytest.TempPathFactory) -> None:
     for edge_udp in _start_edge(tmp_path_factory.mktemp("udp"), 1, "tcp = false\n"):
-        assert b"listening on udp 127.0.0.1" in (edge_udp.dir / "edge.log").read_bytes()
+        # The UDP port answers before the worker logs that it listens: wait for the line.
+        log = edge_udp.dir / "edge.log"
+        deadline = time.monotonic() + START_TIMEOUT
+        while b"listening on udp 127.0.0.1" not in log.read_bytes():
+            assert time.monotonic() < deadline, f"no listening line:\n{log.read_text()}"
+            time.sleep(0.05)
+        assert b"udp+tcp" not in log.read_bytes()
         with pytest.raises(ConnectionRefusedError):
             Conn(edge_udp.port).close()
 
