@@ -32,7 +32,7 @@ from .follower import EdgeFollower
 from .proxy import CoreSettings, EdgeCore
 from .stream import bind_tcp, close_streams, open_stream_server
 from .transaction import TimerConfig
-from .transport import tune_gc, bind_udp, escalation_runner, open_endpoint
+from .transport import bind_udp, escalation_runner, open_endpoint, tune_gc
 
 __all__ = ["core_settings", "main", "serve"]
 
