@@ -3,12 +3,12 @@
     python benchmarks/sip_core.py [--calls N] [--repeat R]
 
 Feeds ``EdgeCore.receive`` the messages of a call as sipp sends them (the shipped rules,
-the test account of ``tests/sip/conftest.py``), on a virtual clock, and prints the
-median over R rounds of the microseconds per message (with the workers' GC settings): a blocked INVITE (answered 403),
-the ACK of that 403, and each message of an allowed call (INVITE forwarded, 180, 200,
-ACK, BYE and its 200). What `benchmarks/sip.py` measures end to end minus the event
-loop and the system calls; the parse alone is shown for scale. Nothing here asserts a
-timing.
+the test account of ``tests/sip/conftest.py``), on a virtual clock and with the workers'
+GC settings, and prints the median over R rounds of the microseconds per message: a
+blocked INVITE (answered 403), the ACK of that 403, and each message of an allowed call
+(INVITE forwarded, 180, 200, ACK, BYE and its 200). What ``benchmarks/sip.py`` measures
+end to end minus the event loop and the system calls; the parse alone is shown for
+scale. Nothing here asserts a timing.
 """
 
 from __future__ import annotations
