@@ -22,10 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from policy import EngineError, RuleErrors
-from policy.accounts import Account
-from policy.runtime import PolicyRuntime
-from policy.store import Store, StoreError, open_store
+from policy import Account, EngineError, PolicyRuntime, RuleErrors, Store, StoreError, open_store
 
 from .config import ConfigError, EdgeConfig, load_config, parse_address
 from .follower import EdgeFollower

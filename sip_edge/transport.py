@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from policy.store import Store
+from policy import Store
 
 from .follower import run_escalation
 from .proxy import EdgeCore, Escalate

@@ -40,11 +40,6 @@ def test_layers_depend_one_way(package: str) -> None:
     assert offenders == {}
 
 
-#: Files still importing from policy submodules while their owners change them; drop an
-#: entry once the file reads ``from policy import ...`` (the test below insists).
-SUBMODULE_IMPORTS_PENDING = {"sip_edge/__main__.py", "sip_edge/transport.py"}
-
-
 def _beside_the_surface(path: pathlib.Path) -> list[str]:
     """The imports of ``path`` that reach into policy/ past ``policy.__all__``."""
     found = []
@@ -64,24 +59,6 @@ def test_outer_layers_import_only_the_policy_package(package: str) -> None:
     offenders = {
         rel: found
         for path in sorted((ROOT / package).rglob("*.py"))
-        if (rel := path.relative_to(ROOT).as_posix()) not in SUBMODULE_IMPORTS_PENDING
-        and (found := _beside_the_surface(path))
+        if (found := _beside_the_surface(path)) and (rel := path.relative_to(ROOT).as_posix())
     }
     assert offenders == {}
-
-
-@pytest.mark.parametrize("rel", sorted(SUBMODULE_IMPORTS_PENDING))
-def test_pending_files_still_need_their_exception(rel: str) -> None:
-    assert _beside_the_surface(ROOT / rel), f"{rel} is clean: drop it from the pending set"
-
-
-def test_the_surface_check_sees_submodule_imports(tmp_path: pathlib.Path) -> None:
-    bad = tmp_path / "bad.py"
-    bad.write_text("import policy.store\nfrom policy.load import FILES\nfrom policy import os\n")
-    assert _beside_the_surface(bad) == ["policy.load.FILES", "policy.os", "policy.store"]
-
-
-def test_the_check_sees_imports(tmp_path: pathlib.Path) -> None:
-    bad = tmp_path / "bad.py"
-    bad.write_text("import server.app\nfrom sip_edge import proxy\n")
-    assert _imports(bad) >= {"server", "sip_edge"}
