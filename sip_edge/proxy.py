@@ -90,9 +90,13 @@ class EdgeCore:
         self._server: OrderedDict[tuple[str, str], ServerInvite] = OrderedDict()
         self._calls: dict[tuple[str, str], _Call] = {}
         self._clients: dict[str, _Call] = {}
-        self._answered: dict[tuple[str, str], _Call] = {}
+        self._late: dict[str, tuple[float, Message, Addr]] = {}
+        """Branch of an INVITE answered 2xx -> (until, the INVITE as received, customer):
+        late responses still go upstream right (_after_2xx); one lifetime, so FIFO."""
         self._pending = 0
-        self._heap: list[tuple[float, int, ServerInvite | _Call]] = []
+        self._heap: list[tuple[float, int, ServerInvite | ClientInvite]] = []
+        """Deadlines of transactions, stale entries skipped (lazy deletion): a client
+        transaction finds its call through ``_clients``, so a stale entry holds only it."""
         self._seq = itertools.count()
         self._ids = itertools.count(1)
         self._via_host = f"{settings.via[0]}:{settings.via[1]}"
@@ -152,13 +156,15 @@ class EdgeCore:
             entry = heapq.heappop(heap)
             if not self._valid(entry):
                 continue
-            obj = entry[2]
-            if isinstance(obj, ServerInvite):
-                obj.pushed = None
-                self._server_timer(obj, now)
+            txn = entry[2]
+            txn.pushed = None
+            if isinstance(txn, ServerInvite):
+                self._server_timer(txn, now)
             else:
-                obj.client.pushed = None
-                self._client_timer(obj, now)
+                call = self._clients.get(txn.branch)
+                if call is not None and call.client is txn:
+                    self._client_timer(call, now)
+        self._expire_late(now)
         totals = self.limits.close_window(now)
         if totals:
             self._effects.append(Escalate(self._rules().dialer, tuple(totals)))
@@ -233,16 +239,13 @@ class EdgeCore:
             return peer
         return self._trunk_ip.get(addr[0])
 
-    def _valid(self, entry: tuple[float, int, ServerInvite | _Call]) -> bool:
-        obj = entry[2]
-        txn = obj if isinstance(obj, ServerInvite) else obj.client
-        return txn.deadline == entry[0]
+    def _valid(self, entry: tuple[float, int, ServerInvite | ClientInvite]) -> bool:
+        return entry[2].deadline == entry[0]
 
-    def _arm(self, obj: ServerInvite | _Call) -> None:
-        txn = obj if isinstance(obj, ServerInvite) else obj.client
+    def _arm(self, txn: ServerInvite | ClientInvite) -> None:
         if txn.deadline is not None and txn.deadline != txn.pushed:
             txn.pushed = txn.deadline
-            heapq.heappush(self._heap, (txn.deadline, next(self._seq), obj))
+            heapq.heappush(self._heap, (txn.deadline, next(self._seq), txn))
 
     def _send(self, data: bytes, addr: Addr) -> None:
         self._out.append((data, addr))
@@ -424,7 +427,7 @@ class EdgeCore:
         for key in list(itertools.islice(table, 64)):
             txn = table[key]
             if txn.state != "proceeding":
-                self._drop_server(key)
+                del table[key]
                 txn.timers.clear()
                 txn.deadline = None
                 self.stats["evicted"] += 1
@@ -499,7 +502,7 @@ class EdgeCore:
         self._pending += 1
         if account is not None:
             self.limits.started(account)
-        self._arm(call)
+        self._arm(call.client)
         self._send(trying, addr)
         self._send(data, dest)
 
@@ -606,7 +609,7 @@ class EdgeCore:
         )
         data = cancel.serialize()
         call.client.start_cancel(data, now)
-        self._arm(call)
+        self._arm(call.client)
         self._send(data, call.client.dest)
 
     def _in_dialog(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
@@ -649,21 +652,20 @@ class EdgeCore:
             return
         call = self._clients.get(top.branch)
         method = msg.cseq()[1]
-        if call is None or method not in ("INVITE", "CANCEL"):
-            self._forward_stateless(msg)
-            return
-        if method == "CANCEL":
+        if call is not None and method == "CANCEL":
             call.client.cancel_answered()
-        elif call.client.state == "terminated" and call.server.state == "accepted":
-            self._after_2xx(call, msg)
-        else:
+        elif call is not None and method == "INVITE":
             self._invite_response(call, msg, now)
+        elif method == "INVITE" and top.branch in self._late:
+            self._after_2xx(self._late[top.branch], msg)
+        else:
+            self._forward_stateless(msg)
 
     def _invite_response(self, call: _Call, msg: Message, now: float) -> None:
         """A response to our forwarded INVITE, through its client transaction."""
         status = msg.status
         action = call.client.on_response(status, now)
-        self._arm(call)
+        self._arm(call.client)
         if action == DROP:
             return
         if action in (ACK, ACK_FORWARD):
@@ -679,13 +681,33 @@ class EdgeCore:
             self._arm(server)
             self._send(data, server.addr)
         elif status < 300:
-            self._send(data, server.addr)  # another 2xx (forked): forwarded, as 16.7 says
+            self._send(data, server.addr)  # a 2xx after our 408 (16.7 step 5: forwarded)
+        if 200 <= status < 300:
+            self._remember_answered(call, now)
         if status >= 200:
             self._final(call)
         elif call.client.cancel_pending:
             self._send_cancel(call, now)
 
-    def _after_2xx(self, call: _Call, msg: Message) -> None:
+    def _remember_answered(self, call: _Call, now: float) -> None:
+        """Keep what late responses need for Timer L (64*T1), and nothing more: the
+        forwarded INVITE and the client transaction go (a 2xx holds them no longer)."""
+        late = self._late
+        self._expire_late(now)
+        until = now + 64 * self.settings.timers.t1
+        late[call.client.branch] = (until, call.upstream, call.server.addr)
+        if len(late) > self.settings.max_transactions:
+            del late[next(iter(late))]
+
+    def _expire_late(self, now: float) -> None:
+        late = self._late
+        while late:
+            branch = next(iter(late))
+            if late[branch][0] > now:
+                return
+            del late[branch]
+
+    def _after_2xx(self, late: tuple[float, Message, Addr], msg: Message) -> None:
         """A response to an INVITE already answered 2xx (its server side in Accepted).
 
         RFC 6026 / RFC 3261 16.7: retransmitted 2xx and provisional responses that trail
@@ -696,7 +718,7 @@ class EdgeCore:
             self.stats["late_response_dropped"] += 1
             return
         self.stats["late_response_forwarded"] += 1
-        self._send(_as_sent_upstream(msg, call.upstream), call.server.addr)
+        self._send(_as_sent_upstream(msg, late[1]), late[2])
 
     def _final(self, call: _Call) -> None:
         """The set-up is over: it no longer counts as in flight."""
@@ -706,18 +728,7 @@ class EdgeCore:
             if call.account is not None:
                 self.limits.ended(call.account)
         self._calls.pop(call.server.key, None)
-        if call.server.state == "accepted":
-            # Answered 2xx: keep the branch while the server side absorbs retransmissions
-            # (Timer L), so late responses find the call (_after_2xx).
-            self._answered[call.server.key] = call
-        elif call.client.state == "terminated":
-            self._clients.pop(call.client.branch, None)
-
-    def _drop_server(self, key: tuple[str, str]) -> None:
-        """Forget a server transaction (terminated or evicted) and a call answered 2xx."""
-        del self._server[key]
-        call = self._answered.pop(key, None)
-        if call is not None and call.client.state == "terminated":
+        if call.client.state == "terminated":
             self._clients.pop(call.client.branch, None)
 
     def _send_ack(self, call: _Call, response: Message) -> None:
@@ -760,7 +771,7 @@ class EdgeCore:
             self._send(resend, txn.addr)
         if txn.state == "terminated":
             if self._server.get(txn.key) is txn:
-                self._drop_server(txn.key)
+                del self._server[txn.key]
         else:
             self._arm(txn)
 
@@ -779,7 +790,7 @@ class EdgeCore:
             self._clients.pop(client.branch, None)
             self._final(call)
         else:
-            self._arm(call)
+            self._arm(call.client)
 
     def _timeout(self, call: _Call, now: float) -> None:
         """No final response in time: 408 upstream (RFC 3261 16.7 step 6 / 16.8)."""

@@ -104,8 +104,10 @@ class ServerInvite(_Timed):
             return
         if status < 300:
             # RFC 6026 7.1: Accepted absorbs INVITE retransmissions that crossed the 2xx for
-            # 64*T1 (Timer L); the 2xx itself and its retransmissions go end to end.
+            # 64*T1 (Timer L); the 2xx itself and its retransmissions go end to end, so it
+            # is not kept for resending.
             self.state = "accepted"
+            self.last = None
             self._arm("L", now + 64 * self.t.t1)
             return
         self.state = "completed"
@@ -206,6 +208,7 @@ class ClientInvite(_Timed):
                 self.state = "terminated"
                 self.timers.clear()
                 self._update()
+                self.request = b""  # never retransmitted again (17.1.1.2: 2xx ends it)
                 return FORWARD
             self.state = "completed"
             keep = {k: v for k, v in self.timers.items() if k in ("E", "F")}

@@ -25,7 +25,8 @@ def test_late_180_after_200_is_forwarded_statelessly_to_the_trunk(edge: Harness)
     ok = edge.send(response_to(fwd, 200, "OK"), CARRIER_DE)
     assert [(m.status, a) for m, a in ok] == [(200, TRUNK)]
     assert core._pending == 0 and core.limits.in_progress("acme") == 0
-    assert core._clients[ours.branch].client.state == "terminated"  # ended by the 2xx
+    assert ours.branch not in core._clients  # the client transaction ended with the 2xx
+    assert ours.branch in core._late  # what late responses need, until Timer L
     server = core._server[(parse_via(fwd.get_all("via")[1]).branch, fwd.get("call-id"))]
     assert server.state == "accepted"
 
@@ -53,7 +54,7 @@ def test_late_180_after_200_is_forwarded_statelessly_to_the_trunk(edge: Harness)
     # the call's branch with it.
     assert edge.advance(edge.now + 200.0) == []
     assert core._pending == 0 and core.limits.in_progress("acme") == 0
-    assert not core._server and not core._clients and not core._answered
+    assert not core._server and not core._clients and not core._late
 
 
 def test_late_180_does_not_free_a_slot_of_another_set_up(edge: Harness) -> None:
@@ -74,3 +75,23 @@ def test_late_180_does_not_free_a_slot_of_another_set_up(edge: Harness) -> None:
     ok = edge.send(response_to(second, 200, "OK"), CARRIER_DE)
     assert [(m.status, m.get("call-id"), a) for m, a in ok] == [(200, second.get("call-id"), TRUNK)]
     assert core._pending == 0 and core.limits.in_progress("acme") == 0
+
+
+def test_an_answered_call_is_not_held_after_its_2xx(edge: Harness) -> None:
+    """Timer L keeps only what late responses need: nothing refers to the call record
+    (and its forwarded INVITE) any more, stale timer entries included, and the client
+    transaction has let go of the request it will never retransmit."""
+    from sip_edge.proxy import _Call
+    from sip_edge.transaction import ClientInvite, ServerInvite
+
+    core = edge.core
+    _, fwd = edge.call(invite(to="030555000"))
+    branch = parse_via(fwd.get_all("via")[0]).branch
+    client = core._clients[branch].client
+    assert client.request and any(e[2] is client for e in core._heap)
+    edge.send(response_to(fwd, 200, "OK"), CARRIER_DE)
+    assert not core._clients and not core._calls
+    assert all(isinstance(e[2], ServerInvite | ClientInvite) for e in core._heap)
+    assert not any(isinstance(e[2], _Call) for e in core._heap)
+    assert client.request == b""
+    assert branch in core._late and core.get_timer() is not None  # Timer L still runs
