@@ -95,46 +95,56 @@ def _ping(port: int) -> bool:
 
 
 def _start_edge(d: pathlib.Path, workers: int, listen: str = "") -> Iterator[Edge]:
-    """Run the edge in ``d``; ``listen`` adds lines to its [listen] table."""
+    """Run the edge in ``d``; ``listen`` adds lines to its [listen] table.
+
+    A port found free can be taken before the edge binds it (other tests' sipp and edge
+    processes pick ports too): an edge that exits while starting is retried on new ports.
+    """
     rules = d / "rules"
     rules.mkdir()
     for f in (ROOT / "rules").glob("*.toml"):
         shutil.copy(f, rules / f.name)
-    port, de, intl, psap = (free_port() for _ in range(4))
-    carriers = rules / "carriers.toml"
-    carriers.write_text(
-        carriers.read_text()
-        .replace("127.0.0.1:5070", f"127.0.0.1:{de}")
-        .replace("127.0.0.1:5072", f"127.0.0.1:{intl}")
-    )
     store = SqliteStore(str(d / "state.db"))
     store.create_account(acme(), 1.0)
     store.create_account(acme(id="dialer"), 1.0)
     store.close()
-    (d / "edge.toml").write_text(
-        f'psap = "127.0.0.1:{psap}"\n[listen]\nhost = "127.0.0.1"\nport = {port}\n'
-        f"workers = {workers}\n{listen}"
-        '[[trunk]]\naddress = "127.0.0.2"\naccount = "acme"\n'
-        '[[trunk]]\naddress = "127.0.0.3"\naccount = "dialer"\n'
-    )
-    cmd = [sys.executable, "-m", "sip_edge", "--config", str(d / "edge.toml")]
-    cmd += ["--rules", str(rules), "--store", f"sqlite:///{d / 'state.db'}"]
-    log = (d / "edge.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _ping(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"edge did not start:\n{(d / 'edge.log').read_text()}")
-        yield Edge(d, port, de, intl, psap, proc)
-    finally:
-        proc.terminate()
+    for attempt in range(3):
+        port, de, intl, psap = (free_port() for _ in range(4))
+        carriers = rules / "carriers.toml"
+        carriers.write_text(
+            (ROOT / "rules" / "carriers.toml")
+            .read_text()
+            .replace("127.0.0.1:5070", f"127.0.0.1:{de}")
+            .replace("127.0.0.1:5072", f"127.0.0.1:{intl}")
+        )
+        (d / "edge.toml").write_text(
+            f'psap = "127.0.0.1:{psap}"\n[listen]\nhost = "127.0.0.1"\nport = {port}\n'
+            f"workers = {workers}\n{listen}"
+            '[[trunk]]\naddress = "127.0.0.2"\naccount = "acme"\n'
+            '[[trunk]]\naddress = "127.0.0.3"\naccount = "dialer"\n'
+        )
+        cmd = [sys.executable, "-m", "sip_edge", "--config", str(d / "edge.toml")]
+        cmd += ["--rules", str(rules), "--store", f"sqlite:///{d / 'state.db'}"]
+        log = (d / "edge.log").open("wb")
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            deadline = time.monotonic() + START_TIMEOUT
+            while not _ping(port):
+                if proc.poll() is not None and attempt < 2:
+                    break  # lost a port race: again, on new ports
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"edge did not start:\n{(d / 'edge.log').read_text()}")
+            else:
+                yield Edge(d, port, de, intl, psap, proc)
+                return
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
 
 
 @pytest.fixture(scope="module")
