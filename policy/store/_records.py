@@ -12,12 +12,13 @@ import msgspec
 
 from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
 
-from .base import Change
+from .base import Change, IdempotencyConflict
 
 __all__ = [
     "MAX_RETRIES",
     "apply_change",
     "charge_id",
+    "check_fee",
     "decode_account",
     "decode_charge",
     "decode_event",
@@ -25,6 +26,8 @@ __all__ = [
     "decode_principal",
     "encode",
     "make_charge",
+    "new_outcome",
+    "replayed",
     "validate_new",
 ]
 
@@ -87,8 +90,7 @@ def make_charge(
     now: float,
 ) -> Charge | None:
     """The ledger entry of an unblock, or None for a free one (fee 0)."""
-    if fee_cents < 0:
-        raise ValueError(f"fee_cents must be >= 0, got {fee_cents}")
+    check_fee(fee_cents)
     if fee_cents == 0:
         return None
     return Charge(
@@ -100,3 +102,36 @@ def make_charge(
         idempotency_key=idempotency_key,
         created_at=now,
     )
+
+
+def check_fee(fee_cents: int) -> None:
+    """A fee is never negative (checked before anything is read or written)."""
+    if fee_cents < 0:
+        raise ValueError(f"fee_cents must be >= 0, got {fee_cents}")
+
+
+def replayed(
+    stored_hash: str, stored_outcome: bytes, request_hash: str, account_id: str, key: str
+) -> UnblockOutcome:
+    """The first outcome of an idempotency key used again: the same request replays it,
+    a different one is a conflict (nothing charged twice, nothing silently ignored)."""
+    if stored_hash != request_hash:
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} of account {account_id!r} was used with a different request"
+        )
+    return msgspec.structs.replace(decode_outcome(stored_outcome), replayed=True)
+
+
+def new_outcome(
+    current: Account,
+    change: Change,
+    target: BlockTarget,
+    fee_cents: int,
+    rule: str,
+    idempotency_key: str,
+    now: float,
+) -> UnblockOutcome:
+    """The changed account and its charge: what an unblock writes in one transaction."""
+    new = apply_change(current, change)
+    charge = make_charge(new.id, target, fee_cents, rule, idempotency_key, now)
+    return UnblockOutcome(account=new, charge=charge)

@@ -50,7 +50,7 @@ from redis.client import Pipeline
 from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
 
 from . import _records as rec
-from .base import AccountExists, AccountNotFound, Change, IdempotencyConflict, StoreError
+from .base import AccountExists, AccountNotFound, Change, StoreError
 
 __all__ = ["FEED_MAXLEN", "RedisStore"]
 
@@ -185,27 +185,23 @@ class RedisStore:
         now: float,
     ) -> UnblockOutcome:
         """Apply ``change``, append the Charge and record the key in one MULTI/EXEC."""
-        if fee_cents < 0:
-            raise ValueError(f"fee_cents must be >= 0, got {fee_cents}")
+        rec.check_fee(fee_cents)
         idem = _idem(account_id, idempotency_key)
 
         def body(pipe: Pipeline) -> UnblockOutcome:
             stored = cast(list[bytes | None], pipe.hmget(idem, ["request_hash", "outcome"]))
             if stored[0] is not None and stored[1] is not None:
-                if stored[0].decode() != request_hash:
-                    raise IdempotencyConflict(
-                        f"idempotency key {idempotency_key!r} of account {account_id!r} "
-                        "was used with a different request"
-                    )
-                first = rec.decode_outcome(stored[1])
-                return msgspec.structs.replace(first, replayed=True)
-            new = rec.apply_change(self._load(pipe, account_id), change)
-            charge = rec.make_charge(account_id, target, fee_cents, rule, idempotency_key, now)
-            outcome = UnblockOutcome(account=new, charge=charge)
+                return rec.replayed(
+                    stored[0].decode(), stored[1], request_hash, account_id, idempotency_key
+                )
+            current = self._load(pipe, account_id)
+            outcome = rec.new_outcome(
+                current, change, target, fee_cents, rule, idempotency_key, now
+            )
             pipe.multi()
-            pipe.set(_doc(account_id), rec.encode(new))
-            if charge is not None:
-                pipe.rpush(_charges(account_id), rec.encode(charge))
+            pipe.set(_doc(account_id), rec.encode(outcome.account))
+            if outcome.charge is not None:
+                pipe.rpush(_charges(account_id), rec.encode(outcome.charge))
             pipe.hset(idem, mapping={"request_hash": request_hash, "outcome": rec.encode(outcome)})
             return outcome
 

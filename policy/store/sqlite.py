@@ -41,7 +41,7 @@ import msgspec
 from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
 
 from . import _records as rec
-from .base import AccountExists, AccountNotFound, Change, IdempotencyConflict, StoreError
+from .base import AccountExists, AccountNotFound, Change, StoreError
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -249,24 +249,19 @@ class SqliteStore:
         now: float,
     ) -> UnblockOutcome:
         """Apply ``change``, append the Charge and record the key in one transaction."""
-        if fee_cents < 0:
-            raise ValueError(f"fee_cents must be >= 0, got {fee_cents}")
+        rec.check_fee(fee_cents)
         with self._write() as conn:
             row = conn.execute(
                 "SELECT request_hash, outcome FROM idempotency WHERE account = ? AND key = ?",
                 (account_id, idempotency_key),
             ).fetchone()
             if row is not None:
-                if row[0] != request_hash:
-                    raise IdempotencyConflict(
-                        f"idempotency key {idempotency_key!r} of account {account_id!r} "
-                        "was used with a different request"
-                    )
-                first = rec.decode_outcome(row[1])
-                return msgspec.structs.replace(first, replayed=True)
-            new = rec.apply_change(self._load(conn, account_id), change)
-            charge = rec.make_charge(account_id, target, fee_cents, rule, idempotency_key, now)
-            outcome = UnblockOutcome(account=new, charge=charge)
+                return rec.replayed(row[0], row[1], request_hash, account_id, idempotency_key)
+            current = self._load(conn, account_id)
+            outcome = rec.new_outcome(
+                current, change, target, fee_cents, rule, idempotency_key, now
+            )
+            new, charge = outcome.account, outcome.charge
             self._save(conn, new)
             if charge is not None:
                 conn.execute(
