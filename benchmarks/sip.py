@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from policy.accounts import Account, Site  # noqa: E402
 from policy.store import SqliteStore  # noqa: E402
+from tests.sip.conftest import ping  # noqa: E402
 
 SCENARIOS = ROOT / "tests" / "sip" / "scenarios"
 KAMAILIO_CFG = ROOT / "benchmarks" / "peers" / "kamailio.cfg"
@@ -87,24 +88,6 @@ def tree_cpu(pid: int) -> float:
                 tree.add(child)
                 changed = True
     return sum(times.get(p, 0.0) for p in tree)
-
-
-def ping(port: int) -> bool:
-    """OPTIONS from the trunk address; True on a 200."""
-    msg = (
-        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 127.0.0.2:5999;rport;branch=z9hG4bK-benchping\r\nMax-Forwards: 70\r\n"
-        "From: <sip:ping@127.0.0.2>;tag=p\r\nTo: <sip:127.0.0.1>\r\nCall-ID: ping@bench\r\n"
-        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.2", 0))
-        s.settimeout(0.3)
-        s.sendto(msg, ("127.0.0.1", port))
-        try:
-            return s.recv(4096).startswith(b"SIP/2.0 200")
-        except OSError:
-            return False
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -119,6 +120,27 @@ def response_to(msg: Message, status: int, reason: str, to_tag: str = "carrier1"
         "Contact: <sip:carrier@127.0.0.1:5070>",
     ]
     return ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def ping(port: int, timeout: float = 0.3) -> bool:
+    """OPTIONS from the trunk address to an edge on 127.0.0.1:``port``; True on a 200.
+
+    How the SIP tests and benchmarks/sip.py know a proxy they started is serving.
+    """
+    msg = (
+        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.2:5999;rport;branch=z9hG4bK-ping\r\nMax-Forwards: 70\r\n"
+        "From: <sip:ping@127.0.0.2>;tag=p\r\nTo: <sip:127.0.0.1>\r\nCall-ID: ping@test\r\n"
+        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(timeout)
+        s.sendto(msg, ("127.0.0.1", port))
+        try:
+            return s.recv(4096).startswith(b"SIP/2.0 200")
+        except OSError:
+            return False
 
 
 class Harness:

@@ -25,7 +25,7 @@ import pytest
 
 from policy.store import SqliteStore
 
-from .conftest import NPN, ROOT, acme
+from .conftest import NPN, ROOT, acme, ping
 
 SIPP = shutil.which("sipp")
 pytestmark = pytest.mark.skipif(
@@ -77,23 +77,6 @@ class Edge:
     proc: subprocess.Popen[bytes]
 
 
-def _ping(port: int) -> bool:
-    msg = (
-        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 127.0.0.2:5999;branch=z9hG4bK-ping\r\nMax-Forwards: 70\r\n"
-        "From: <sip:ping@127.0.0.2>;tag=p\r\nTo: <sip:127.0.0.1>\r\nCall-ID: ping@test\r\n"
-        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.2", 0))
-        s.settimeout(0.2)
-        s.sendto(msg, ("127.0.0.1", port))
-        try:
-            return s.recv(4096).startswith(b"SIP/2.0 200")
-        except OSError:
-            return False
-
-
 def _start_edge(d: pathlib.Path, workers: int, listen: str = "") -> Iterator[Edge]:
     """Run the edge in ``d``; ``listen`` adds lines to its [listen] table.
 
@@ -129,7 +112,7 @@ def _start_edge(d: pathlib.Path, workers: int, listen: str = "") -> Iterator[Edg
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + START_TIMEOUT
-            while not _ping(port):
+            while not ping(port, 0.2):
                 if proc.poll() is not None and attempt < 2:
                     break  # lost a port race: again, on new ports
                 if proc.poll() is not None or time.monotonic() > deadline:
