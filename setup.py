@@ -1,4 +1,4 @@
-"""Build hook: compiles the Cython extensions (prefix trie, SIP scanner) on every pip install."""
+"""Build hook: compiles the Cython extensions (prefix trie, SIP scanner, batched UDP) on every pip install."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -10,6 +10,7 @@ setup(
         [
             Extension("compiled._trie", ["compiled/_trie.pyx"], extra_compile_args=["-O3"]),
             Extension("sip_edge._wire", ["sip_edge/_wire.pyx"], extra_compile_args=["-O3"]),
+            Extension("sip_edge._udp", ["sip_edge/_udp.pyx"], extra_compile_args=["-O3"]),
         ],
         compiler_directives={
             "language_level": 3,

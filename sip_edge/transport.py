@@ -1,9 +1,12 @@
 """The asyncio shell around the sans-IO core: UDP in, UDP out, one timer, effects.
 
-``datagram_received`` -> ``core.receive(data, addr, now)`` -> send everything from
-``core.datagrams_to_send()`` -> re-arm one ``call_at`` timer from ``core.get_timer()``
-(aioquic ``asyncio/protocol.py``). Escalation effects run in the default executor, so
-the ~150 ms rules-engine child never stalls the loop.
+The socket is readable -> every datagram waiting, read in batches (``_udp.BatchSocket``,
+recvmmsg) -> ``core.receive(data, addr, now)`` each -> everything from
+``core.datagrams_to_send()`` sent in one batch (sendmmsg) -> re-arm one ``call_at`` timer
+from ``core.get_timer()`` (aioquic ``asyncio/protocol.py``). Batches share the system
+call and loop costs of a wake-up among its datagrams (benchmarks/RESULTS.md, SIP edge).
+Escalation effects run in the default executor, so the ~150 ms rules-engine child never
+stalls the loop.
 
 Several workers share the listening port with SO_REUSEPORT; the kernel spreads datagrams
 by source address and port, so one trunk's requests (and their retransmissions, ACKs and
@@ -24,21 +27,33 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import cast
 
 from policy import Store
 
+from ._udp import BatchSocket
 from .follower import run_escalation
 from .proxy import EdgeCore, Escalate
 
-__all__ = ["EdgeProtocol", "bind_udp", "escalation_runner", "open_endpoint", "tune_gc"]
+__all__ = [
+    "EdgeProtocol",
+    "UdpReader",
+    "bind_udp",
+    "escalation_runner",
+    "open_endpoint",
+    "tune_gc",
+]
 
 log = logging.getLogger("callpolicy.sip_edge")
 Addr = tuple[str, int]
 
+#: Datagrams per recvmmsg/sendmmsg call, and batches read per wake-up before the loop
+#: gets a turn (timers, TCP, the feed): at most 256 datagrams between two turns.
+_BATCH = 64
+_BATCHES_PER_WAKE = 4
 
-class EdgeProtocol(asyncio.DatagramProtocol):
-    """Feeds one UDP socket into the shared core; sends the core's output."""
+
+class EdgeProtocol:
+    """One worker's shell: its UDP sockets and TCP connections feed one core and timer."""
 
     def __init__(
         self,
@@ -52,52 +67,58 @@ class EdgeProtocol(asyncio.DatagramProtocol):
         self.loop = loop
         self.on_effect = on_effect
         self.clock = clock or loop.time
-        self.transport: asyncio.DatagramTransport | None = None
-        self.requests_out: asyncio.DatagramTransport | None = None
-        """Where forwarded requests leave from (a worker's private port), if not here."""
+        self.udp: BatchSocket | None = None
+        self.requests_out: BatchSocket | None = None
+        """Where forwarded requests leave from (a worker's private port), if not ``udp``."""
         self.streams: dict[Addr, asyncio.Transport] = {}
         """Live TCP connections of this worker by peer address (kept by ``stream.py``)."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is no subclass
+    def readable(self, sock: BatchSocket) -> None:
+        """Everything waiting on ``sock`` (a bounded number of batches) into the core.
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        """One datagram into the core, then flush."""
-        self.feed(data, (str(addr[0]), int(addr[1])))
+        One flush for the lot: the answers of a whole wake-up leave in one sendmmsg.
+        The bound keeps timers and TCP served while a flood is read.
+        """
+        for _ in range(_BATCHES_PER_WAKE):
+            batch = sock.recv()
+            for data, addr in batch:
+                self.feed(data, addr)
+            if len(batch) < _BATCH:
+                break
         self.flush()
 
     def feed(self, data: bytes, addr: Addr) -> None:
-        """One whole message into the core, without flushing (a TCP read may hold several)."""
+        """One whole message into the core, without flushing (a read may hold several)."""
         try:
             self.core.receive(data, addr, self.clock())
         except Exception:  # last resort: a bug must not stop the edge
             self.core.stats["internal_error"] += 1
             log.exception("sip_edge: internal error on a message from %s", addr[0])
 
-    def error_received(self, exc: Exception) -> None:
-        """ICMP errors (port unreachable) of UDP sends: counted, never fatal."""
-        self.core.stats["icmp_error"] += 1
-
     def flush(self) -> None:
         """Send what the core produced, run its effects, re-arm the timer."""
-        out = self.transport
-        if out is not None:
-            requests = self.requests_out or out
-            streams = self.streams
-            for data, dest in self.core.datagrams_to_send():
-                # RFC 3261 18.2.2: a response to a request that came over TCP goes back on
-                # its connection; a peer's live connection also carries requests to it.
-                conn = streams.get(dest) if streams else None
-                if conn is not None:
-                    conn.write(data)
-                # Responses start with the SIP version; everything else is a request.
-                elif data.startswith(b"SIP/2.0 "):
-                    out.sendto(data, dest)
-                else:
-                    requests.sendto(data, dest)
+        udp = self.udp
+        answers: list[tuple[bytes, Addr]] = []
+        requests: list[tuple[bytes, Addr]] = []
+        streams = self.streams
+        for data, dest in self.core.datagrams_to_send():
+            # RFC 3261 18.2.2: a response to a request that came over TCP goes back on
+            # its connection; a peer's live connection also carries requests to it.
+            conn = streams.get(dest) if streams else None
+            if conn is not None:
+                conn.write(data)
+            # Responses start with the SIP version; everything else is a request.
+            elif data.startswith(b"SIP/2.0 "):
+                answers.append((data, dest))
+            else:
+                requests.append((data, dest))
+        if udp is not None:
+            if answers:
+                udp.send(answers)
+            if requests:
+                (self.requests_out or udp).send(requests)
         for effect in self.core.effects():
             self.on_effect(effect)
         deadline = self.core.get_timer()
@@ -125,17 +146,25 @@ class EdgeProtocol(asyncio.DatagramProtocol):
         self._timer = self._timer_at = None
 
 
-class _Side(asyncio.DatagramProtocol):
-    """A worker's private port: datagrams go to the main protocol (one core, one timer)."""
+class UdpReader:
+    """A bound UDP socket read by the loop in batches for ``main`` (closes the socket)."""
 
-    def __init__(self, main: EdgeProtocol) -> None:
+    def __init__(self, main: EdgeProtocol, sock: socket.socket) -> None:
         self.main = main
+        self.sock = sock
+        # One byte over the core's limit: a longer datagram arrives cut short but still
+        # over the limit, so the core drops it as too large (the kernel counts the cut).
+        size = main.core.settings.max_message_bytes + 1
+        self.batch = BatchSocket(sock.fileno(), int(sock.family), _BATCH, size)
+        self._fd = sock.fileno()
+        main.loop.add_reader(self._fd, main.readable, self.batch)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.main.datagram_received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        self.main.error_received(exc)
+    def close(self) -> None:
+        """Stop reading and close the socket (idempotent)."""
+        if self._fd >= 0:
+            self.main.loop.remove_reader(self._fd)
+            self._fd = -1
+            self.sock.close()
 
 
 def tune_gc() -> None:
@@ -183,15 +212,16 @@ async def open_endpoint(
     sock: socket.socket,
     on_effect: Callable[[Escalate], None],
     requests_sock: socket.socket | None = None,
-) -> tuple[EdgeProtocol, list[asyncio.DatagramTransport]]:
-    """Serve ``sock`` (and the private ``requests_sock``) with one protocol and core."""
+) -> tuple[EdgeProtocol, list[UdpReader]]:
+    """Serve ``sock`` (and the private ``requests_sock``) with one shell and core."""
     loop = asyncio.get_running_loop()
     proto = EdgeProtocol(core, loop, on_effect)
-    transport, _ = await loop.create_datagram_endpoint(lambda: proto, sock=sock)
-    transports = [transport]
+    main = UdpReader(proto, sock)
+    proto.udp = main.batch
+    readers = [main]
     if requests_sock is not None:
-        # Responses to our forwarded requests arrive here and go to the same protocol.
-        side, _ = await loop.create_datagram_endpoint(lambda: _Side(proto), sock=requests_sock)
-        proto.requests_out = side
-        transports.append(side)
-    return proto, transports
+        # Responses to our forwarded requests arrive here and go to the same core.
+        side = UdpReader(proto, requests_sock)
+        proto.requests_out = side.batch
+        readers.append(side)
+    return proto, readers
