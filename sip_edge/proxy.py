@@ -93,6 +93,11 @@ class EdgeCore:
         self._late: dict[str, tuple[float, Message, Addr]] = {}
         """Branch of an INVITE answered 2xx -> (until, the INVITE as received, customer):
         late responses still go upstream right (_after_2xx); one lifetime, so FIFO."""
+        self._answered: dict[tuple[str, str], tuple[float, bytes, Addr]] = {}
+        """(branch, Call-ID) of an INVITE this edge refused itself -> (until, the answer,
+        where it went): answered statelessly (RFC 3261 8.2.7, as Kamailio's sl module), a
+        retransmission gets the same answer again and the ACK is absorbed, with no
+        transaction and no Timer G; kept for Timer H (64*T1), one lifetime, so FIFO."""
         self._pending = 0
         self._heap: list[tuple[float, int, ServerInvite | ClientInvite]] = []
         """Deadlines of transactions, stale entries skipped (lazy deletion): a client
@@ -165,6 +170,7 @@ class EdgeCore:
                 if call is not None and call.client is txn:
                     self._client_timer(call, now)
         self._expire_late(now)
+        _expire(self._answered, now)
         totals = self.limits.close_window(now)
         if totals:
             self._effects.append(Escalate(self._rules().dialer, tuple(totals)))
@@ -355,6 +361,13 @@ class EdgeCore:
 
     def _on_invite(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
         key = self._server_key(msg)
+        answered = self._answered.get(key)
+        if answered is not None:
+            if answered[0] > now:
+                self.stats["invite_retransmission"] += 1
+                self._send(answered[1], answered[2])
+                return
+            del self._answered[key]  # past Timer H: a new attempt, decided again
         txn = self._server.get(key)
         if txn is not None:
             self.stats["invite_retransmission"] += 1
@@ -452,17 +465,24 @@ class EdgeCore:
         rule: RuleRef | None = None,
         warning: str = "",
     ) -> None:
-        """Answer the INVITE ourselves with a final response (a server transaction)."""
+        """Refuse the INVITE ourselves with a final response, statelessly (``_answered``)."""
         status, phrase, cause = sip.status, sip.phrase, sip.cause
         extra = [("reason", reason_header(cause, reason, rule))]
         if warning:
             extra.append(("warning", warning))
         data = response_bytes(msg, status, phrase, self._tag(), extra)
-        txn = ServerInvite(key, addr, self.settings.timers, _reliable(msg))
-        txn.respond(data, status, now)
-        self._server[key] = txn
-        self._arm(txn)
+        self._remember_refusal(key, data, addr, now)
         self._send(data, addr)
+
+    def _remember_refusal(self, key: tuple[str, str], data: bytes, addr: Addr, now: float) -> None:
+        answered = self._answered
+        _expire(answered, now)
+        answered[key] = (now + 64 * self.settings.timers.t1, data, addr)
+        if len(answered) > self.settings.max_transactions:
+            # Bounded: an entry evicted early only means a retransmitted INVITE is
+            # decided again and its ACK, matching nothing, is dropped.
+            del answered[next(iter(answered))]
+            self.stats["evicted"] += 1
 
     def _prepare(self, msg: Message, target: str, suffix: str) -> tuple[Message, str]:
         """Common forwarding steps (RFC 3261 16.6): copy for answers, Route, MF, RR, Via."""
@@ -561,7 +581,11 @@ class EdgeCore:
         self._start(msg, upstream, key, addr, branch, psap, None, now)
 
     def _on_ack(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
-        txn = self._server.get(self._server_key(msg))
+        key = self._server_key(msg)
+        if key in self._answered:
+            self.stats["ack_absorbed"] += 1  # ACK of our own refusal (RFC 3261 8.2.7)
+            return
+        txn = self._server.get(key)
         if txn is not None and txn.state in ("completed", "confirmed"):
             txn.on_ack(now)  # ACK of our non-2xx answer: hop by hop, absorbed (17.2.1)
             self._arm(txn)
@@ -575,6 +599,11 @@ class EdgeCore:
 
     def _on_cancel(self, msg: Message, addr: Addr, now: float) -> None:
         key = self._server_key(msg)
+        answered = self._answered.get(key)
+        if answered is not None and answered[2][0] == addr[0]:
+            self.stats["cancel"] += 1
+            self._reply(msg, addr, 200, "OK")  # RFC 3261 9.2: already answered, no effect
+            return
         txn = self._server.get(key)
         if txn is None or txn.addr[0] != addr[0]:  # only the INVITE's sender may cancel it
             raise SipTransactionError("Call/Transaction Does Not Exist", 481)
@@ -816,6 +845,15 @@ def _as_sent_upstream(response: Message, upstream: Message) -> bytes:
     ]
     response.set("from", upstream.get("from") or "")
     return response.serialize()
+
+
+def _expire(table: dict[tuple[str, str], tuple[float, bytes, Addr]], now: float) -> None:
+    """Drop the entries whose time is up (insertion order is expiry order)."""
+    while table:
+        key = next(iter(table))
+        if table[key][0] > now:
+            return
+        del table[key]
 
 
 def _via_dest(via: Via) -> Addr:

@@ -74,17 +74,28 @@ def test_rejected_invite_absorbs_ack_and_answers_retransmissions(edge: Harness) 
     assert not edge.core._server
 
 
-def test_timer_g_retransmits_the_final_answer_until_timer_h(edge: Harness) -> None:
-    start = edge.now
-    edge.send(invite(to="09001234567"))
-    times = []
-    while (deadline := edge.core.get_timer()) is not None:
-        edge.now = deadline
-        edge.core.handle_timer(deadline)
-        times += [round(edge.now - start, 3) for _ in edge.out()]
-    # RFC 3261 17.2.1: T1, 2T1, 4T1 ... capped at T2, until H = 64*T1 (32 s).
-    assert times[:5] == [0.5, 1.5, 3.5, 7.5, 11.5]
-    assert max(times) < 32
+def test_a_refusal_is_stateless_and_answered_again_until_timer_h(edge: Harness) -> None:
+    """RFC 3261 8.2.7: the edge's own refusal keeps no transaction and is never resent by
+    a timer; a retransmitted INVITE gets the same answer (same To tag) for 64*T1."""
+    data = invite(to="09001234567")
+    ((first, _),) = edge.send(data)
+    assert not edge.core._server and edge.advance(edge.now + 10) == []
+    edge.now += 21  # 31 s after the INVITE: within Timer H
+    ((again, _),) = edge.send(data)
+    assert again.get("to") == first.get("to")
+    assert edge.core.stats["invite_retransmission"] == 1
+    edge.advance(edge.now + 2)  # 33 s: forgotten, so decided again, with a new tag
+    ((later, _),) = edge.send(data)
+    assert later.status == 403 and later.get("to") != first.get("to")
+    assert edge.core.stats["refused_premium_rate"] == 2
+
+
+def test_cancel_of_a_refused_invite_is_answered_200_without_effect(edge: Harness) -> None:
+    data = invite(to="09001234567")
+    edge.send(data)
+    out = edge.send(request_from(parse_message(data), "CANCEL"))
+    assert statuses(out) == [200]
+    assert out[0][0].cseq()[1] == "CANCEL"
 
 
 def test_codec_check_488_with_warning(edge: Harness) -> None:
@@ -480,18 +491,23 @@ def test_silent_carrier_timer_a_retransmits_then_b_answers_408(edge: Harness) ->
 
 
 def test_over_tcp_the_final_answer_is_not_retransmitted(edge: Harness) -> None:
-    data = invite(to="09001234567").replace(b"SIP/2.0/UDP 127.0.0.2", b"SIP/2.0/TCP 127.0.0.2")
-    ((resp, _),) = edge.send(data)
-    assert resp.status == 403
+    tcp = invite().replace(b"SIP/2.0/UDP 127.0.0.2", b"SIP/2.0/TCP 127.0.0.2")
+    _, fwd = edge.call(tcp)
+    assert statuses(edge.send(response_to(fwd, 486, "Busy Here"), CARRIER_DE)) == ["ACK", 486]
     # RFC 3261 17.2.1: Timer G only on unreliable transports; H still ends it unACKed.
     assert edge.advance(edge.now + 31) == []
     assert edge.core._server
     edge.advance(edge.now + 2)
     assert not edge.core._server
     # Acknowledged, it ends at the next tick: Timer I is zero on a reliable transport.
-    data = invite(to="09001234567").replace(b"/UDP", b"/TCP")
-    edge.send(data)
-    assert edge.send(request_from(parse_message(data), "ACK")) == []
+    tcp = invite(branch="z9hG4bK-tcp2", call_id="tcp2@x").replace(b"/UDP", b"/TCP")
+    _, fwd = edge.call(tcp)
+    ((busy, _),) = edge.send(response_to(fwd, 486, "Busy Here"), CARRIER_DE)[1:]
+    req = parse_message(tcp)
+    ack = request_from(req, "ACK").replace(
+        f"To: {req.get('to')}".encode(), f"To: {busy.get('to')}".encode()
+    )
+    assert edge.send(ack) == []
     assert edge.core.stats["ack_absorbed"] == 1
     edge.advance(edge.now + edge.core.settings.timer_tick)
     assert not edge.core._server
@@ -500,16 +516,18 @@ def test_over_tcp_the_final_answer_is_not_retransmitted(edge: Harness) -> None:
 def test_timers_fire_on_the_tick_grid_together(edge: Harness) -> None:
     tick = edge.core.settings.timer_tick
     edge.now = 1000.01
-    edge.send(invite(to="09001234567"))
+    _, one = edge.call(invite(branch="z9hG4bK-g1", call_id="g1@x"))
     edge.now = 1000.04
-    edge.send(invite(to="09001234567"))
+    _, two = edge.call(invite(branch="z9hG4bK-g2", call_id="g2@x"))
+    for fwd in (one, two):
+        edge.send(response_to(fwd, 486, "Busy Here"), CARRIER_DE)
     deadline = edge.core.get_timer()
     assert deadline is not None and deadline >= 1000.51
     assert deadline / tick == int(deadline / tick)  # on the grid, at most one tick late
     assert deadline - 1000.51 < tick
     edge.now = deadline
     edge.core.handle_timer(deadline)
-    assert statuses([(m, a) for m, a in edge.out()]) == [403, 403]  # one wake-up, both G
+    assert statuses([(m, a) for m, a in edge.out()]) == [486, 486]  # one wake-up, both G
 
 
 def test_ringing_too_long_timer_c_cancels(make_edge: Callable[..., Harness]) -> None:
@@ -599,7 +617,7 @@ def test_transaction_table_is_bounded(make_edge: Callable[..., Harness]) -> None
     for i in range(2000):
         edge.now += 0.01
         edge.send(invite(to="09001234567", from_user=f"+49301234{i}"))
-    assert len(edge.core._server) <= 200
+    assert len(edge.core._answered) <= 200
     assert edge.core.stats["evicted"] > 0
 
 
