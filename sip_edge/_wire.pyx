@@ -16,6 +16,7 @@ reference spends it in per-line Python calls (split, partition, strip, regex).
 """
 
 from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.string cimport memcmp
 
 cdef dict _compact = {}
 cdef object _split = frozenset()
@@ -23,6 +24,27 @@ cdef Py_ssize_t _max_headers = 128
 #: Raw header name (bytes, as written up to the colon) -> (key, name). Bounded.
 cdef dict _names = {}
 cdef Py_ssize_t _names_max = 2048
+#: The same mapping in front of ``_names``: slots by a C hash of the raw name, so a name
+#: seen before costs no bytes object and no Python hashing (most of a header's cost).
+cdef enum:
+    _SLOTS = 256
+cdef list _slot_raw = [b""] * _SLOTS
+cdef list _slot_out = [None] * _SLOTS
+
+#: Small codes of the keys the walk checks, in place of string comparisons.
+cdef enum:
+    K_OTHER = 0
+    K_VIA = 1
+    K_FROM = 2
+    K_TO = 3
+    K_CALL_ID = 4
+    K_CSEQ = 5
+    K_LENGTH = 6
+    K_MF = 7
+cdef dict _CODES = {
+    "via": K_VIA, "from": K_FROM, "to": K_TO, "call-id": K_CALL_ID, "cseq": K_CSEQ,
+    "content-length": K_LENGTH, "max-forwards": K_MF,
+}
 
 
 def configure(dict compact, split, Py_ssize_t max_headers):
@@ -32,6 +54,9 @@ def configure(dict compact, split, Py_ssize_t max_headers):
     _split = frozenset(split)
     _max_headers = max_headers
     _names.clear()
+    for i in range(_SLOTS):
+        _slot_raw[i] = b""
+        _slot_out[i] = None
 
 
 cdef inline bint _is_token(unsigned char c) noexcept nogil:
@@ -56,10 +81,20 @@ cdef inline str _text(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
 
 
 cdef tuple _name_of(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
-    """(key, name) of the header name p[start:end] (raw, as written), or None if bad."""
+    """(key, name, code) of the header name p[start:end] (raw, as written), or None if bad."""
+    cdef unsigned int h = 2166136261u  # FNV-1a
+    cdef Py_ssize_t k
+    for k in range(start, end):
+        h = (h ^ p[k]) * 16777619u
+    h &= _SLOTS - 1
+    cdef bytes seen = <bytes>_slot_raw[h]
+    if len(seen) == end - start and memcmp(<const char*>seen, p + start, end - start) == 0:
+        return <tuple>_slot_out[h]
     cdef bytes raw = p[start:end]
     cdef object hit = _names.get(raw)
     if hit is not None:
+        _slot_raw[h] = raw
+        _slot_out[h] = hit
         return <tuple>hit
     cdef Py_ssize_t stop = end
     while stop > start and (p[stop - 1] == 32 or p[stop - 1] == 9):
@@ -73,9 +108,11 @@ cdef tuple _name_of(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
     name = _text(p, start, end)
     key = _text(p, start, stop).lower()
     key = _compact.get(key, key)
-    cdef tuple out = (key, name)
+    cdef tuple out = (key, name, _CODES.get(key, K_OTHER))
     if len(_names) < _names_max:
         _names[raw] = out
+    _slot_raw[h] = raw
+    _slot_out[h] = out
     return out
 
 
@@ -151,6 +188,23 @@ cdef bint _ci_prefix(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, b
 
 def scan(bytes data, Py_ssize_t max_size):
     """(method, uri, status, reason, headers, body) of a well-formed message, else None."""
+    return _scan(data, max_size, False)
+
+
+def scan_head(bytes data, Py_ssize_t max_size):
+    """The head of a well-formed request, read only as far as a refusal needs, else None.
+
+    ``(method, uri, echoed, top_via, to, call_id, max_forwards)``: ``echoed`` holds the
+    ``[key, name, value]`` entries of Via, From, Call-ID and CSeq in message order (what a
+    response copies, RFC 3261 8.2.6.2), ``top_via`` the first Via entry among them, ``to``
+    / ``call_id`` / ``max_forwards`` the first value (None if absent). Accepts exactly what :func:`scan` accepts (the same walk and
+    checks) without building the other headers: the refusal path (``sip_edge/refuse.py``)
+    pays for five headers, not all of them. Responses are None.
+    """
+    return _scan(data, max_size, True)
+
+
+cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
     cdef const unsigned char* p = data
     cdef Py_ssize_t n = len(data)
     cdef Py_ssize_t i, line, eol, colon, vs, ve, sp1, sp2, head_end
@@ -219,11 +273,18 @@ def scan(bytes data, Py_ssize_t max_size):
         uri_start, uri_end = sp1 + 1, sp2
         uri = _text(p, uri_start, uri_end)
 
+    if light and status != 0:
+        return None
+
     # Header lines: "name: value", no folding (a leading SP/HTAB is the reference's job).
     cdef list headers = []
+    cdef Py_ssize_t count = 0  # header values (light: not kept)
+    cdef object to = None
+    cdef object call_id = None
     cdef dict first = {}  # key -> first entry (Message's index)
     cdef list entry
     cdef tuple kn
+    cdef int code
     cdef list values
     cdef object cl = None
     cdef object cseq = None
@@ -245,6 +306,7 @@ def scan(bytes data, Py_ssize_t max_size):
         if kn is None:
             return None
         key = kn[0]
+        code = kn[2]
         vs = colon + 1
         ve = eol
         while vs < ve and _is_space(p[vs]):
@@ -255,52 +317,65 @@ def scan(bytes data, Py_ssize_t max_size):
             values = _split_values(p, vs, ve)
             if values is None:
                 return None
-            for value in values:
-                entry = [key, kn[1], value]
-                headers.append(entry)
-                if key not in first:
-                    first[key] = entry
-            if values and key == "via":
+            count += len(values)
+            if not light or code == K_VIA:
+                for value in values:
+                    entry = [key, kn[1], value]
+                    headers.append(entry)
+                    if key not in first:
+                        first[key] = entry
+            if values and code == K_VIA:
                 seen |= 1
+        elif light and code == K_OTHER:
+            count += 1
         else:
+            count += 1
             value = _text(p, vs, ve)
             entry = [key, kn[1], value]
-            headers.append(entry)
+            if not light or code == K_FROM or code == K_CALL_ID or code == K_CSEQ:
+                headers.append(entry)
             if key not in first:
                 first[key] = entry
-            if key == "from":
+            if code == K_FROM:
                 seen |= 2
-            elif key == "to":
+            elif code == K_TO:
+                if to is None:
+                    to = value
                 seen |= 4
-            elif key == "call-id":
+            elif code == K_CALL_ID:
+                if call_id is None:
+                    call_id = value
                 seen |= 8
-            elif key == "cseq":
+            elif code == K_CSEQ:
                 if cseq is None:
                     cseq = value
                 seen |= 16
-            elif key == "content-length":
+            elif code == K_LENGTH:
                 if cl is None:
                     cl = value
                 elif cl != value:
                     return None
-            elif key == "max-forwards":
+            elif code == K_MF:
                 if mf is None:
                     mf = value
-        if len(headers) > _max_headers:
+        if count > _max_headers:
             return None
         line = eol + 2
     if seen != 31:  # a mandatory header is missing: the reference names it
         return None
 
     body_start = head_end + 4
-    body = data[body_start:]
+    body = None
     if cl is not None:
         if not _digits(cl, 9):
             return None
         length = int(cl)
         if length > n - body_start:
             return None
-        body = body[:length]
+        if not light:
+            body = data[body_start : body_start + length]
+    elif not light:
+        body = data[body_start:]
 
     # The checks of message._check: CSeq, Max-Forwards, URI scheme.
     num, _, cmethod = (<str>cseq).partition(" ")
@@ -319,7 +394,11 @@ def scan(bytes data, Py_ssize_t max_size):
             or _ci_prefix(p, uri_start, uri_end, b"tel:")
         ):
             return None
+    if light:
+        return method, uri, headers, first["via"], to, call_id, mf
     return method, uri, status, reason, headers, body, first
+
+
 
 
 cdef bint _digits(str text, Py_ssize_t most):

@@ -33,6 +33,9 @@ __all__ = [
     "parse_via",
     "parse_via_py",
     "response_bytes",
+    "response_from",
+    "scan_head",
+    "scan_via",
     "uri_hostport",
     "uri_user",
     "wire",
@@ -603,9 +606,22 @@ def response_bytes(
 ) -> bytes:
     """A response to ``request`` (RFC 3261 8.2.6), serialized: Via, From, Call-ID and CSeq
     copied as received, To with ``to_tag`` added, then ``extra`` and Content-Length."""
+    echoed = [h for h in request.headers if h[0] in _ECHOED]
+    return response_from(echoed, request.get("to") or "", status, reason, to_tag, extra)
+
+
+def response_from(
+    echoed: list[list[str]],
+    to: str,
+    status: int,
+    reason: str,
+    to_tag: str = "",
+    extra: list[tuple[str, str]] | None = None,
+) -> bytes:
+    """:func:`response_bytes` from the request's echoed ``[key, name, value]`` header
+    entries (Via, From, Call-ID, CSeq, in order) and its To value."""
     lines = [f"SIP/2.0 {status} {reason}"]
-    lines += [f"{h[1]}: {h[2]}" for h in request.headers if h[0] in _ECHOED]
-    to = request.get("to") or ""
+    lines += [f"{h[1]}: {h[2]}" for h in echoed]
     if to_tag and status > 100 and ";tag=" not in to.lower().replace(" ", ""):
         to = f"{to};tag={to_tag}"
     lines.append(f"To: {to}")
@@ -626,6 +642,16 @@ def _no_scan_via(value: str) -> None:
     return None
 
 
+#: scan_head's answer: (method, uri, echoed, top_via, to, call_id, max_forwards).
+Head = tuple[str, str, list[list[str]], list[str], str | None, str | None, str | None]
+
+scan_head: Callable[[bytes, int], Head | None]
+"""The C scanner's light pass over a request (``_wire.scan_head``); None when the
+message is not in the plain shape, or the extension is missing: the caller then takes
+the full path (:func:`parse_message`), which is the reference."""
+scan_via: Callable[[str], tuple[str, str, int | None, dict[str, str]] | None]
+"""The C Via parser for plain values (``_wire.scan_via``), None otherwise."""
+
 try:
     from . import _wire
 except ImportError:  # pragma: no cover - the extension is built by every pip install
@@ -633,10 +659,13 @@ except ImportError:  # pragma: no cover - the extension is built by every pip in
     _scan = _no_scan
     _scan_via: Callable[[str], tuple[str, str, int | None, dict[str, str]] | None]
     _scan_via = _no_scan_via
+    scan_head = _no_scan
 else:
     _wire.configure(COMPACT, _SPLIT, MAX_HEADERS)
     _scan = _wire.scan
     _scan_via = _wire.scan_via
+    scan_head = _wire.scan_head
+scan_via = _scan_via
 
 
 class StreamFramer:

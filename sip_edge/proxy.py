@@ -33,6 +33,9 @@ from .message import (
     parse_name_addr,
     parse_via,
     response_bytes,
+    response_from,
+    scan_head,
+    scan_via,
     uri_hostport,
     uri_user,
 )
@@ -98,6 +101,10 @@ class EdgeCore:
         where it went): answered statelessly (RFC 3261 8.2.7, as Kamailio's sl module), a
         retransmission gets the same answer again and the ACK is absorbed, with no
         transaction and no Timer G; kept for Timer H (64*T1), one lifetime, so FIFO."""
+        self._refusals: dict[tuple[str, int, str], _Refusal | None] = {}
+        """(account, its version, dialled user part) -> how the policy refuses that call,
+        None: it does not. For the fast path (``_refuse_fast``); emptied when the rules
+        or an account change, bounded."""
         self._pending = 0
         self._heap: list[tuple[float, int, ServerInvite | ClientInvite]] = []
         """Deadlines of transactions, stale entries skipped (lazy deletion): a client
@@ -125,10 +132,12 @@ class EdgeCore:
     def set_account(self, account: Account) -> None:
         """The account as the store has it now (applies to the next INVITE)."""
         self.accounts[account.id] = account
+        self._refusals.clear()
 
     def drop_account(self, account_id: str) -> None:
         """The account is gone from the store."""
         self.accounts.pop(account_id, None)
+        self._refusals.clear()
 
     def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
         """Everything to send, in order (and forget it)."""
@@ -188,6 +197,8 @@ class EdgeCore:
         if peer is None:
             self.stats["dropped_unknown_peer"] += 1
             return
+        if peer.kind == "trunk" and self._refuse_fast(data, addr, peer, now):
+            return
         try:
             msg = parse_message(data, self.settings.max_message_bytes)
         except SipParseError as exc:
@@ -219,6 +230,7 @@ class EdgeCore:
         view = self._view
         if view is None or view.snapshot is not snap:
             view = self._view = RulesView(snap)
+            self._refusals.clear()
             # Carriers of earlier rules stay trusted peers: calls they carry keep going
             # after a reload (responses, BYE); only new calls follow the new routes.
             for cid, (_, caddr) in view.carriers.items():
@@ -280,15 +292,7 @@ class EdgeCore:
     def _stamp_via(self, msg: Message, addr: Addr) -> None:
         """RFC 3261 18.2.1 / RFC 3581: received= and rport= on the top Via."""
         via = msg.top_via()
-        value = msg.get("via") or ""
-        params = via.params
-        if "rport" in params and not params["rport"]:
-            value = value.replace(";rport", f";rport={addr[1]}", 1)
-            params["rport"] = str(addr[1])
-        if via.host != addr[0] and "received" not in params:
-            value += f";received={addr[0]}"
-            params["received"] = addr[0]
-        msg.set_top_via(value, via)
+        msg.set_top_via(_stamped(msg.get("via") or "", via.host, via.params, addr), via)
 
     def _reply(self, request: Message, addr: Addr, status: int, reason: str, **kw: str) -> None:
         """A stateless answer (OPTIONS, CANCEL, 4xx/5xx outside a transaction)."""
@@ -311,6 +315,95 @@ class EdgeCore:
             self.stats["dropped_unparseable"] += 1
             return
         self._reply(msg, addr, status, phrase)
+
+    # --- the refusal fast path -----------------------------------------------------------
+
+    def _refuse_fast(self, data: bytes, addr: Addr, peer: Peer, now: float) -> bool:
+        """A trunk's INVITE that the policy refuses, or the ACK of such a refusal, handled
+        from a light scan (``scan_head``) without building a Message. True: handled.
+
+        It takes only the plain case: anything else (a retransmission, a tag in To, our
+        own Via, Max-Forwards 0, an unknown or suspended account, overload, a call the
+        policy lets through or routes as an emergency, a message the light scan does not
+        take) returns False before any effect, and the full path, which is the
+        reference, handles it. ``tests/sip/test_refuse_fast.py`` holds the two paths to
+        the same answers, counters and limits.
+        """
+        head = scan_head(data, self.settings.max_message_bytes)
+        if head is None:
+            return False
+        method, uri, echoed, top, to, call_id, mf = head
+        via = scan_via(top[2])
+        if via is None:
+            return False
+        params = via[3]
+        key = (params.get("branch", ""), call_id or "")
+        if method == "ACK":
+            if key not in self._answered:
+                return False
+            self.stats["ack_absorbed"] += 1  # ACK of our own refusal (RFC 3261 8.2.7)
+            return True
+        if method != "INVITE" or (mf is not None and int(mf) == 0):
+            return False
+        if key in self._answered or key in self._server or not self._initial(echoed, to):
+            return False
+        account = self.accounts.get(peer.name)
+        if account is None or account.dialer_flag == "suspend":
+            return False
+        settings = self.settings
+        if (
+            self._pending >= settings.max_in_flight
+            or len(self._server) >= settings.max_transactions
+        ):
+            return False
+        refusal = self._refusal(account, uri_user(uri) or uri)
+        if refusal is None:
+            return False
+        if self.limits.admit(account.id, account.dialer_flag, now) is not None:
+            refusal = self._dialer_refusal()
+        self.stats[refusal.counter] += 1
+        top[2] = _stamped(top[2], via[1], params, addr)
+        answer = response_from(
+            echoed, to or "", refusal.status, refusal.phrase, self._tag(), refusal.extra
+        )
+        self._remember_refusal(key, answer, addr, now)
+        self._send(answer, addr)
+        return True
+
+    def _initial(self, echoed: list[list[str]], to: str | None) -> bool:
+        """No tag in To (an initial request), and none of our Vias (the loop check, 482,
+        is the full path's)."""
+        token = self._via_host
+        for entry in echoed:
+            if entry[0] == "via" and token in entry[2]:
+                return False
+        try:
+            return not parse_name_addr(to or "").tag
+        except SipParseError:
+            return False
+
+    def _refusal(self, account: Account, user: str) -> _Refusal | None:
+        """How the policy refuses ``user`` for ``account`` (cached), None: it does not."""
+        key = (account.id, account.version, user)
+        refusals = self._refusals
+        if key in refusals:
+            return refusals[key]
+        try:
+            decision = self.policy.decide(account, Call(to=user))
+        except AccountError:
+            return None  # the full path counts it and routes what it still must
+        refusal = None
+        if decision.verdict not in ("allow", "emergency"):
+            sip = decision.sip or sip_answer(decision.reason)
+            refusal = _Refusal.of(sip, decision.reason, decision.rule)
+        if len(refusals) >= _REFUSALS_MAX:
+            refusals.clear()
+        refusals[key] = refusal
+        return refusal
+
+    def _dialer_refusal(self) -> _Refusal:
+        view = self._rules()
+        return _Refusal.of(sip_answer("power_dialer"), "power_dialer", view.dialer_rule)
 
     # --- requests ----------------------------------------------------------------------
 
@@ -361,19 +454,7 @@ class EdgeCore:
 
     def _on_invite(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
         key = self._server_key(msg)
-        answered = self._answered.get(key)
-        if answered is not None:
-            if answered[0] > now:
-                self.stats["invite_retransmission"] += 1
-                self._send(answered[1], answered[2])
-                return
-            del self._answered[key]  # past Timer H: a new attempt, decided again
-        txn = self._server.get(key)
-        if txn is not None:
-            self.stats["invite_retransmission"] += 1
-            again = txn.on_retransmission()
-            if again is not None:
-                self._send(again, txn.addr)
+        if self._retransmission(key, now):
             return
         if peer.kind != "trunk":
             self.stats["invite_from_carrier"] += 1
@@ -418,6 +499,24 @@ class EdgeCore:
             self._answer(msg, key, addr, now, sip, "codec_not_supported", view.codec_rule, warning)
             return
         self._forward_carrier(msg, key, addr, decision, account, view, now)
+
+    def _retransmission(self, key: tuple[str, str], now: float) -> bool:
+        """An INVITE seen before: answered again as the first time (True), or not."""
+        answered = self._answered.get(key)
+        if answered is not None:
+            if answered[0] > now:
+                self.stats["invite_retransmission"] += 1
+                self._send(answered[1], answered[2])
+                return True
+            del self._answered[key]  # past Timer H: a new attempt, decided again
+        txn = self._server.get(key)
+        if txn is None:
+            return False
+        self.stats["invite_retransmission"] += 1
+        again = txn.on_retransmission()
+        if again is not None:
+            self._send(again, txn.addr)
+        return True
 
     def _decide(self, account: Account | None, call: Call) -> tuple[Decision, bool]:
         """The Decision, and whether it was made for the real account.
@@ -845,6 +944,40 @@ def _as_sent_upstream(response: Message, upstream: Message) -> bytes:
     ]
     response.set("from", upstream.get("from") or "")
     return response.serialize()
+
+
+class _Refusal:
+    """The parts of a refusal that do not depend on the request (status, Reason)."""
+
+    __slots__ = ("counter", "extra", "phrase", "status")
+
+    def __init__(self, status: int, phrase: str, extra: list[tuple[str, str]], counter: str):
+        self.status = status
+        self.phrase = phrase
+        self.extra = extra
+        self.counter = counter
+
+    @classmethod
+    def of(cls, sip: SipAnswer, reason: str, rule: RuleRef | None) -> _Refusal:
+        """As ``EdgeCore._answer`` words it (and ``_on_invite`` counts it)."""
+        extra = [("reason", reason_header(sip.cause, reason, rule))]
+        return cls(sip.status, sip.phrase, extra, f"refused_{reason}")
+
+
+#: Entries of the refusal cache before it is emptied (dialled numbers are unbounded).
+_REFUSALS_MAX = 16_384
+
+
+def _stamped(value: str, host: str, params: dict[str, str], addr: Addr) -> str:
+    """RFC 3261 18.2.1 / RFC 3581: the top Via ``value`` with received= and rport= added
+    (``params``, its parsed parameters, updated to match)."""
+    if "rport" in params and not params["rport"]:
+        value = value.replace(";rport", f";rport={addr[1]}", 1)
+        params["rport"] = str(addr[1])
+    if host != addr[0] and "received" not in params:
+        value += f";received={addr[0]}"
+        params["received"] = addr[0]
+    return value
 
 
 def _expire(table: dict[tuple[str, str], tuple[float, bytes, Addr]], now: float) -> None:
