@@ -101,6 +101,8 @@ class EdgeCore:
         where it went): answered statelessly (RFC 3261 8.2.7, as Kamailio's sl module), a
         retransmission gets the same answer again and the ACK is absorbed, with no
         transaction and no Timer G; kept for Timer H (64*T1), one lifetime, so FIFO."""
+        self.shedding = False
+        """Set by the shell while it is behind on its socket (``set_shedding``)."""
         self._refusals: dict[tuple[str, int, str], _Refusal | None] = {}
         """(account, its version, dialled user part) -> how the policy refuses that call,
         None: it does not. For the fast path (``_refuse_fast``); emptied when the rules
@@ -138,6 +140,17 @@ class EdgeCore:
         """The account is gone from the store."""
         self.accounts.pop(account_id, None)
         self._refusals.clear()
+
+    def set_shedding(self, on: bool) -> None:
+        """Whether new non-emergency calls are shed with 503 before they are forwarded.
+
+        The shell's input when datagrams arrive faster than the core handles them: past
+        its capacity a UDP proxy collapses through retransmissions (each unanswered
+        INVITE comes back every T1, doubling), so it must refuse early and cheaply.
+        """
+        if on and not self.shedding:
+            self.stats["shedding_started"] += 1
+        self.shedding = on
 
     def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
         """Everything to send, in order (and forget it)."""
@@ -197,7 +210,11 @@ class EdgeCore:
         if peer is None:
             self.stats["dropped_unknown_peer"] += 1
             return
-        if peer.kind == "trunk" and self._refuse_fast(data, addr, peer, now):
+        if (
+            peer.kind == "trunk"
+            and data[:4] in _FAST_METHODS
+            and self._refuse_fast(data, addr, peer, now)
+        ):
             return
         try:
             msg = parse_message(data, self.settings.max_message_bytes)
@@ -323,9 +340,9 @@ class EdgeCore:
         from a light scan (``scan_head``) without building a Message. True: handled.
 
         It takes only the plain case: anything else (a retransmission, a tag in To, our
-        own Via, Max-Forwards 0, an unknown or suspended account, overload, a call the
-        policy lets through or routes as an emergency, a message the light scan does not
-        take) returns False before any effect, and the full path, which is the
+        own Via, Max-Forwards 0, an unknown or suspended account, a call the policy lets
+        through or routes as an emergency, a message the light scan does not take)
+        returns False before any effect, and the full path, which is the
         reference, handles it. ``tests/sip/test_refuse_fast.py`` holds the two paths to
         the same answers, counters and limits.
         """
@@ -349,12 +366,6 @@ class EdgeCore:
             return False
         account = self.accounts.get(peer.name)
         if account is None or account.dialer_flag == "suspend":
-            return False
-        settings = self.settings
-        if (
-            self._pending >= settings.max_in_flight
-            or len(self._server) >= settings.max_transactions
-        ):
             return False
         refusal = self._refusal(account, uri_user(uri) or uri)
         if refusal is None:
@@ -465,12 +476,7 @@ class EdgeCore:
         call = Call(to=uri_user(msg.uri) or msg.uri, from_number=upn_candidate(msg))
         decision, known = self._decide(account, call)
         emergency = decision.verdict == "emergency"
-        # Overload (and memory) bounds: shed new calls early; emergency calls get the
-        # whole transaction table as their reserve (clause 9.3: never blocked by load).
-        limit = self.settings.max_transactions if emergency else self.settings.max_in_flight
-        if self._pending >= limit or not self._room():
-            self.stats["overload_503"] += 1
-            self._reply(msg, addr, 503, "Service Unavailable", retry_after="5")
+        if emergency and self._overloaded(msg, addr, True):
             return
         self._stamp_via(msg, addr)
         if emergency:
@@ -498,7 +504,30 @@ class EdgeCore:
             sip = sip_answer("codec_not_supported")
             self._answer(msg, key, addr, now, sip, "codec_not_supported", view.codec_rule, warning)
             return
+        if self._overloaded(msg, addr, False):
+            return
         self._forward_carrier(msg, key, addr, decision, account, view, now)
+
+    def _overloaded(self, msg: Message, addr: Addr, emergency: bool) -> bool:
+        """Shed a call about to be forwarded with 503 (RFC 3261 21.5.4), True if shed.
+
+        Only calls that would hold state are shed: a refusal keeps none and costs less
+        than the 503 would. Limits: the calls in flight and the transaction table, and
+        ``shedding`` (the shell is behind on its socket). An emergency call gets the
+        whole transaction table as its reserve and is never shed for the backlog
+        (clause 9.3: never blocked by load).
+        """
+        settings = self.settings
+        if emergency:
+            over = self._pending >= settings.max_transactions
+        else:
+            over = self.shedding or self._pending >= settings.max_in_flight
+        if not over and self._room():
+            return False
+        self.stats["overload_503"] += 1
+        # The Via is not stamped yet: the answer goes to the source address anyway.
+        self._reply(msg, addr, 503, "Service Unavailable", retry_after="5")
+        return True
 
     def _retransmission(self, key: tuple[str, str], now: float) -> bool:
         """An INVITE seen before: answered again as the first time (True), or not."""
@@ -963,6 +992,9 @@ class _Refusal:
         extra = [("reason", reason_header(sip.cause, reason, rule))]
         return cls(sip.status, sip.phrase, extra, f"refused_{reason}")
 
+
+#: First bytes of the requests the refusal fast path may take (INVITE, ACK).
+_FAST_METHODS = frozenset((b"INVI", b"ACK "))
 
 #: Entries of the refusal cache before it is emptied (dialled numbers are unbounded).
 _REFUSALS_MAX = 16_384

@@ -74,6 +74,8 @@ class EdgeProtocol:
         """Live TCP connections of this worker by peer address (kept by ``stream.py``)."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._behind: set[int] = set()
+        """The sockets (by id) whose last read left datagrams waiting."""
 
     def readable(self, sock: BatchSocket) -> None:
         """Everything waiting on ``sock`` (a bounded number of batches) into the core.
@@ -81,12 +83,23 @@ class EdgeProtocol:
         One flush for the lot: the answers of a whole wake-up leave in one sendmmsg.
         The bound keeps timers and TCP served while a flood is read.
         """
+        full = 0
         for _ in range(_BATCHES_PER_WAKE):
             batch = sock.recv()
             for data, addr in batch:
                 self.feed(data, addr)
             if len(batch) < _BATCH:
                 break
+            full += 1
+        # Behind: every batch came back full, so more was waiting than a wake-up reads
+        # (over ~256 datagrams, a few ms of traffic at capacity). Until a wake-up drains
+        # the socket again, new calls are shed with 503 before they cost state.
+        behind = self._behind
+        if full == _BATCHES_PER_WAKE:
+            behind.add(id(sock))
+        else:
+            behind.discard(id(sock))
+        self.core.set_shedding(bool(behind))
         self.flush()
 
     def feed(self, data: bytes, addr: Addr) -> None:

@@ -612,6 +612,19 @@ def test_overload_sheds_with_503(make_edge: Callable[..., Harness]) -> None:
     assert (resp.status, resp.get("retry-after")) == (503, "5")
 
 
+def test_shedding_refuses_new_forwarded_calls_only(edge: Harness) -> None:
+    """While the shell is behind: 503 for calls that would be forwarded; refusals and
+    emergency calls are answered as ever (clause 9.3: never blocked by load)."""
+    edge.core.set_shedding(True)
+    (resp, _), *_ = edge.send(invite())
+    assert (resp.status, resp.get("retry-after")) == (503, "5")
+    assert statuses(edge.send(invite(to="09001234567"))) == [403]
+    assert statuses(edge.send(invite(to="112"))) == [100, "INVITE"]
+    assert edge.core.stats["shedding_started"] == 1 and edge.core.stats["overload_503"] == 1
+    edge.core.set_shedding(False)
+    assert statuses(edge.send(invite())) == [100, "INVITE"]
+
+
 def test_transaction_table_is_bounded(make_edge: Callable[..., Harness]) -> None:
     edge = make_edge(max_in_flight=100, max_transactions=200)
     for i in range(2000):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from policy.runtime import PolicyRuntime
 from sip_edge._udp import BatchSocket
+
+from .conftest import Harness
 
 
 @pytest.fixture
@@ -119,3 +123,34 @@ def test_bad_arguments_are_refused(pair: tuple[socket.socket, socket.socket]) ->
         BatchSocket(a.fileno(), socket.AF_UNIX, 4, 2048)
     with pytest.raises(ValueError, match="positive"):
         BatchSocket(a.fileno(), socket.AF_INET, 0, 2048)
+
+
+class _Backlog:
+    """A socket stand-in holding ``waiting`` datagrams, read ``batch`` at a time."""
+
+    def __init__(self, waiting: int, batch: int) -> None:
+        self.waiting, self.batch = waiting, batch
+
+    def recv(self) -> list[tuple[bytes, tuple[str, int]]]:
+        n = min(self.waiting, self.batch)
+        self.waiting -= n
+        return [(b"\r\n\r\n", ("127.0.0.2", 5061))] * n
+
+
+def test_the_shell_sheds_while_a_socket_stays_behind(runtime: PolicyRuntime) -> None:
+    """More waiting than one wake-up reads -> the core sheds; drained -> it stops."""
+    from sip_edge import transport
+
+    edge = Harness(runtime)
+    loop = asyncio.new_event_loop()
+    try:
+        shell = transport.EdgeProtocol(edge.core, loop, lambda _: None, clock=lambda: 0.0)
+        per_wake = transport._BATCH * transport._BATCHES_PER_WAKE
+        sock = _Backlog(per_wake + 10, transport._BATCH)
+        shell.readable(sock)  # type: ignore[arg-type]
+        assert edge.core.shedding and sock.waiting == 10
+        shell.readable(sock)  # type: ignore[arg-type]
+        assert not edge.core.shedding and sock.waiting == 0
+        assert edge.core.stats["keepalive"] == per_wake + 10
+    finally:
+        loop.close()
