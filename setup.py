@@ -1,4 +1,4 @@
-"""Build hook: compiles the Cython extensions (prefix trie, SIP scanner, batched UDP) on every pip install."""
+"""Build hook: compiles the Cython extensions (trie, SIP scanner, batched UDP) on pip install."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
