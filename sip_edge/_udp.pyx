@@ -92,9 +92,12 @@ cdef class BatchSocket:
     cdef unsigned int batch
     cdef Py_ssize_t size
     cdef char* buffers
-    cdef mmsghdr* msgs
+    cdef mmsghdr* msgs  # receive side: set up once, pointing into buffers and names
     cdef iovec* iovs
     cdef sockaddr_storage* names
+    cdef unsigned int filled  # entries the last recvmmsg wrote (their namelen to reset)
+    cdef mmsghdr* out_msgs  # send side: filled per call from the items
+    cdef iovec* out_iovs
     cdef dict _sources  # IPv4 (addr << 16 | port) -> (host, port)
     cdef dict _dests  # (host, port) -> packed sockaddr (bytes)
     cdef public unsigned long long received
@@ -119,14 +122,30 @@ cdef class BatchSocket:
         self.msgs = <mmsghdr*>calloc(batch, sizeof(mmsghdr))
         self.iovs = <iovec*>calloc(batch, sizeof(iovec))
         self.names = <sockaddr_storage*>calloc(batch, sizeof(sockaddr_storage))
-        if not self.buffers or not self.msgs or not self.iovs or not self.names:
+        self.out_msgs = <mmsghdr*>calloc(batch, sizeof(mmsghdr))
+        self.out_iovs = <iovec*>calloc(batch, sizeof(iovec))
+        if (not self.buffers or not self.msgs or not self.iovs or not self.names
+                or not self.out_msgs or not self.out_iovs):
             raise MemoryError()
+        cdef unsigned int i
+        for i in range(batch):  # calloc left control NULL, its length and the flags 0
+            self.iovs[i].iov_base = self.buffers + i * size
+            self.iovs[i].iov_len = size
+            self.msgs[i].msg_hdr.msg_name = &self.names[i]
+            self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+            self.msgs[i].msg_hdr.msg_iov = &self.iovs[i]
+            self.msgs[i].msg_hdr.msg_iovlen = 1
+            self.out_msgs[i].msg_hdr.msg_iov = &self.out_iovs[i]
+            self.out_msgs[i].msg_hdr.msg_iovlen = 1
+        self.filled = 0
 
     def __dealloc__(self):
         free(self.buffers)
         free(self.msgs)
         free(self.iovs)
         free(self.names)
+        free(self.out_msgs)
+        free(self.out_iovs)
 
     cdef tuple _source(self, sockaddr_storage* name):
         cdef sockaddr_in* v4
@@ -158,17 +177,10 @@ cdef class BatchSocket:
         cdef int n
         cdef mmsghdr* m
         cdef list out = []
-        for i in range(self.batch):
-            m = &self.msgs[i]
-            self.iovs[i].iov_base = self.buffers + i * self.size
-            self.iovs[i].iov_len = self.size
-            m.msg_hdr.msg_name = &self.names[i]
-            m.msg_hdr.msg_namelen = sizeof(sockaddr_storage)
-            m.msg_hdr.msg_iov = &self.iovs[i]
-            m.msg_hdr.msg_iovlen = 1
-            m.msg_hdr.msg_control = NULL
-            m.msg_hdr.msg_controllen = 0
-            m.msg_hdr.msg_flags = 0
+        # recvmmsg shortens msg_namelen to each source's length: restore what it wrote.
+        for i in range(self.filled):
+            self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+        self.filled = 0
         n = recvmmsg(self.fd, self.msgs, self.batch, MSG_DONTWAIT, NULL)
         if n < 0:
             if errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR:
@@ -186,6 +198,7 @@ cdef class BatchSocket:
                 # first ``size`` bytes, counts and drops it (it is over the size limit).
                 self.truncated += 1
             out.append((PyBytes_FromStringAndSize(self.buffers + i * self.size, m.msg_len), src))
+        self.filled = <unsigned int>n
         self.received += n
         return out
 
@@ -239,16 +252,11 @@ cdef class BatchSocket:
                 if name is None:
                     break
                 keep.append(name)
-                m = &self.msgs[count]
-                self.iovs[count].iov_base = PyBytes_AS_STRING(data)
-                self.iovs[count].iov_len = PyBytes_GET_SIZE(data)
+                m = &self.out_msgs[count]
+                self.out_iovs[count].iov_base = PyBytes_AS_STRING(data)
+                self.out_iovs[count].iov_len = PyBytes_GET_SIZE(data)
                 m.msg_hdr.msg_name = PyBytes_AS_STRING(name)
                 m.msg_hdr.msg_namelen = <socklen_t>PyBytes_GET_SIZE(name)
-                m.msg_hdr.msg_iov = &self.iovs[count]
-                m.msg_hdr.msg_iovlen = 1
-                m.msg_hdr.msg_control = NULL
-                m.msg_hdr.msg_controllen = 0
-                m.msg_hdr.msg_flags = 0
                 count += 1
             if count == 0:
                 # A destination that is no IP literal of this socket's family.
@@ -256,7 +264,7 @@ cdef class BatchSocket:
                 self.last_errno = 0
                 start += 1
                 continue
-            n = sendmmsg(self.fd, self.msgs, count, MSG_DONTWAIT)
+            n = sendmmsg(self.fd, self.out_msgs, count, MSG_DONTWAIT)
             if n < 0:
                 if errno == EINTR:
                     continue
