@@ -21,7 +21,7 @@ from libc.string cimport memcmp
 cdef dict _compact = {}
 cdef object _split = frozenset()
 cdef Py_ssize_t _max_headers = 128
-#: Raw header name (bytes, as written up to the colon) -> (key, name). Bounded.
+#: Raw header name (bytes, as written up to the colon) -> (key, name, code). Bounded.
 cdef dict _names = {}
 cdef Py_ssize_t _names_max = 2048
 #: The same mapping in front of ``_names``: slots by a C hash of the raw name, so a name
@@ -197,8 +197,9 @@ def scan_head(bytes data, Py_ssize_t max_size):
     ``(method, uri, echoed, top_via, to, call_id, max_forwards)``: ``echoed`` holds the
     ``[key, name, value]`` entries of Via, From, Call-ID and CSeq in message order (what a
     response copies, RFC 3261 8.2.6.2), ``top_via`` the first Via entry among them, ``to``
-    / ``call_id`` / ``max_forwards`` the first value (None if absent). Accepts exactly what :func:`scan` accepts (the same walk and
-    checks) without building the other headers: the refusal path (``sip_edge/refuse.py``)
+    / ``call_id`` / ``max_forwards`` the first value (Max-Forwards: None if absent).
+    Accepts exactly what :func:`scan` accepts (the same walk and checks) without
+    building the other headers: the refusal fast path (``proxy.EdgeCore._refuse_fast``)
     pays for five headers, not all of them. Responses are None.
     """
     return _scan(data, max_size, True)
@@ -279,16 +280,12 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
     # Header lines: "name: value", no folding (a leading SP/HTAB is the reference's job).
     cdef list headers = []
     cdef Py_ssize_t count = 0  # header values (light: not kept)
-    cdef object to = None
-    cdef object call_id = None
     cdef dict first = {}  # key -> first entry (Message's index)
     cdef list entry
     cdef tuple kn
     cdef int code
     cdef list values
     cdef object cl = None
-    cdef object cseq = None
-    cdef object mf = None
     cdef int seen = 0  # bits: via 1, from 2, to 4, call-id 8, cseq 16
     line = eol + 2
     while line < head_end + 2:
@@ -339,25 +336,16 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
             if code == K_FROM:
                 seen |= 2
             elif code == K_TO:
-                if to is None:
-                    to = value
                 seen |= 4
             elif code == K_CALL_ID:
-                if call_id is None:
-                    call_id = value
                 seen |= 8
             elif code == K_CSEQ:
-                if cseq is None:
-                    cseq = value
                 seen |= 16
             elif code == K_LENGTH:
                 if cl is None:
                     cl = value
                 elif cl != value:
                     return None
-            elif code == K_MF:
-                if mf is None:
-                    mf = value
         if count > _max_headers:
             return None
         line = eol + 2
@@ -378,6 +366,10 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
         body = data[body_start:]
 
     # The checks of message._check: CSeq, Max-Forwards, URI scheme.
+    # The first value of each (``first``; ``seen`` says the mandatory ones are there).
+    cseq = first["cseq"][2]
+    entry = first.get("max-forwards")
+    mf = entry[2] if entry is not None else None
     num, _, cmethod = (<str>cseq).partition(" ")
     num = num.strip()
     cmethod = cmethod.strip()
@@ -395,7 +387,7 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
         ):
             return None
     if light:
-        return method, uri, headers, first["via"], to, call_id, mf
+        return method, uri, headers, first["via"], first["to"][2], first["call-id"][2], mf
     return method, uri, status, reason, headers, body, first
 
 

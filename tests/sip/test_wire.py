@@ -159,6 +159,32 @@ def test_mutated_messages_agree(data: bytes) -> None:
     _same_as_reference(data)
 
 
+def _head_same_as_scan(data: bytes) -> None:
+    """scan_head takes exactly the requests scan takes, and reads the same values."""
+    full = _wire.scan(data, MAX_MESSAGE_BYTES)
+    head = _wire.scan_head(data, MAX_MESSAGE_BYTES)
+    if full is None or full[2] != 0:  # not taken, or a response
+        assert head is None, data
+        return
+    assert head is not None, data
+    method, uri, _, _, headers, _, first = full
+    echoed = [h for h in headers if h[0] in ("via", "from", "call-id", "cseq")]
+    mf = first.get("max-forwards")
+    want = (method, uri, echoed, first["via"], first["to"][2], first["call-id"][2], mf and mf[2])
+    assert head == want, data
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_scan_head_agrees_with_scan_on_fixtures(name: str) -> None:
+    _head_same_as_scan(SEEDS[name])
+
+
+@_SETTINGS
+@given(data=mutated())
+def test_scan_head_agrees_with_scan_on_mutations(data: bytes) -> None:
+    _head_same_as_scan(data)
+
+
 def _via_fields(via: Via) -> tuple[object, ...]:
     return via.transport, via.host, via.port, via.params
 
