@@ -19,7 +19,7 @@ import heapq
 import itertools
 import math
 from collections import Counter, OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from policy import Account, AccountError, Call, Decision, RuleRef, SipAnswer, sip_answer
 from sip_edge.message import is_digits
@@ -249,6 +249,13 @@ class EdgeCore:
         if view is None or view.snapshot is not snap:
             view = self._view = RulesView(snap)
             self._refusals.clear()
+            # The refusals that name a rule of the rules in force, worded once.
+            self._dialer = _Refusal.of(sip_answer("power_dialer"), "power_dialer", view.dialer_rule)
+            warning = f'305 {self.settings.via[0]} "Incompatible media format"'
+            self._codec = _Refusal.of(
+                sip_answer("codec_not_supported"), "codec_not_supported", view.codec_rule,
+                "refused_codec", warning,
+            )  # fmt: skip
             # Carriers of earlier rules stay trusted peers: calls they carry keep going
             # after a reload (responses, BYE); only new calls follow the new routes.
             for cid, (_, caddr) in view.carriers.items():
@@ -372,7 +379,7 @@ class EdgeCore:
         if refusal is None:
             return False
         if self.limits.admit(account.id, account.dialer_flag, now) is not None:
-            refusal = self._dialer_refusal()
+            refusal = self._dialer
         self.stats[refusal.counter] += 1
         top[2] = _stamped(top[2], via[1], params, addr)
         answer = response_from(
@@ -406,16 +413,11 @@ class EdgeCore:
             return None  # the full path counts it and routes what it still must
         refusal = None
         if decision.verdict not in ("allow", "emergency"):
-            sip = decision.sip or sip_answer(decision.reason)
-            refusal = _Refusal.of(sip, decision.reason, decision.rule)
+            refusal = _Refusal.of_decision(decision)
         if len(refusals) >= _REFUSALS_MAX:
             refusals.clear()
         refusals[key] = refusal
         return refusal
-
-    def _dialer_refusal(self) -> _Refusal:
-        view = self._rules()
-        return _Refusal.of(sip_answer("power_dialer"), "power_dialer", view.dialer_rule)
 
     # --- requests ----------------------------------------------------------------------
 
@@ -485,25 +487,20 @@ class EdgeCore:
             self._forward_emergency(msg, key, addr, decision, account if known else None, now)
             return
         if account is None or not known:
-            self._answer(msg, key, addr, now, sip_answer("unknown_account"), "unknown_account")
+            self._answer(msg, key, addr, now, _UNKNOWN_ACCOUNT)
             return
         if account.dialer_flag == "suspend":
             self.limits.reject(account.id, now)
-            self._refuse_dialer(msg, key, addr, now, view)
+            self._answer(msg, key, addr, now, self._dialer)
             return
         if self.limits.admit(account.id, account.dialer_flag, now) is not None:
-            self._refuse_dialer(msg, key, addr, now, view)
+            self._answer(msg, key, addr, now, self._dialer)
             return
         if decision.verdict != "allow":
-            sip = decision.sip or sip_answer(decision.reason)
-            self.stats[f"refused_{decision.reason}"] += 1
-            self._answer(msg, key, addr, now, sip, decision.reason, decision.rule)
+            self._answer(msg, key, addr, now, _Refusal.of_decision(decision))
             return
         if not offer_acceptable(msg.body, view.codecs):
-            self.stats["refused_codec"] += 1
-            warning = f'305 {self.settings.via[0]} "Incompatible media format"'
-            sip = sip_answer("codec_not_supported")
-            self._answer(msg, key, addr, now, sip, "codec_not_supported", view.codec_rule, warning)
+            self._answer(msg, key, addr, now, self._codec)
             return
         if self._overloaded(msg, addr, False):
             return
@@ -575,31 +572,13 @@ class EdgeCore:
                 self.stats["evicted"] += 1
         return len(table) < self.settings.max_transactions
 
-    def _refuse_dialer(
-        self, msg: Message, key: tuple[str, str], addr: Addr, now: float, view: RulesView
-    ) -> None:
-        self.stats["refused_power_dialer"] += 1
-        self._answer(
-            msg, key, addr, now, sip_answer("power_dialer"), "power_dialer", view.dialer_rule
-        )
-
     def _answer(
-        self,
-        msg: Message,
-        key: tuple[str, str],
-        addr: Addr,
-        now: float,
-        sip: SipAnswer,
-        reason: str,
-        rule: RuleRef | None = None,
-        warning: str = "",
+        self, msg: Message, key: tuple[str, str], addr: Addr, now: float, refusal: _Refusal
     ) -> None:
-        """Refuse the INVITE ourselves with a final response, statelessly (``_answered``)."""
-        status, phrase, cause = sip.status, sip.phrase, sip.cause
-        extra = [("reason", reason_header(cause, reason, rule))]
-        if warning:
-            extra.append(("warning", warning))
-        data = response_bytes(msg, status, phrase, self._tag(), extra)
+        """Refuse the INVITE ourselves with a final response, statelessly (``_answered``),
+        and count it."""
+        self.stats[refusal.counter] += 1
+        data = response_bytes(msg, refusal.status, refusal.phrase, self._tag(), refusal.extra)
         self._remember_refusal(key, data, addr, now)
         self._send(data, addr)
 
@@ -667,9 +646,9 @@ class EdgeCore:
     ) -> None:
         carrier, dest = view.carriers.get(decision.route, (None, None))
         if carrier is None or dest is None:
-            self.stats["carrier_unreachable"] += 1
             sip = sip_answer("carrier_unreachable")  # 503, Q.850 34 (policy/reasons.py)
-            self._answer(msg, key, addr, now, sip, "carrier_unreachable", decision.rule)
+            refusal = _Refusal.of(sip, "carrier_unreachable", decision.rule, "carrier_unreachable")
+            self._answer(msg, key, addr, now, refusal)
             return
         host, port = dest
         target = f"sip:+{decision.number}@{host}:{port};user=phone"
@@ -968,23 +947,33 @@ def _as_sent_upstream(response: Message, upstream: Message) -> bytes:
     return response.serialize()
 
 
-class _Refusal:
-    """The parts of a refusal that do not depend on the request (status, Reason)."""
+class _Refusal(NamedTuple):
+    """The parts of the edge's own refusal that do not depend on the request: built once
+    per reason and rule, used by the full path (``_answer``) and the fast path alike."""
 
-    __slots__ = ("counter", "extra", "phrase", "status")
-
-    def __init__(self, status: int, phrase: str, extra: list[tuple[str, str]], counter: str):
-        self.status = status
-        self.phrase = phrase
-        self.extra = extra
-        self.counter = counter
+    status: int
+    phrase: str
+    extra: list[tuple[str, str]]
+    """Reason (RFC 3326, naming the rule), and Warning where there is one."""
+    counter: str
+    """The ``stats`` key the refusal is counted under."""
 
     @classmethod
-    def of(cls, sip: SipAnswer, reason: str, rule: RuleRef | None) -> _Refusal:
-        """As ``EdgeCore._answer`` words it (and ``_on_invite`` counts it)."""
+    def of(
+        cls, sip: SipAnswer, reason: str, rule: RuleRef | None, counter: str = "", warning: str = ""
+    ) -> _Refusal:
         extra = [("reason", reason_header(sip.cause, reason, rule))]
-        return cls(sip.status, sip.phrase, extra, f"refused_{reason}")
+        if warning:
+            extra.append(("warning", warning))
+        return cls(sip.status, sip.phrase, extra, counter or f"refused_{reason}")
 
+    @classmethod
+    def of_decision(cls, decision: Decision) -> _Refusal:
+        """The refusal of a Decision that is neither allow nor emergency."""
+        return cls.of(decision.sip or sip_answer(decision.reason), decision.reason, decision.rule)
+
+
+_UNKNOWN_ACCOUNT = _Refusal.of(sip_answer("unknown_account"), "unknown_account", None)
 
 #: First bytes of the requests the refusal fast path may take (INVITE, ACK).
 _FAST_METHODS = frozenset((b"INVI", b"ACK "))
