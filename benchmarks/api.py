@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import redis  # noqa: E402
 from policy.accounts import Account  # noqa: E402
 from policy.store import open_store  # noqa: E402
 from server.auth import add_key  # noqa: E402
+from tests._procs import free_port  # noqa: E402
 
 RULES = os.path.join(ROOT, "rules")
 PREFIX_BASE = 1_000_000  # blocked prefixes are +4930 1000000 + i
@@ -115,13 +115,6 @@ class Row:
     non_2xx: int
     socket_errors: int
     note: str = ""
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: object, what: str, deadline: float = 60.0) -> None:

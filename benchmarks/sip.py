@@ -32,7 +32,6 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from policy.accounts import Account, Site  # noqa: E402
 from policy.store import SqliteStore  # noqa: E402
+from tests._procs import free_port  # noqa: E402
 from tests.sip.conftest import ping  # noqa: E402
 
 SCENARIOS = ROOT / "tests" / "sip" / "scenarios"
@@ -56,13 +56,6 @@ NUMBERS = {
     "allowed": ["+4930555000", "030555001", "+4989123456", "0301234567"],
 }
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A UDP port free right now on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def tree_cpu(pid: int) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,16 +12,11 @@ from types import TracebackType
 
 import httpx
 
+from tests._procs import free_port, stop
+
 from ._wait import wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_command(*args: str) -> list[str]:
@@ -91,14 +85,7 @@ class Server:
         uvicorn re-raises the signal after its graceful shutdown, so that is -SIGTERM.
         """
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop(self.proc, 60)
 
     def __enter__(self) -> Server:
         return self.start()

@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 import pytest
 
 from policy.store import SqliteStore
+from tests._procs import free_port, stop
 
 from .conftest import NPN, ROOT, acme, ping
 
@@ -35,20 +36,6 @@ SCENARIOS = pathlib.Path(__file__).parent / "scenarios"
 #: Seconds any one sipp run may take (its -timeout) and the edge may take to start.
 RUN_TIMEOUT = 30
 START_TIMEOUT = 20
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for UDP and for TCP (the edge and sipp -t t1 listen on both)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((host, 0))
-            port = int(s.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((host, port))
-                except OSError:
-                    continue
-                return port
 
 
 def wait_bound(host: str, port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -121,12 +108,7 @@ def _start_edge(d: pathlib.Path, workers: int, listen: str = "") -> Iterator[Edg
                 yield Edge(d, port, de, intl, psap, proc)
                 return
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 10)
             log.close()
 
 

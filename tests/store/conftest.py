@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -14,16 +13,11 @@ import pytest
 import redis
 
 from policy.store import RedisStore, SqliteStore, Store
+from tests._procs import free_port, stop
 
 REDIS_SERVER = shutil.which("redis-server")
 #: Seconds to wait for the private redis-server to answer PING.
 REDIS_START_TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +29,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if REDIS_SERVER is None:
         pytest.skip("redis-server binary not found on PATH (CI installs it)")
     workdir = tmp_path_factory.mktemp("redis")
-    port = _free_port()
+    port = free_port()
     log = workdir / "redis.log"
     cmd = [
         REDIS_SERVER,
@@ -53,12 +47,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             _wait_for_ping(url, proc, log)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 10)
 
 
 def _wait_for_ping(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
