@@ -153,7 +153,7 @@ def run_edge(setup: Setup, workers: int) -> Iterator[tuple[int, int]]:
     with open(setup.dir / "edge.log", "ab") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(port, proc)
+            _wait_ready(port, proc, pathlib.Path(log.name))
             time.sleep(0.5 * workers)  # the other workers bind after the first
             yield port, proc.pid
         finally:
@@ -172,7 +172,7 @@ def run_kamailio(setup: Setup, children: int) -> Iterator[tuple[int, int]]:
     with open(setup.dir / "kamailio.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(port, proc)
+            _wait_ready(port, proc, pathlib.Path(log.name))
             yield port, proc.pid
         finally:
             proc.terminate()
@@ -187,7 +187,7 @@ def run_bare(setup: Setup, workers: int) -> Iterator[tuple[int, int]]:
     with open(setup.dir / "bare.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(port, proc)
+            _wait_ready(port, proc, pathlib.Path(log.name))
             time.sleep(0.5)
             yield port, proc.pid
         finally:
@@ -199,11 +199,15 @@ def run_bare(setup: Setup, workers: int) -> Iterator[tuple[int, int]]:
 RUNNERS = {"edge": run_edge, "kamailio": run_kamailio, "bare": run_bare}
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: pathlib.Path) -> None:
+    """Until the proxy answers OPTIONS; else stop the run with the end of its log (the
+    work directory, and the log in it, are deleted on exit)."""
     deadline = time.monotonic() + 30
     while not ping(port):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"proxy on port {port} did not start (see the log in the work dir)")
+            state = "exited" if proc.poll() is not None else "did not answer OPTIONS in 30 s"
+            tail = log.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"{log.stem} on 127.0.0.1:{port} {state}; the end of its log:\n{tail}")
 
 
 @dataclass
