@@ -41,10 +41,18 @@ cdef enum:
     K_CSEQ = 5
     K_LENGTH = 6
     K_MF = 7
+    K_ROUTE = 8
 cdef dict _CODES = {
     "via": K_VIA, "from": K_FROM, "to": K_TO, "call-id": K_CALL_ID, "cseq": K_CSEQ,
-    "content-length": K_LENGTH, "max-forwards": K_MF,
+    "content-length": K_LENGTH, "max-forwards": K_MF, "route": K_ROUTE,
 }
+
+#: What ``_scan`` builds: everything (``scan``), the head a refusal echoes
+#: (``scan_head``), or the line spans a relay splices (``scan_relay``).
+cdef enum:
+    M_FULL = 0
+    M_HEAD = 1
+    M_RELAY = 2
 
 
 def configure(dict compact, split, Py_ssize_t max_headers):
@@ -188,7 +196,7 @@ cdef bint _ci_prefix(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, b
 
 def scan(bytes data, Py_ssize_t max_size):
     """(method, uri, status, reason, headers, body) of a well-formed message, else None."""
-    return _scan(data, max_size, False)
+    return _scan(data, max_size, M_FULL)
 
 
 def scan_head(bytes data, Py_ssize_t max_size):
@@ -202,15 +210,38 @@ def scan_head(bytes data, Py_ssize_t max_size):
     building the other headers: the refusal fast path (``proxy.EdgeCore._refuse_fast``)
     pays for five headers, not all of them. Responses are None.
     """
-    return _scan(data, max_size, True)
+    return _scan(data, max_size, M_HEAD)
 
 
-cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
+def scan_relay(bytes data, Py_ssize_t max_size):
+    """Where the lines a relay changes are, in a well-formed message in canonical form,
+    else None.
+
+    ``(status, method, uri, h0, to, call_id, cseq, max_forwards, from_, vias, routes)``:
+    ``status`` 0 for a request; ``h0`` the offset of the first header line; ``to``,
+    ``call_id``, ``cseq`` the values; ``max_forwards`` and ``from_`` a ``(start, end,
+    value)`` span of the line (``end`` past its CRLF) or None if absent; ``vias`` and
+    ``routes`` the spans of every such line, in order.
+
+    Accepts a subset of what :func:`scan` accepts: the messages whose bytes are exactly
+    what ``Message.serialize`` would write of their parse, so that a relay splicing
+    lines (``proxy.EdgeCore._relay_fast``) sends what the full path would. Canonical:
+    every header line is ``Name: value`` with one space and no padding, a Via, Route or
+    Record-Route line holds one value, at most one From and one Max-Forwards, a
+    response has a reason phrase, and the last header line is ``Content-Length`` giving
+    the exact length of the body.
+    """
+    return _scan(data, max_size, M_RELAY)
+
+
+cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
     cdef const unsigned char* p = data
     cdef Py_ssize_t n = len(data)
     cdef Py_ssize_t i, line, eol, colon, vs, ve, sp1, sp2, head_end
     cdef Py_ssize_t uri_start = 0, uri_end = 0
     cdef unsigned char c
+    cdef bint light = mode != M_FULL  # only the headers that mode needs are built
+    cdef bint relay = mode == M_RELAY
     if n == 0 or n > max_size or p[0] == 13 or p[0] == 10:
         return None
     # The head ends at the first empty line; every line break in it must be CRLF.
@@ -252,6 +283,8 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
             if p[11] != 32:
                 return None
             reason = _text(p, 12, eol)
+        elif relay:
+            return None  # serialize() would write "SIP/2.0 200 " with its space
     else:
         sp1 = -1
         sp2 = -1
@@ -274,8 +307,9 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
         uri_start, uri_end = sp1 + 1, sp2
         uri = _text(p, uri_start, uri_end)
 
-    if light and status != 0:
+    if mode == M_HEAD and status != 0:
         return None
+    cdef Py_ssize_t h0 = eol + 2
 
     # Header lines: "name: value", no folding (a leading SP/HTAB is the reference's job).
     cdef list headers = []
@@ -287,6 +321,12 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
     cdef list values
     cdef object cl = None
     cdef int seen = 0  # bits: via 1, from 2, to 4, call-id 8, cseq 16
+    # Relay: line spans (start, end past CRLF, value) of what a relay changes.
+    cdef list vias = []
+    cdef list routes = []
+    cdef object from_span = None
+    cdef object mf_span = None
+    cdef Py_ssize_t cl_end = -1
     line = eol + 2
     while line < head_end + 2:
         eol = line
@@ -310,10 +350,19 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
             vs += 1
         while ve > vs and _is_space(p[ve - 1]):
             ve -= 1
+        if relay and (vs != colon + 2 or p[colon + 1] != 32 or ve != eol or vs >= ve):
+            return None  # not "Name: value": serialize() would write it otherwise
         if key in _split:
             values = _split_values(p, vs, ve)
             if values is None:
                 return None
+            if relay:
+                if len(values) != 1:
+                    return None  # serialize() writes each value on a line of its own
+                if code == K_VIA:
+                    vias.append((line, eol + 2, values[0]))
+                elif code == K_ROUTE:
+                    routes.append((line, eol + 2, values[0]))
             count += len(values)
             if not light or code == K_VIA:
                 for value in values:
@@ -323,7 +372,7 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
                         first[key] = entry
             if values and code == K_VIA:
                 seen |= 1
-        elif light and code == K_OTHER:
+        elif light and (code == K_OTHER or code == K_ROUTE):
             count += 1
         else:
             count += 1
@@ -334,6 +383,10 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
             if key not in first:
                 first[key] = entry
             if code == K_FROM:
+                if relay:
+                    if from_span is not None:
+                        return None  # serialize() after set("from") keeps one
+                    from_span = (line, eol + 2, value)
                 seen |= 2
             elif code == K_TO:
                 seen |= 4
@@ -346,11 +399,21 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
                     cl = value
                 elif cl != value:
                     return None
+                if relay:
+                    if kn[1] != "Content-Length":
+                        return None  # serialize() writes this spelling, last
+                    cl_end = eol + 2
+            elif code == K_MF and relay:
+                if mf_span is not None:
+                    return None
+                mf_span = (line, eol + 2, value)
         if count > _max_headers:
             return None
         line = eol + 2
     if seen != 31:  # a mandatory header is missing: the reference names it
         return None
+    if relay and cl_end != head_end + 2:
+        return None  # no Content-Length, or not the last line (serialize() moves it)
 
     body_start = head_end + 4
     body = None
@@ -360,6 +423,8 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
         length = int(cl)
         if length > n - body_start:
             return None
+        if relay and (length != n - body_start or str(length) != cl):
+            return None  # bytes past the body, or a length serialize() would respell
         if not light:
             body = data[body_start : body_start + length]
     elif not light:
@@ -386,6 +451,9 @@ cdef object _scan(bytes data, Py_ssize_t max_size, bint light):
             or _ci_prefix(p, uri_start, uri_end, b"tel:")
         ):
             return None
+    if relay:
+        return (status, method, uri, h0, first["to"][2], first["call-id"][2], cseq, mf_span,
+                from_span, vias, routes)
     if light:
         return method, uri, headers, first["via"], first["to"][2], first["call-id"][2], mf
     return method, uri, status, reason, headers, body, first

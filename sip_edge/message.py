@@ -35,6 +35,7 @@ __all__ = [
     "response_bytes",
     "response_from",
     "scan_head",
+    "scan_relay",
     "scan_via",
     "uri_hostport",
     "uri_user",
@@ -652,6 +653,16 @@ the full path (:func:`parse_message`), which is the reference."""
 scan_via: Callable[[str], tuple[str, str, int | None, dict[str, str]] | None]
 """The C Via parser for plain values (``_wire.scan_via``), None otherwise."""
 
+Span = tuple[int, int, str]
+"""A header line in a datagram: (its start, its end past the CRLF, its value)."""
+#: scan_relay's answer: (status, method, uri, first header offset, to, call_id, cseq,
+#: max_forwards, from, vias, routes).
+Relay = tuple[int, str, str, int, str, str, str, Span | None, Span | None, list[Span], list[Span]]
+
+scan_relay: Callable[[bytes, int], Relay | None]
+"""The C scanner's pass over a message in canonical form (``_wire.scan_relay``): where
+the lines a relay changes are; None otherwise, or without the extension."""
+
 try:
     from . import _wire
 except ImportError:  # pragma: no cover - the extension is built by every pip install
@@ -660,11 +671,13 @@ except ImportError:  # pragma: no cover - the extension is built by every pip in
     _scan_via: Callable[[str], tuple[str, str, int | None, dict[str, str]] | None]
     _scan_via = _no_scan_via
     scan_head = _no_scan
+    scan_relay = _no_scan
 else:
     _wire.configure(COMPACT, _SPLIT, MAX_HEADERS)
     _scan = _wire.scan
     _scan_via = _wire.scan_via
     scan_head = _wire.scan_head
+    scan_relay = _wire.scan_relay
 scan_via = _scan_via
 
 

@@ -19,6 +19,8 @@ import heapq
 import itertools
 import math
 from collections import Counter, OrderedDict
+from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from policy import Account, AccountError, Call, Decision, RuleRef, SipAnswer, sip_answer
@@ -27,15 +29,17 @@ from sip_edge.message import is_digits
 from .limits import Limits
 from .message import (
     Message,
+    Relay,
     SipParseError,
     SipTransactionError,
-    Via,
+    Span,
     parse_message,
     parse_name_addr,
     parse_via,
     response_bytes,
     response_from,
     scan_head,
+    scan_relay,
     scan_via,
     uri_hostport,
     uri_user,
@@ -108,6 +112,8 @@ class EdgeCore:
         """(account, its version, dialled user part) -> how the policy refuses that call,
         None: it does not. For the fast path (``_refuse_fast``); emptied when the rules
         or an account change, bounded."""
+        self._targets: dict[str, Addr] = {}
+        """Remote target URI -> its address (the same few per peer), bounded."""
         self._pending = 0
         self._heap: list[tuple[float, int, ServerInvite | ClientInvite]] = []
         """Deadlines of transactions, stale entries skipped (lazy deletion): a client
@@ -211,10 +217,15 @@ class EdgeCore:
         if peer is None:
             self.stats["dropped_unknown_peer"] += 1
             return
-        if (
-            peer.kind == "trunk"
-            and data[:4] in _FAST_METHODS
-            and self._refuse_fast(data, addr, peer, now)
+        # The fast paths (each falls through to the full path below, the reference): an
+        # INVITE refused, and everything relayed inside a call set up (responses, ACK,
+        # BYE); an ACK the relay declines may still be the ACK of a refusal.
+        first = data[:4]
+        if first == b"INVI":
+            if peer.kind == "trunk" and self._refuse_fast(data, addr, peer, now):
+                return
+        elif self._relay_fast(data, addr, peer, now) or (
+            first == b"ACK " and peer.kind == "trunk" and self._refuse_fast(data, addr, peer, now)
         ):
             return
         try:
@@ -301,18 +312,30 @@ class EdgeCore:
 
     def _loop_hash(self, msg: Message) -> str:
         """RFC 3261 16.6 step 8: the part of our branch that detects loops (no Via in it)."""
+        return self._loop_hash_of(msg.get("from"), msg.get("call-id"), msg.get("cseq"), msg.uri)
+
+    def _loop_hash_of(
+        self, from_: str | None, call_id: str | None, cseq: str | None, uri: str
+    ) -> str:
+        """:meth:`_loop_hash` of a request's From, Call-ID, CSeq and Request-URI values."""
         try:
-            from_tag = parse_name_addr(msg.get("from") or "").tag
+            from_tag = parse_name_addr(from_ or "").tag
         except SipParseError:
             from_tag = ""
-        num = (msg.get("cseq") or "").split(" ", 1)[0]
-        text = f"{from_tag}|{msg.get('call-id')}|{num}|{msg.uri}"
+        num = (cseq or "").split(" ", 1)[0]
+        text = f"{from_tag}|{call_id}|{num}|{uri}"
         return hashlib.blake2b(
             text.encode("latin-1"), digest_size=6, key=self.settings.secret
         ).hexdigest()
 
     def _branch(self, msg: Message, suffix: str) -> str:
         return f"{MAGIC}{self._loop_hash(msg)}.{suffix}"
+
+    def _dialog_via(self, top_branch: str, loop_hash: str) -> str:
+        """Our Via on a request forwarded statelessly inside a dialog (RFC 3261 16.11): the
+        same branch for every retransmission, as the top branch it came with decides."""
+        suffix = hashlib.blake2b(top_branch.encode("latin-1"), digest_size=4).hexdigest()
+        return f"SIP/2.0/UDP {self._via_host};branch={MAGIC}{loop_hash}.{suffix};rport"
 
     def _stamp_via(self, msg: Message, addr: Addr) -> None:
         """RFC 3261 18.2.1 / RFC 3581: received= and rport= on the top Via."""
@@ -354,6 +377,8 @@ class EdgeCore:
         reference, handles it. ``tests/sip/test_refuse_fast.py`` holds the two paths to
         the same answers, counters and limits.
         """
+        if self._allowed_before(data, peer):
+            return False  # the cache says the policy lets it through: no scan for nothing
         head = scan_head(data, self.settings.max_message_bytes)
         if head is None:
             return False
@@ -389,6 +414,19 @@ class EdgeCore:
         self._send(answer, addr)
         return True
 
+    def _allowed_before(self, data: bytes, peer: Peer) -> bool:
+        """Whether the refusal cache holds this INVITE's dialled number as not refused,
+        read off its start line (a shortcut only: False decides nothing)."""
+        account = self.accounts.get(peer.name)
+        if account is None or not data.startswith(b"INVITE "):
+            return False
+        end = data.find(b" ", 7, 7 + _URI_MAX)
+        if end < 0:
+            return False
+        uri = data[7:end].decode("latin-1")
+        key = (account.id, account.version, uri_user(uri) or uri)
+        return key in self._refusals and self._refusals[key] is None
+
     def _initial(self, echoed: list[list[str]], to: str | None) -> bool:
         """No tag in To (an initial request), and none of our Vias (the loop check, 482,
         is the full path's)."""
@@ -418,6 +456,108 @@ class EdgeCore:
             refusals.clear()
         refusals[key] = refusal
         return refusal
+
+    # --- the relay fast path -----------------------------------------------------------
+
+    def _relay_fast(self, data: bytes, addr: Addr, peer: Peer, now: float) -> bool:
+        """A response to a request we forwarded, or a request inside a dialog (ACK, BYE
+        ...), relayed by splicing the lines that change into the bytes as received
+        (``scan_relay``) instead of building a Message and writing it again. True: handled.
+
+        The same contract as ``_refuse_fast``: only messages in canonical form (their bytes
+        are what ``Message.serialize`` writes of their parse, so the splice is what the
+        full path sends) and only the plain cases; anything else returns False before any
+        effect, and the full path, the reference, handles it.
+        ``tests/sip/test_relay_fast.py`` holds the two paths to the same output and state.
+        """
+        scanned = scan_relay(data, self.settings.max_message_bytes)
+        if scanned is None:
+            return False
+        via = scan_via(scanned[9][0][2])
+        if via is None:
+            return False  # the full parse reads this top Via with the reference parser
+        if scanned[0]:
+            return self._respond_fast(data, scanned, via, now)
+        return self._in_dialog_fast(data, scanned, via, addr, now)
+
+    def _respond_fast(self, data: bytes, scanned: Relay, via: _ViaParts, now: float) -> bool:
+        """``_on_response`` on a scanned response."""
+        status, _, _, h0, to, _, cseq, _, from_, vias, _ = scanned
+        branch = via[3].get("branch", "")
+        if (via[1], via[2]) not in self._own or not branch.startswith(MAGIC) or from_ is None:
+            return False  # counted and dropped by the full path
+        method = cseq.partition(" ")[2].strip()
+        call = self._clients.get(branch)
+        if call is not None and method == "CANCEL":
+            call.client.cancel_answered()
+        elif call is not None and method == "INVITE":
+            as_sent = partial(_spliced_upstream, data, h0, from_, vias)
+            self._invite_response(call, status, to, as_sent, now)
+        elif method == "INVITE" and branch in self._late:
+            self._after_2xx(
+                self._late[branch], status, partial(_spliced_upstream, data, h0, from_, vias)
+            )
+        else:
+            # Stateless (16.7, 18.2.2): our Via off, to the next one.
+            nxt = scan_via(vias[1][2]) if len(vias) > 1 else None
+            if nxt is None:
+                return False
+            dest = _via_dest(nxt[1], nxt[2], nxt[3])
+            if dest[0] not in self._dests:
+                return False
+            self.stats["response_stateless"] += 1
+            self._send(data[: vias[0][0]] + data[vias[0][1] :], dest)
+        return True
+
+    def _in_dialog_fast(
+        self, data: bytes, scanned: Relay, via: _ViaParts, addr: Addr, now: float
+    ) -> bool:
+        """``_on_request`` on a scanned request inside a dialog: ``_in_dialog``, or the
+        ACK of our own refusal absorbed."""
+        _, method, uri, _, to, call_id, cseq, mf, from_, vias, routes = scanned
+        host, params = via[1], via[3]
+        if method == "ACK":
+            key = (params.get("branch", ""), call_id)
+            if key in self._answered:
+                self.stats["ack_absorbed"] += 1  # ACK of our own refusal (RFC 3261 8.2.7)
+                return True
+            if key in self._server:
+                return False  # maybe the ACK of a non-2xx, hop by hop: the full path's
+        elif method == "CANCEL" or mf is None:
+            return False
+        else:
+            token = self._via_host
+            for entry in vias:
+                if token in entry[2]:
+                    return False  # the loop check (482) is the full path's
+            try:
+                if not parse_name_addr(to).tag:
+                    return False  # not inside a dialog
+            except SipParseError:
+                return False
+        if mf is None:
+            return False  # the full path adds one
+        try:
+            dest = self._next_hop([r[2] for r in routes], uri, mf[2])
+        except (SipParseError, SipTransactionError):
+            return False
+        if dest is None:
+            return False
+        top = vias[0]
+        stamped = _stamped(top[2], host, params, addr)
+        ours = self._dialog_via(
+            params.get("branch", ""), self._loop_hash_of(from_ and from_[2], call_id, cseq, uri)
+        )
+        self._count_in_dialog(method)
+        edits = [
+            (top[0], top[0], f"Via: {ours}\r\n".encode("latin-1")),
+            _respelled(data, top, stamped),
+            _respelled(data, mf, str(int(mf[2]) - 1)),
+            (routes[0][0], routes[0][1], b""),
+        ]
+        edits.sort(key=_span_order)
+        self._send(_splice(data, edits), dest)
+        return True
 
     # --- requests ----------------------------------------------------------------------
 
@@ -752,28 +892,45 @@ class EdgeCore:
     def _in_dialog(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
         """Forward a request inside a dialog we record-routed (RFC 3261 16.4, 16.11)."""
         routes = msg.get_all("route")
-        if not routes or not self._is_own_route(routes[0]):
-            raise SipTransactionError("Not Routed Through This Edge", 403)
-        msg.remove_first("route")
-        next_uri = parse_name_addr(routes[1]).uri if len(routes) > 1 else msg.uri
-        host, port = uri_hostport(next_uri)
-        dest = (host.strip("[]"), port or 5060)
-        if dest[0] not in self._dests:
+        mf = msg.get("max-forwards")
+        dest = self._next_hop(routes, msg.uri, mf)
+        if dest is None:
             self.stats["in_dialog_unknown_destination"] += 1
             raise SipTransactionError("Forbidden Destination", 403)
+        msg.remove_first("route")
         self._stamp_via(msg, addr)
-        mf = msg.get("max-forwards")
         msg.set("max-forwards", str(int(mf) - 1) if mf is not None else "69")
-        # Stateless forwarding (16.11): the same branch for every retransmission.
-        top = msg.top_via().branch
-        suffix = hashlib.blake2b(top.encode("latin-1"), digest_size=4).hexdigest()
-        msg.push("via", f"SIP/2.0/UDP {self._via_host};branch={self._branch(msg, suffix)};rport")
-        # Count by method only for known ones: a peer must not grow the counters.
-        known = msg.method in _METHODS
-        self.stats[f"in_dialog_{msg.method.lower() if known else 'other'}"] += 1
+        msg.push("via", self._dialog_via(msg.top_via().branch, self._loop_hash(msg)))
+        self._count_in_dialog(msg.method)
         self._send(msg.serialize(), dest)
 
+    def _next_hop(self, routes: list[str], uri: str, mf: str | None) -> Addr | None:
+        """Where a request inside a dialog goes: the next Route after ours, else the
+        Request-URI (RFC 3261 16.4, 16.12); None if that is not a peer (no open relay).
+        Raises SipTransactionError (not through us, Max-Forwards used up) or SipParseError.
+        """
+        if mf is not None and int(mf) == 0:
+            # 16.3 step 3 (an ACK, which cannot be answered, is dropped by the caller).
+            raise SipTransactionError("Too Many Hops", 483)
+        if not routes or not self._is_own_route(routes[0]):
+            raise SipTransactionError("Not Routed Through This Edge", 403)
+        next_uri = parse_name_addr(routes[1]).uri if len(routes) > 1 else uri
+        dest = self._targets.get(next_uri)
+        if dest is None:
+            host, port = uri_hostport(next_uri)
+            dest = (host.strip("[]"), port or 5060)
+            if len(self._targets) >= _TARGETS_MAX:
+                self._targets.clear()
+            self._targets[next_uri] = dest
+        return dest if dest[0] in self._dests else None
+
+    def _count_in_dialog(self, method: str) -> None:
+        # Count by method only for known ones: a peer must not grow the counters.
+        self.stats[f"in_dialog_{method.lower() if method in _METHODS else 'other'}"] += 1
+
     def _is_own_route(self, value: str) -> bool:
+        if value == self._rr:
+            return True  # our Record-Route as we wrote it: what a route set echoes
         try:
             host, port = uri_hostport(parse_name_addr(value).uri)
         except SipParseError:
@@ -792,26 +949,30 @@ class EdgeCore:
         if call is not None and method == "CANCEL":
             call.client.cancel_answered()
         elif call is not None and method == "INVITE":
-            self._invite_response(call, msg, now)
+            as_sent = partial(_as_sent_upstream, msg)
+            self._invite_response(call, msg.status, msg.get("to") or "", as_sent, now)
         elif method == "INVITE" and top.branch in self._late:
-            self._after_2xx(self._late[top.branch], msg)
+            self._after_2xx(self._late[top.branch], msg.status, partial(_as_sent_upstream, msg))
         else:
             self._forward_stateless(msg)
 
-    def _invite_response(self, call: _Call, msg: Message, now: float) -> None:
-        """A response to our forwarded INVITE, through its client transaction."""
-        status = msg.status
+    def _invite_response(
+        self, call: _Call, status: int, to: str, as_sent: _AsSent, now: float
+    ) -> None:
+        """A response to our forwarded INVITE, through its client transaction: ``to`` its
+        To value, ``as_sent`` writes it as it goes upstream (given the INVITE as received).
+        """
         action = call.client.on_response(status, now)
         self._arm(call.client)
         if action == DROP:
             return
         if action in (ACK, ACK_FORWARD):
-            self._send_ack(call, msg)
+            self._send_ack(call, to)
             if action == ACK:
                 return
         if status == 100:
             return  # RFC 3261 16.7 step 3: 100 Trying is not forwarded (we sent our own)
-        data = _as_sent_upstream(msg, call.upstream)
+        data = as_sent(call.upstream)
         server = call.server
         if server.state == "proceeding":
             server.respond(data, status, now)
@@ -836,18 +997,18 @@ class EdgeCore:
         if len(late) > self.settings.max_transactions:
             late.popitem(last=False)
 
-    def _after_2xx(self, late: tuple[float, Message, Addr], msg: Message) -> None:
+    def _after_2xx(self, late: tuple[float, Message, Addr], status: int, as_sent: _AsSent) -> None:
         """A response to an INVITE already answered 2xx (its server side in Accepted).
 
         RFC 6026 / RFC 3261 16.7: retransmitted 2xx and provisional responses that trail
         the 2xx (reordered on the way) are forwarded upstream, with the customer's own
         From and Vias as the rest of the call's answers; nothing is re-opened or counted.
         """
-        if msg.status >= 300 or msg.status == 100:
+        if status >= 300 or status == 100:
             self.stats["late_response_dropped"] += 1
             return
         self.stats["late_response_forwarded"] += 1
-        self._send(_as_sent_upstream(msg, late[1]), late[2])
+        self._send(as_sent(late[1]), late[2])
 
     def _final(self, call: _Call) -> None:
         """The set-up is over: it no longer counts as in flight."""
@@ -860,8 +1021,8 @@ class EdgeCore:
         if call.client.state == "terminated":
             self._clients.pop(call.client.branch, None)
 
-    def _send_ack(self, call: _Call, response: Message) -> None:
-        """ACK a non-2xx final response (RFC 3261 17.1.1.3)."""
+    def _send_ack(self, call: _Call, to: str) -> None:
+        """ACK a non-2xx final response, ``to`` its To (RFC 3261 17.1.1.3)."""
         fwd = call.forwarded
         ack = Message(
             method="ACK",
@@ -870,7 +1031,7 @@ class EdgeCore:
                 ["via", "Via", fwd.get("via") or ""],
                 ["max-forwards", "Max-Forwards", "70"],
                 ["from", "From", fwd.get("from") or ""],
-                ["to", "To", response.get("to") or ""],
+                ["to", "To", to],
                 ["call-id", "Call-ID", fwd.get("call-id") or ""],
                 ["cseq", "CSeq", f"{fwd.cseq()[0]} ACK"],
             ],
@@ -885,7 +1046,7 @@ class EdgeCore:
             self.stats["response_no_via"] += 1
             return
         via = parse_via(value)
-        dest = _via_dest(via)
+        dest = _via_dest(via.host, via.port, via.params)
         if dest[0] not in self._dests:
             self.stats["response_unknown_destination"] += 1
             return
@@ -975,11 +1136,55 @@ class _Refusal(NamedTuple):
 
 _UNKNOWN_ACCOUNT = _Refusal.of(sip_answer("unknown_account"), "unknown_account", None)
 
-#: First bytes of the requests the refusal fast path may take (INVITE, ACK).
-_FAST_METHODS = frozenset((b"INVI", b"ACK "))
-
 #: Entries of the refusal cache before it is emptied (dialled numbers are unbounded).
 _REFUSALS_MAX = 16_384
+
+#: Longest Request-URI the refusal shortcut reads off a start line.
+_URI_MAX = 512
+
+#: Entries of the remote-target cache before it is emptied (targets are the peers').
+_TARGETS_MAX = 4096
+
+
+_ViaParts = tuple[str, str, int | None, dict[str, str]]
+
+#: Writes a response to a forwarded INVITE as it goes upstream, given the INVITE as
+#: received: the full path's ``_as_sent_upstream`` or the relay's ``_spliced_upstream``.
+_AsSent = Callable[[Message], bytes]
+
+
+def _spliced_upstream(
+    data: bytes, h0: int, from_: Span, vias: list[Span], upstream: Message
+) -> bytes:
+    """``_as_sent_upstream`` of a response in canonical form, spliced: every Via line out,
+    the INVITE's Vias as received in after the status line, its From in place of ours."""
+    top = "".join(f"{h[1]}: {h[2]}\r\n" for h in upstream.headers if h[0] == "via")
+    edits = [(h0, h0, top.encode("latin-1")), _respelled(data, from_, upstream.get("from") or "")]
+    edits += [(start, end, b"") for start, end, _ in vias]
+    edits.sort(key=_span_order)
+    return _splice(data, edits)
+
+
+def _respelled(data: bytes, span: Span, value: str) -> tuple[int, int, bytes]:
+    """The edit that gives the canonical line ``span`` (``Name: value``) a new value."""
+    start, end, old = span
+    return start, end, data[start : end - 2 - len(old)] + value.encode("latin-1") + b"\r\n"
+
+
+def _span_order(edit: tuple[int, int, bytes]) -> tuple[int, int]:
+    return edit[0], edit[1]  # an insertion at a line goes before an edit of that line
+
+
+def _splice(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """``data`` with each ``(start, end, new)`` (in order, not overlapping) replaced."""
+    parts = []
+    at = 0
+    for start, end, new in edits:
+        parts.append(data[at:start])
+        parts.append(new)
+        at = end
+    parts.append(data[at:])
+    return b"".join(parts)
 
 
 def _stamped(value: str, host: str, params: dict[str, str], addr: Addr) -> str:
@@ -1007,11 +1212,11 @@ def _expire(table: OrderedDict[Any, tuple[float, Any, Addr]], now: float) -> Non
         table.popitem(last=False)
 
 
-def _via_dest(via: Via) -> Addr:
-    host = via.params.get("received") or via.host
-    rport = via.params.get("rport", "")
-    port = int(rport) if is_digits(rport) else (via.port or 5060)
-    return host.strip("[]"), port
+def _via_dest(host: str, port: int | None, params: dict[str, str]) -> Addr:
+    """Where a response goes by the Via (RFC 3261 18.2.2, RFC 3581): received, rport."""
+    host = params.get("received") or host
+    rport = params.get("rport", "")
+    return host.strip("[]"), int(rport) if is_digits(rport) else (port or 5060)
 
 
 #: What a forwarded INVITE keeps of itself as received, to answer the customer.

@@ -10,6 +10,7 @@ these checks would compare the full path with itself).
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,38 +19,14 @@ from hypothesis import strategies as st
 from policy.runtime import PolicyRuntime
 from sip_edge.message import parse_message
 
-from .conftest import OTHER_TRUNK, TRUNK, Harness, acme, fixture, invite, request_from
+from ._twins import pair, same
+from .conftest import OTHER_TRUNK, Harness, acme, fixture, invite, request_from
 from .test_fuzz import TOKENS
 
 #: Dial strings the shipped rules refuse (premium rate, 0137, directory, invalid,
 #: incomplete) and some they let through or route as emergency calls.
 REFUSED = ["09001234567", "0137123456", "11833", "0190", "+49", "0012", "0180512345"]
 OTHERS = ["+4930555000", "112", "110", "030123456", "0049891234567"]
-
-
-def _pair(runtime: PolicyRuntime, **settings: object) -> tuple[Harness, Harness]:
-    fast, full = Harness(runtime, **settings), Harness(runtime, **settings)
-    full.core._refuse_fast = lambda *args: False  # type: ignore[method-assign]
-    return fast, full
-
-
-def _state(edge: Harness) -> tuple[object, ...]:
-    core = edge.core
-    limits = {
-        k: (a.attempts, a.rejected, a.concurrent, list(a.stamps))
-        for k, a in core.limits._accounts.items()
-    }
-    return dict(core.stats), limits, dict(core._answered), set(core._server), core._pending
-
-
-def _same(fast: Harness, full: Harness, data: bytes, addr: tuple[str, int] = TRUNK) -> list[bytes]:
-    """Feed ``data`` to both; assert they agree; return what was sent."""
-    fast.core.receive(data, addr, fast.now)
-    full.core.receive(data, addr, full.now)
-    sent, ref = fast.core.datagrams_to_send(), full.core.datagrams_to_send()
-    assert sent == ref, data
-    assert _state(fast) == _state(full), data
-    return [d for d, _ in sent]
 
 
 def _ack(data: bytes, answer: bytes) -> bytes:
@@ -61,33 +38,35 @@ def _ack(data: bytes, answer: bytes) -> bytes:
 
 @pytest.mark.parametrize("to", REFUSED + OTHERS)
 def test_an_invite_its_retransmission_cancel_and_ack(runtime: PolicyRuntime, to: str) -> None:
-    fast, full = _pair(runtime)
+    fast, full = pair(runtime)
     data = invite(to=to)
-    (first, *_) = _same(fast, full, data)
-    _same(fast, full, data)  # retransmitted
-    _same(fast, full, request_from(parse_message(data), "CANCEL"))
-    _same(fast, full, _ack(data, first))
+    (first, *_) = same(fast, full, data)
+    same(fast, full, data)  # retransmitted
+    same(fast, full, request_from(parse_message(data), "CANCEL"))
+    same(fast, full, _ack(data, first))
     if to in REFUSED:
         assert fast.core.stats["ack_absorbed"] == 1
 
 
 def test_the_plain_refusal_takes_the_fast_path(runtime: PolicyRuntime) -> None:
-    """Else the comparisons here would hold trivially."""
+    """Else the comparisons here would hold trivially (the relay absorbs the ACK)."""
     edge = Harness(runtime)
-    taken = []
-    real = edge.core._refuse_fast
+    taken: list[tuple[str, bool]] = []
+    for name in ("_refuse_fast", "_relay_fast"):
+        real = getattr(edge.core, name)
 
-    def spy(*args: object) -> bool:
-        taken.append(real(*args))  # type: ignore[arg-type]
-        return taken[-1]
+        def spy(*args: object, _real: Any = real, _name: str = name) -> bool:
+            taken.append((_name, _real(*args)))
+            return taken[-1][1]
 
-    edge.core._refuse_fast = spy  # type: ignore[method-assign]
+        setattr(edge.core, name, spy)
     data = invite(to="09001234567")
     ((answer, _),) = edge.send(data)
     assert answer.status == 403 and (answer.get("reason") or "").startswith("Q.850;cause=21")
     edge.send(_ack(data, answer.serialize()))
     edge.send(invite(to="+4930555000"))  # allowed: declined, forwarded by the full path
-    assert taken == [True, True, False]
+    assert taken == [("_refuse_fast", True), ("_relay_fast", True), ("_refuse_fast", False)]
+    assert edge.core.stats["ack_absorbed"] == 1
 
 
 @pytest.mark.parametrize(
@@ -116,55 +95,55 @@ def test_the_plain_refusal_takes_the_fast_path(runtime: PolicyRuntime) -> None:
     ],
 )
 def test_shapes_of_a_refused_invite(runtime: PolicyRuntime, variant: object) -> None:
-    fast, full = _pair(runtime)
+    fast, full = pair(runtime)
     data = variant(invite(to="09001234567"))  # type: ignore[operator]
-    sent = _same(fast, full, data)
+    sent = same(fast, full, data)
     if sent and sent[0].startswith(b"SIP/2.0 403"):
-        _same(fast, full, _ack(data, sent[0]))
+        same(fast, full, _ack(data, sent[0]))
 
 
 def test_power_dialer_limits_and_suspension(runtime: PolicyRuntime) -> None:
-    fast, full = _pair(runtime)
+    fast, full = pair(runtime)
     for edge in (fast, full):
         edge.core.limits.configure(3, 2, 10.0)
     for i in range(8):  # over the attempt rate: power_dialer refusals, counted alike
-        _same(fast, full, invite(to="09001234567" if i % 2 else "+4930555000"))
+        same(fast, full, invite(to="09001234567" if i % 2 else "+4930555000"))
     fast.now = full.now = fast.now + 11
     for edge in (fast, full):
         edge.core.handle_timer(edge.now)
         edge.core.datagrams_to_send()
         edge.core.effects()
         edge.core.set_account(acme(dialer_flag="suspend"))
-    _same(fast, full, invite(to="09001234567"))
+    same(fast, full, invite(to="09001234567"))
     for edge in (fast, full):
         edge.core.set_account(acme(dialer_flag="throttle"))
     for _ in range(3):
-        _same(fast, full, invite(to="09001234567"))
+        same(fast, full, invite(to="09001234567"))
     assert fast.core.stats["refused_power_dialer"] >= 3
 
 
 def test_unknown_account_overload_and_a_changed_account(runtime: PolicyRuntime) -> None:
-    fast, full = _pair(runtime, max_in_flight=1)
-    _same(fast, full, invite(to="09001234567"), OTHER_TRUNK)  # no such account
-    _same(fast, full, invite())  # one call in flight: the limit
-    _same(fast, full, invite(to="09001234567"))  # overload: 503 by the full path
+    fast, full = pair(runtime, max_in_flight=1)
+    same(fast, full, invite(to="09001234567"), OTHER_TRUNK)  # no such account
+    same(fast, full, invite())  # one call in flight: the limit
+    same(fast, full, invite(to="09001234567"))  # overload: 503 by the full path
     for edge in (fast, full):
         edge.core.drop_account("acme")
-    _same(fast, full, invite(to="09001234567"))
+    same(fast, full, invite(to="09001234567"))
     for edge in (fast, full):  # the account back, with the premium class unblocked
         edge.core.set_account(acme(version=2, lifted=("premium_rate",)))
-    _same(fast, full, invite(to="09001234567"))
+    same(fast, full, invite(to="09001234567"))
 
 
 def test_fixtures_dialling_refused_numbers(runtime: PolicyRuntime) -> None:
-    fast, full = _pair(runtime)
+    fast, full = pair(runtime)
     for name in ("invite_basic", "invite_compact", "invite_multi_via", "invite_folded",
                  "invite_lf_only", "invite_bad_cseq", "invite_cseq_mismatch",
                  "invite_missing_call_id", "invite_truncated", "invite_g729_only"):  # fmt: skip
         data = fixture(name).replace(b"+4930555000", b"09001234567")
-        sent = _same(fast, full, data)
+        sent = same(fast, full, data)
         if sent and sent[0].startswith(b"SIP/2.0 4") and b"cause=21" in sent[0]:
-            _same(fast, full, _ack(data, sent[0]))
+            same(fast, full, _ack(data, sent[0]))
 
 
 @st.composite
@@ -192,12 +171,12 @@ def _mutated_refusals(draw: st.DrawFn) -> bytes:
 )
 @given(batch=st.lists(_mutated_refusals(), min_size=1, max_size=3))
 def test_mutated_refusals_agree(runtime: PolicyRuntime, batch: list[bytes]) -> None:
-    fast, full = _pair(runtime)
+    fast, full = pair(runtime)
     for data in batch:
-        sent = _same(fast, full, data)
+        sent = same(fast, full, data)
         if sent and sent[0].startswith(b"SIP/2.0 4"):
             try:
                 ack = _ack(data, sent[0])
             except Exception:  # noqa: BLE001 - a mutated request may not yield an ACK
                 continue
-            _same(fast, full, ack)
+            same(fast, full, ack)

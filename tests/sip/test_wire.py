@@ -185,6 +185,100 @@ def test_scan_head_agrees_with_scan_on_mutations(data: bytes) -> None:
     _head_same_as_scan(data)
 
 
+def _relay_same_as_serialize(data: bytes) -> bool:
+    """scan_relay takes only messages scan takes whose bytes are what serialize() writes of
+    their parse, and its spans hold the lines and values of that parse. True: taken."""
+    relay = _wire.scan_relay(data, MAX_MESSAGE_BYTES)
+    if relay is None or _wire.scan_via(relay[9][0][2]) is None:
+        return False  # the relay takes only a top Via that scan_via takes (as parse does)
+    full = _wire.scan(data, MAX_MESSAGE_BYTES)
+    assert full is not None, data
+    msg = parse_message(data)
+    assert msg.serialize() == data, data
+    status, method, uri, h0, to, call_id, cseq, mf, from_, vias, routes = relay
+    assert (status, method, uri) == (msg.status, msg.method, msg.uri)
+    assert data[h0 - 2 : h0] == b"\r\n" and data.count(b"\r\n", 0, h0) == 1
+    assert (to, call_id, cseq) == (msg.get("to"), msg.get("call-id"), msg.get("cseq"))
+    for span, key in ((mf, "max-forwards"), (from_, "from")):
+        assert (span and span[2]) == msg.get(key)
+    for spans, key in ((vias, "via"), (routes, "route")):
+        assert [v for _, _, v in spans] == msg.get_all(key)
+    for start, end, value in [s for s in (mf, from_) if s] + vias + routes:
+        line = data[start:end].decode("latin-1")
+        assert line.endswith(f": {value}\r\n") and data[start - 2 : start] == b"\r\n"
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_scan_relay_agrees_with_serialize_on_fixtures(name: str) -> None:
+    _relay_same_as_serialize(SEEDS[name])
+
+
+def test_scan_relay_takes_the_messages_of_a_call() -> None:
+    """Else the relay fast path would silently never run."""
+    data = invite()
+    assert _relay_same_as_serialize(data)
+    msg = parse_message(data)
+    assert _relay_same_as_serialize(msg.serialize())
+    response = (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKcpe1\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.2:5061;branch=z9hG4bK-t1;rport=5061\r\n"
+        b"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 2 BYE\r\n"
+        b"Record-Route: <sip:127.0.0.1:5060;lr>\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert _relay_same_as_serialize(response)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        (b"Via: SIP", b"Via:SIP"),  # no space
+        (b"Via: SIP", b"Via:  SIP"),  # two
+        (b"rport\r\n", b"rport \r\n"),  # padded
+        (b"Content-Length: 153", b"Content-Length: 0153"),
+        (b"Content-Length: 153", b"l: 153"),
+        (b"Content-Length: 153\r\n", b"Content-Length: 153\r\nX-After: 1\r\n"),
+        (b"a=rtpmap:101 telephone-event/8000\r\n", b"a=rtpmap:101 telephone-event/8000\r\nx"),
+        (
+            b"Via: SIP/2.0/UDP 127.0.0.2:5061",
+            b"Via: SIP/2.0/UDP 10.0.0.1, SIP/2.0/UDP 127.0.0.2:5061",
+        ),
+        (b"Contact:", b"Route: <sip:a;lr>, <sip:b;lr>\r\nContact:"),
+    ],
+)
+def test_scan_relay_declines_what_serialize_would_write_otherwise(
+    change: tuple[bytes, bytes],
+) -> None:
+    data = invite().replace(*change)
+    assert data != invite()
+    assert not _relay_same_as_serialize(data)
+    assert _wire.scan(data, MAX_MESSAGE_BYTES) is None or parse_message(data).serialize() != data
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        (b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nMax-Forwards: 70\r\n"),
+        (b"Call-ID", b"From: <sip:b@c>\r\nCall-ID"),
+    ],
+)
+def test_scan_relay_declines_a_second_from_or_max_forwards(change: tuple[bytes, bytes]) -> None:
+    """A relay sets them (Message.set keeps one entry): the full path's to write."""
+    assert _wire.scan_relay(invite().replace(*change), MAX_MESSAGE_BYTES) is None
+
+
+@_SETTINGS
+@given(data=generated())
+def test_scan_relay_agrees_with_serialize_on_generated(data: bytes) -> None:
+    _relay_same_as_serialize(data)
+
+
+@_SETTINGS
+@given(data=mutated())
+def test_scan_relay_agrees_with_serialize_on_mutations(data: bytes) -> None:
+    _relay_same_as_serialize(data)
+
+
 def _via_fields(via: Via) -> tuple[object, ...]:
     return via.transport, via.host, via.port, via.params
 
