@@ -523,7 +523,7 @@ class EdgeCore:
                 return True
             if key in self._server:
                 return False  # maybe the ACK of a non-2xx, hop by hop: the full path's
-        elif method == "CANCEL" or mf is None:
+        elif method == "CANCEL":
             return False
         else:
             token = self._via_host

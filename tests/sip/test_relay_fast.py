@@ -148,15 +148,15 @@ _REQUEST_SHAPES: list[Callable[[bytes], bytes]] = [
     lambda d: d.replace(
         b"Route: <sip:127.0.0.1:5060;lr>",
         b"Route: <sip:127.0.0.1:5060;lr>\r\nRoute: <sip:127.0.0.1:5072;lr>",
-    ),  # noqa: E501
+    ),
     lambda d: d.replace(
         b"Route: <sip:127.0.0.1:5060;lr>",
         b"Route: <sip:127.0.0.1:5060;lr>\r\nRoute: <sip:192.0.2.1;lr>",
-    ),  # noqa: E501
+    ),
     lambda d: d.replace(
         b"Route: <sip:127.0.0.1:5060;lr>",
         b"Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.1:5072;lr>",
-    ),  # noqa: E501
+    ),
     lambda d: d.replace(b"sip:carrier@127.0.0.1:5070", b"sip:carrier@192.0.2.1"),
     lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: 0"),
     lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: 1"),
@@ -204,7 +204,7 @@ _RESPONSE_SHAPES: list[Callable[[bytes], bytes]] = [
     lambda d: d.replace(b"Content-Length: 0", b"l: 0"),
     lambda d: d.replace(
         b"Record-Route: <sip:127.0.0.1:5060;lr>", b"Record-Route: <sip:a;lr>, <sip:b;lr>"
-    ),  # noqa: E501
+    ),
 ]
 
 
