@@ -357,8 +357,11 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
             if values is None:
                 return None
             if relay:
-                if len(values) != 1:
-                    return None  # serialize() writes each value on a line of its own
+                for i in range(vs, ve):
+                    if p[i] == 44:
+                        # serialize() writes each value on a line of its own, and drops
+                        # the empty ones (a stray leading or trailing comma)
+                        return None
                 if code == K_VIA:
                     vias.append((line, eol + 2, values[0]))
                 elif code == K_ROUTE:

@@ -218,15 +218,13 @@ class EdgeCore:
             self.stats["dropped_unknown_peer"] += 1
             return
         # The fast paths (each falls through to the full path below, the reference): an
-        # INVITE refused, and everything relayed inside a call set up (responses, ACK,
-        # BYE); an ACK the relay declines may still be the ACK of a refusal.
+        # INVITE refused, and everything relayed once a call is set up (responses, ACK,
+        # BYE). A CANCEL is never relayed: it costs no scan.
         first = data[:4]
         if first == b"INVI":
             if peer.kind == "trunk" and self._refuse_fast(data, addr, peer, now):
                 return
-        elif self._relay_fast(data, addr, peer, now) or (
-            first == b"ACK " and peer.kind == "trunk" and self._refuse_fast(data, addr, peer, now)
-        ):
+        elif first != b"CANC" and self._relay_fast(data, addr, peer, now):
             return
         try:
             msg = parse_message(data, self.settings.max_message_bytes)
@@ -367,8 +365,9 @@ class EdgeCore:
     # --- the refusal fast path -----------------------------------------------------------
 
     def _refuse_fast(self, data: bytes, addr: Addr, peer: Peer, now: float) -> bool:
-        """A trunk's INVITE that the policy refuses, or the ACK of such a refusal, handled
-        from a light scan (``scan_head``) without building a Message. True: handled.
+        """A trunk's INVITE that the policy refuses, answered from a light scan
+        (``scan_head``) without building a Message. True: handled. (The ACK of the
+        refusal is the relay's, ``_relay_fast``.)
 
         It takes only the plain case: anything else (a retransmission, a tag in To, our
         own Via, Max-Forwards 0, an unknown or suspended account, a call the policy lets
@@ -377,30 +376,31 @@ class EdgeCore:
         reference, handles it. ``tests/sip/test_refuse_fast.py`` holds the two paths to
         the same answers, counters and limits.
         """
-        if self._allowed_before(data, peer):
-            return False  # the cache says the policy lets it through: no scan for nothing
-        head = scan_head(data, self.settings.max_message_bytes)
-        if head is None:
-            return False
-        method, uri, echoed, top, to, call_id, mf = head
-        via = scan_via(top[2])
-        if via is None:
-            return False
-        params = via[3]
-        key = (params.get("branch", ""), call_id or "")
-        if method == "ACK":
-            if key not in self._answered:
-                return False
-            self.stats["ack_absorbed"] += 1  # ACK of our own refusal (RFC 3261 8.2.7)
-            return True
-        if method != "INVITE" or (mf is not None and int(mf) == 0):
-            return False
-        if key in self._answered or key in self._server or not self._initial(echoed, to):
-            return False
         account = self.accounts.get(peer.name)
         if account is None or account.dialer_flag == "suspend":
             return False
-        refusal = self._refusal(account, uri_user(uri) or uri)
+        # The dialled number off the start line (scan_head takes only "INVITE uri ..."),
+        # so that a number the refusal cache already lets through costs no scan.
+        end = data.find(b" ", 7, 7 + _URI_MAX) if data.startswith(b"INVITE ") else -1
+        if end < 0:
+            return False
+        uri = data[7:end].decode("latin-1")
+        user = uri_user(uri) or uri
+        cached = self._refusals.get((account.id, account.version, user), _UNSEEN)
+        if cached is None:
+            return False
+        head = scan_head(data, self.settings.max_message_bytes)
+        if head is None:
+            return False
+        _, _, echoed, top, to, call_id, mf = head
+        via = scan_via(top[2])
+        if via is None or (mf is not None and int(mf) == 0):
+            return False
+        params = via[3]
+        key = (params.get("branch", ""), call_id or "")
+        if key in self._answered or key in self._server or not self._initial(echoed, to):
+            return False
+        refusal = self._refusal(account, user) if cached is _UNSEEN else cached
         if refusal is None:
             return False
         if self.limits.admit(account.id, account.dialer_flag, now) is not None:
@@ -413,19 +413,6 @@ class EdgeCore:
         self._remember_refusal(key, answer, addr, now)
         self._send(answer, addr)
         return True
-
-    def _allowed_before(self, data: bytes, peer: Peer) -> bool:
-        """Whether the refusal cache holds this INVITE's dialled number as not refused,
-        read off its start line (a shortcut only: False decides nothing)."""
-        account = self.accounts.get(peer.name)
-        if account is None or not data.startswith(b"INVITE "):
-            return False
-        end = data.find(b" ", 7, 7 + _URI_MAX)
-        if end < 0:
-            return False
-        uri = data[7:end].decode("latin-1")
-        key = (account.id, account.version, uri_user(uri) or uri)
-        return key in self._refusals and self._refusals[key] is None
 
     def _initial(self, echoed: list[list[str]], to: str | None) -> bool:
         """No tag in To (an initial request), and none of our Vias (the loop check, 482,
@@ -488,15 +475,14 @@ class EdgeCore:
             return False  # counted and dropped by the full path
         method = cseq.partition(" ")[2].strip()
         call = self._clients.get(branch)
-        if call is not None and method == "CANCEL":
-            call.client.cancel_answered()
-        elif call is not None and method == "INVITE":
+        if method == "INVITE" and (call is not None or branch in self._late):
             as_sent = partial(_spliced_upstream, data, h0, from_, vias)
-            self._invite_response(call, status, to, as_sent, now)
-        elif method == "INVITE" and branch in self._late:
-            self._after_2xx(
-                self._late[branch], status, partial(_spliced_upstream, data, h0, from_, vias)
-            )
+            if call is not None:
+                self._invite_response(call, status, to, as_sent, now)
+            else:
+                self._after_2xx(self._late[branch], status, as_sent)
+        elif call is not None and method == "CANCEL":
+            call.client.cancel_answered()
         else:
             # Stateless (16.7, 18.2.2): our Via off, to the next one.
             nxt = scan_via(vias[1][2]) if len(vias) > 1 else None
@@ -1139,8 +1125,11 @@ _UNKNOWN_ACCOUNT = _Refusal.of(sip_answer("unknown_account"), "unknown_account",
 #: Entries of the refusal cache before it is emptied (dialled numbers are unbounded).
 _REFUSALS_MAX = 16_384
 
-#: Longest Request-URI the refusal shortcut reads off a start line.
+#: Longest Request-URI the refusal fast path reads off a start line.
 _URI_MAX = 512
+
+#: Not in the refusal cache (None there means: the policy lets the call through).
+_UNSEEN: Any = object()
 
 #: Entries of the remote-target cache before it is emptied (targets are the peers').
 _TARGETS_MAX = 4096

@@ -7,9 +7,12 @@ places and end with the same counters, limits, tables, transaction states and ti
 
 from __future__ import annotations
 
+import random
+
 from policy.runtime import PolicyRuntime
 
 from .conftest import TRUNK, Harness
+from .test_fuzz import TOKENS
 
 
 def pair(runtime: PolicyRuntime, **settings: object) -> tuple[Harness, Harness]:
@@ -44,3 +47,22 @@ def same(fast: Harness, full: Harness, data: bytes, addr: tuple[str, int] = TRUN
     assert sent == ref, data
     assert state(fast) == state(full), data
     return [d for d, _ in sent]
+
+
+def mutate(data: bytes, rnd: random.Random) -> bytes:
+    """``data`` with one to three random edits: a byte changed, a SIP token, printable
+    bytes inserted, or up to 30 bytes cut (for messages close to the plain shapes the
+    fast paths take, where ``test_fuzz.mutated`` strays further)."""
+    out = bytearray(data)
+    for _ in range(rnd.randint(1, 3)):
+        pos = rnd.randint(0, len(out))
+        op = rnd.randint(0, 3)
+        if op == 0 and out:
+            out[min(pos, len(out) - 1)] = rnd.randint(0, 255)
+        elif op == 1:
+            out[pos:pos] = rnd.choice(TOKENS)
+        elif op == 2:
+            del out[pos : pos + rnd.randint(1, 30)]
+        else:
+            out[pos:pos] = bytes(rnd.randint(32, 126) for _ in range(rnd.randint(1, 8)))
+    return bytes(out)

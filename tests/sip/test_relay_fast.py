@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 from policy.runtime import PolicyRuntime
 from sip_edge.message import Message, parse_message
 
-from ._twins import pair, same
+from ._twins import mutate, pair, same
 from .conftest import CARRIER_DE, STRANGER, TRUNK, Harness, invite, response_to
-from .test_fuzz import TOKENS
 
 RR = "Record-Route: <sip:127.0.0.1:5060;lr>\r\nContact:"
 
@@ -166,6 +165,7 @@ _REQUEST_SHAPES: list[Callable[[bytes], bytes]] = [
     lambda d: d.replace(b"127.0.0.2:5061;branch", b"pbx.example:5061;branch"),
     lambda d: d.replace(b"Via: ", b"v: "),
     lambda d: d.replace(b"Via: ", b"Via:  "),
+    lambda d: d.replace(b"Via: ", b"Via: ,"),  # an empty value the parse drops
     lambda d: d.replace(b"Via: ", b"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKcpe1\r\nVia: "),
     lambda d: d.replace(b"Via: ", b"Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-x, "),
     lambda d: d.replace(b";tag=carrier1", b""),
@@ -196,6 +196,7 @@ _RESPONSE_SHAPES: list[Callable[[bytes], bytes]] = [
     lambda d: d.replace(b"Via: ", b"v: "),
     lambda d: d.replace(b"Via: ", b"Via:  "),
     lambda d: d.replace(b"From: ", b"f: "),
+    lambda d: d.replace(b";lr>\r\n", b";lr>,\r\n"),  # an empty Record-Route value
     lambda d: d.replace(b"From: ", b"From: <sip:x@y>;tag=9\r\nFrom: "),
     lambda d: d.replace(b"Call-ID: ", b"Via: SIP/2.0/UDP 10.0.0.7;branch=z9hG4bK-x\r\nCall-ID: "),
     lambda d: d.replace(b"z9hG4bKcpe", b"z9hG4bKother", 1),
@@ -229,22 +230,6 @@ def test_shapes_of_a_response_to_a_bye(runtime: PolicyRuntime) -> None:
         same(fast, full, data, CARRIER_DE)
 
 
-def _mutate(data: bytes, rnd: random.Random) -> bytes:
-    out = bytearray(data)
-    for _ in range(rnd.randint(1, 3)):
-        pos = rnd.randint(0, len(out))
-        op = rnd.randint(0, 3)
-        if op == 0 and out:
-            out[min(pos, len(out) - 1)] = rnd.randint(0, 255)
-        elif op == 1:
-            out[pos:pos] = rnd.choice(TOKENS)
-        elif op == 2:
-            del out[pos : pos + rnd.randint(1, 30)]
-        else:
-            out[pos:pos] = bytes(rnd.randint(32, 126) for _ in range(rnd.randint(1, 8)))
-    return bytes(out)
-
-
 @settings(
     max_examples=400,
     deadline=None,
@@ -257,7 +242,8 @@ def test_mutated_messages_of_a_call_agree(
     """A call set up on both cores, then mutated responses and requests inside it."""
     rnd = random.Random(seed)
     fast, full = pair(runtime)
-    fwd = _set_up(fast, full)
+    # Fixed identifiers: the same example replays the same bytes (hypothesis shrinks it).
+    fwd = _set_up(fast, full, invite(branch="z9hG4bK-m", call_id="m@127.0.0.2", from_tag="m"))
     answered = parse_message(same(fast, full, _answer(fwd, 200, "OK"), CARRIER_DE)[0])
     messages = [
         (_answer(fwd, 180, "Ringing"), CARRIER_DE),
@@ -269,4 +255,4 @@ def test_mutated_messages_of_a_call_agree(
     ]
     for step in steps:
         data, addr = messages[step]
-        same(fast, full, _mutate(data, rnd), addr)
+        same(fast, full, mutate(data, rnd), addr)

@@ -244,6 +244,8 @@ def test_scan_relay_takes_the_messages_of_a_call() -> None:
             b"Via: SIP/2.0/UDP 10.0.0.1, SIP/2.0/UDP 127.0.0.2:5061",
         ),
         (b"Contact:", b"Route: <sip:a;lr>, <sip:b;lr>\r\nContact:"),
+        (b"Via: SIP", b"Via: ,SIP"),  # an empty value: the parse drops it
+        (b"Contact:", b"Record-Route: <sip:127.0.0.1:5060;lr>,\r\nContact:"),
     ],
 )
 def test_scan_relay_declines_what_serialize_would_write_otherwise(
