@@ -30,6 +30,8 @@ class Source(msgspec.Struct, frozen=True):
     """One rule file as read: display path and text."""
 
     file: str
+    """As shown in errors and rule refs: relative to the rules directory for rule files
+    (``blocks.toml``, so API answers carry no server paths), as found for case files."""
     text: str
 
 

@@ -7,7 +7,8 @@ become a small trie. Compiled once per (account, snapshot) and rebuilt when eith
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from compiled import PrefixTrie
 
@@ -38,6 +39,10 @@ class CompiledAccount:
     blocked_prefixes: PrefixTrie | None
     emergency_area: EmergencyArea
     policy: AccountPolicy
+    suspended: bool = False
+    """The operator suspended outgoing calls (clause 1): the table's suspended half."""
+    presentation: Mapping[str, str] = field(default_factory=dict)
+    """Extension -> number to present, as written (checked against own_numbers per call)."""
 
 
 def _canon_number(text: str, area_code: str, what: str, errors: list[str]) -> str:
@@ -102,6 +107,8 @@ def compile_account(snapshot: Snapshot, policy: AccountPolicy) -> CompiledAccoun
             prefixes.append((canonical_prefix(text), 1))
         except NumberError as exc:
             errors.append(f"blocked_prefixes[{i}]: {exc}")
+    for ext, number in policy.presentation.items():
+        _canon_number(number, area_code, f"presentation[{ext!r}]", errors)
     area_id = policy.emergency_area or rules.emergency.default_area
     area = snapshot.areas.get(area_id)
     if area is None:
@@ -127,4 +134,6 @@ def compile_account(snapshot: Snapshot, policy: AccountPolicy) -> CompiledAccoun
         blocked_prefixes=PrefixTrie.build(dict(prefixes).items()) if prefixes else None,
         emergency_area=area,
         policy=policy,
+        suspended=policy.suspended,
+        presentation=dict(policy.presentation),
     )

@@ -8,12 +8,12 @@ coded here; it was decided by the engine at compile time and is read from the ta
 from __future__ import annotations
 
 from .account import CompiledAccount
-from .compile import COMBOS, Snapshot
-from .model import Call, Carrier, Decision, Identity
+from .compile import COMBOS, SUSPENDED, Snapshot
+from .model import Call, Carrier, Decision, EmergencyArea, Identity
 from .numbers import NumberError, canonical
 from .reasons import sip_answer
 
-__all__ = ["decide", "identity_for", "refused"]
+__all__ = ["decide", "emergency_routes", "identity_for", "refused"]
 
 _REFUSED = {
     reason: Decision("reject", reason, None, sip_answer(reason))
@@ -38,8 +38,10 @@ def identity_for(
     otherwise the NPN (the account's main number) is.
     """
     if from_number and carrier.carries_upn:
+        # An extension the customer mapped to one of its numbers presents that number.
+        candidate = account.presentation.get(from_number, from_number)
         try:
-            upn = canonical(from_number, account.area_code)
+            upn = canonical(candidate, account.area_code)
         except NumberError:
             return account.npn
         if (
@@ -51,6 +53,20 @@ def identity_for(
     return account.npn
 
 
+def emergency_routes(area: EmergencyArea, digits: str) -> tuple[str, str] | None:
+    """(routing number, fallback routing number) of ``area`` for the dialled ``digits``.
+
+    Clause 9.3, TR Notruf: 110 (police) and 112 (fire, ambulance) each have their own
+    routing number and fallback per emergency origin area, chosen by the number dialled.
+    Any other number is not an emergency number: None.
+    """
+    if digits == "49110":
+        return area.routing_110, area.fallback_110
+    if digits == "49112":
+        return area.routing_112, area.fallback_112
+    return None
+
+
 def decide(snapshot: Snapshot, call: Call, account: CompiledAccount) -> Decision:
     """Decide one call attempt of ``account`` (compiled against ``snapshot``)."""
     try:
@@ -60,6 +76,8 @@ def decide(snapshot: Snapshot, call: Call, account: CompiledAccount) -> Decision
     cls = snapshot.trie.lookup(digits)
     c = snapshot.classes[cls]
     i = cls * COMBOS
+    if account.suspended:
+        i += SUSPENDED
     n = len(digits)
     if n < c.min_digits:
         i += 4
@@ -79,7 +97,14 @@ def decide(snapshot: Snapshot, call: Call, account: CompiledAccount) -> Decision
     if verdict == "emergency":
         # Clause 9.3: 110 and 112 have separate routing numbers per emergency origin area;
         # the NPN is always sent towards the PSAP (NotrufV), whatever the customer asked.
-        area = account.emergency_area
-        route = area.routing_110 if digits.startswith("49110") else area.routing_112
-        return Decision("emergency", t.reason, t.rule, None, route, account.npn, digits, t.category)
+        routes = emergency_routes(account.emergency_area, digits)
+        if routes is None:
+            # Never routed as 112 by default: load.py refuses an emergency category with
+            # numbers other than 110 and 112, and should one get here it is no number.
+            sip = sip_answer("invalid_number")
+            return Decision("reject", "invalid_number", t.rule, sip, "", None, digits, t.category)
+        route, fallback = routes
+        return Decision(
+            "emergency", t.reason, t.rule, None, route, account.npn, digits, t.category, fallback
+        )
     return Decision(verdict, t.reason, t.rule, t.sip, "", None, digits, t.category)

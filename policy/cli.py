@@ -21,7 +21,7 @@ from .compile import Snapshot, compile_dir
 from .errors import AccountError, EngineError, RuleErrors
 from .explain import Explanation, explain
 from .load import load_rules
-from .model import AccountPolicy, Call
+from .model import AccountPolicy, Call, RuleRef
 from .published import published_blocks, to_csv
 from .reference import decide_direct
 from .snapshot_file import load_snapshot, save_snapshot
@@ -36,17 +36,32 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _compile(directory: str) -> Snapshot:
+    """compile_dir(); its rule errors name paths under ``directory``, ready to open."""
+    try:
+        return compile_dir(directory)
+    except RuleErrors as exc:  # files are named relative to the directory (load.py)
+        raise exc.under(directory) from None
+
+
+def _where(rule: RuleRef, directory: str) -> str:
+    """``id (path:line)`` with the rule's file under ``directory``; without a line, the id."""
+    if not rule.line:
+        return rule.id
+    return f"{rule.id} ({os.path.join(directory, rule.file)}:{rule.line})"
+
+
 def _snapshot(args: argparse.Namespace) -> Snapshot:
     if getattr(args, "snapshot", None):
         return load_snapshot(args.snapshot)
-    return compile_dir(args.rules)
+    return _compile(args.rules)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a rules directory and compile it through the engine; report every error."""
-    snap = compile_dir(args.rules_dir)
+    snap = _compile(args.rules_dir)
     for warning in snap.rules.warnings:
-        print(warning, file=sys.stderr)
+        print(warning.under(args.rules_dir), file=sys.stderr)
     r = snap.rules
     print(
         f"ok: {args.rules_dir}: {len(r.plan.category)} categories, {len(r.blocks.block)} blocks, "
@@ -58,7 +73,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Compile a rules directory into a snapshot file."""
-    snap = compile_dir(args.rules_dir)
+    snap = _compile(args.rules_dir)
+    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)  # var/ on a fresh checkout
     save_snapshot(snap, args.output)
     print(f"wrote {args.output}: revision {snap.revision[:12]}, {len(snap.trie)} prefixes")
     if args.explain_stages:
@@ -75,7 +91,7 @@ def _account(path: str | None) -> AccountPolicy:
     return msgspec.convert(data, AccountPolicy)
 
 
-def _print_explanation(e: Explanation) -> None:
+def _print_explanation(e: Explanation, directory: str) -> None:
     d = e.decision
     print(f"number:   {e.dial} -> {d.number or '(not a number)'}")
     print(f"verdict:  {d.verdict} ({d.reason})")
@@ -85,7 +101,9 @@ def _print_explanation(e: Explanation) -> None:
             f"matched prefix {e.matched_prefix or '(root)'}"
         )
     if d.rule:
-        print(f"rule:     {d.rule}")
+        print(f"rule:     {_where(d.rule, directory)}")
+    if e.customer_blocks:
+        print("account:  blocked by its " + ", ".join(str(m) for m in e.customer_blocks))
     if d.sip:
         print(f"sip:      {d.sip.status} {d.sip.phrase}; Reason: Q.850;cause={d.sip.cause}")
     if d.route:
@@ -94,7 +112,7 @@ def _print_explanation(e: Explanation) -> None:
         print(f"identity: {d.identity.number} ({d.identity.source})")
     print("chain:")
     for s in e.steps:
-        rule = f"  [{s.rule}]" if s.rule else ""
+        rule = f"  [{_where(s.rule, directory)}]" if s.rule else ""
         print(f"  {s.outcome:<14} {s.step:<22} {s.note}{rule}")
 
 
@@ -111,13 +129,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json:
         print(msgspec.json.format(msgspec.json.encode(e).decode()))
     else:
-        _print_explanation(e)
+        _print_explanation(e, snap.rules.directory)
     return 0
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the operator test cases in RULES_DIR/tests."""
-    snap = compile_dir(args.rules_dir)
+    snap = _compile(args.rules_dir)
     directory = args.cases or os.path.join(args.rules_dir, "tests")
     results = run_cases(snap, directory)
     failed = [r for r in results if not r.ok]
@@ -133,7 +151,11 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     """Print the published list of operator blocks (clause 9.5)."""
-    entries = published_blocks(load_rules(args.rules_dir))
+    try:
+        rules = load_rules(args.rules_dir)
+    except RuleErrors as exc:
+        raise exc.under(args.rules_dir) from None
+    entries = published_blocks(rules)
     if args.format == "csv":
         sys.stdout.write(to_csv(entries))
     else:

@@ -32,6 +32,7 @@ from .reasons import sip_answer
 
 __all__ = [
     "COMBOS",
+    "SUSPENDED",
     "DestClass",
     "Snapshot",
     "compile_dir",
@@ -39,19 +40,27 @@ __all__ = [
     "table_index",
 ]
 
-#: Table slots per class: length (ok, short, long) x customer-blocked x lifted.
-COMBOS = 12
+#: Table slots per class: suspended x length (ok, short, long) x customer-blocked x lifted.
+COMBOS = 24
 LENGTHS = ("ok", "short", "long")
 
 #: The rule a customer's own block is reported as (the block lives in the account, not a file).
 CUSTOMER_RULE = RuleRef("customer-block", "account", 0)
+#: The rule an operator suspension is reported as (clause 1; it lives in the account).
+SUSPENSION_RULE = RuleRef("operator-suspension", "account", 0)
 
 Evaluator = Callable[[Sequence[Fact]], list[Verdict]]
 
 
-def table_index(cls: int, length: int, customer_blocked: bool, lifted: bool) -> int:
-    """Slot of the table for a class, a length state (0 ok, 1 short, 2 long) and two bits."""
-    return cls * COMBOS + length * 4 + customer_blocked * 2 + lifted
+#: Offset of the suspended half of a class's slots (clause 1: the operator restricted access).
+SUSPENDED = 12
+
+
+def table_index(
+    cls: int, length: int, customer_blocked: bool, lifted: bool, suspended: bool = False
+) -> int:
+    """Slot of the table for a class, a length state (0 ok, 1 short, 2 long) and three bits."""
+    return cls * COMBOS + suspended * SUSPENDED + length * 4 + customer_blocked * 2 + lifted
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +174,12 @@ def classify(rules: RuleSet, key: str) -> DestClass:
 
 
 def fact_for(
-    rules: RuleSet, c: DestClass, length: str, customer_blocked: bool, lifted: bool
+    rules: RuleSet,
+    c: DestClass,
+    length: str,
+    customer_blocked: bool,
+    lifted: bool,
+    suspended: bool = False,
 ) -> Fact:
     """The engine fact for a class and an account state."""
     blocks = rules.block_by_id
@@ -179,6 +193,7 @@ def fact_for(
         default_excepted=bool(c.default_exception),
         customer_blocked=customer_blocked,
         lifted=lifted,
+        suspended=suspended,
     )
 
 
@@ -192,6 +207,8 @@ def template(rules: RuleSet, c: DestClass, v: Verdict) -> Decision:
         rule = rules.ref("exception", c.hard_exception or c.default_exception)
     elif v.source == "customer":
         rule = CUSTOMER_RULE
+    elif v.source == "suspension":
+        rule = SUSPENSION_RULE
     else:  # category, length, allow
         rule = rules.ref("category", c.category)
     sip = sip_answer(v.reason) if v.verdict in ("block", "reject") else None
@@ -224,11 +241,12 @@ def compile_rules(rules: RuleSet, evaluate: Evaluator = evaluate_in_child) -> Sn
     facts: dict[Fact, int] = {}
     slots: list[int] = []
     for c in classes:
-        for length in LENGTHS:
-            for cb in (False, True):
-                for lifted in (False, True):
-                    f = fact_for(rules, c, length, cb, lifted)
-                    slots.append(facts.setdefault(f, len(facts)))
+        for suspended in (False, True):
+            for length in LENGTHS:
+                for cb in (False, True):
+                    for lifted in (False, True):
+                        f = fact_for(rules, c, length, cb, lifted, suspended)
+                        slots.append(facts.setdefault(f, len(facts)))
     verdicts = evaluate(list(facts))
     if len(verdicts) != len(facts):
         raise EngineError(f"engine answered {len(verdicts)} of {len(facts)} facts")

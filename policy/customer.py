@@ -8,14 +8,14 @@ area code must equal the area code of the account's geographic numbers).
 
 from __future__ import annotations
 
-import phonenumbers
 from msgspec import Struct
 
 from .accounts import Account, BlockTarget, Site
 from .engine import Engine, LiftFact
+from .errors import CustomerError
 from .load import RuleSet
 from .model import RuleRef
-from .numbers import NumberError, canonical_prefix
+from .numbers import NumberError, canonical_prefix, geographic_area_code
 
 __all__ = [
     "CustomerError",
@@ -29,20 +29,6 @@ __all__ = [
     "refuse",
     "resolve_site",
 ]
-
-
-class CustomerError(Exception):
-    """A customer request the rules refuse; ``status`` is the HTTP status to answer with."""
-
-    def __init__(
-        self, status: int, code: str, message: str, field: str = "", rule: RuleRef | None = None
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.rule = rule
-        super().__init__(message)
 
 
 class UnblockQuote(Struct, frozen=True, kw_only=True):
@@ -59,13 +45,13 @@ def normalise_target(rules: RuleSet, target: BlockTarget) -> BlockTarget:
     """Check a target against the rules; prefixes become canonical digits."""
     kind, value = target.kind, target.value
     if kind == "category" and value not in rules.category_by_id:
-        raise CustomerError(400, "invalid_target", f"unknown category {value!r}", "value")
+        raise CustomerError("invalid_target", f"unknown category {value!r}", "value")
     if kind == "country" and value not in rules.country_codes:
         raise CustomerError(
-            400, "invalid_target", f"expected a country calling code, got {value!r}", "value"
+            "invalid_target", f"expected a country calling code, got {value!r}", "value"
         )
     if kind == "operator" and value not in rules.block_by_id:
-        raise CustomerError(404, "unknown_block", f"no operator block {value!r}", "value")
+        raise CustomerError("unknown_block", f"no operator block {value!r}", "value")
     if kind == "prefix":
         # Dialled form ("+4989", "089") or canonical E.164 digits as stored and shown
         # ("4989", "1212"): bare digits are canonical, so normalising is idempotent.
@@ -74,7 +60,7 @@ def normalise_target(rules: RuleSet, target: BlockTarget) -> BlockTarget:
         try:
             return BlockTarget("prefix", canonical_prefix(text))
         except NumberError as exc:
-            raise CustomerError(400, "invalid_target", str(exc), "value") from None
+            raise CustomerError("invalid_target", str(exc), "value") from None
     return target
 
 
@@ -88,9 +74,7 @@ def add_block(rules: RuleSet, account: Account, target: BlockTarget) -> Account:
     """The account with one more customer block (clause 9.5: free, effective at once)."""
     target = normalise_target(rules, target)
     if target.kind == "operator":
-        raise CustomerError(
-            400, "invalid_target", "operator blocks are set by the operator", "kind"
-        )
+        raise CustomerError("invalid_target", "operator blocks are set by the operator", "kind")
     name = _field(target.kind)
     current: tuple[str, ...] = getattr(account, name)
     if target.value in current:
@@ -137,13 +121,12 @@ def refuse(quote: UnblockQuote) -> CustomerError:
     if quote.reason == "not_liftable":
         where = f" ({quote.rule})" if quote.rule else ""
         return CustomerError(
-            409,
             "not_liftable",
             f"operator block {quote.target.value!r}{where} cannot be lifted by customers",
             rule=quote.rule,
         )
     return CustomerError(
-        409, "not_blocked", f"{quote.target.kind} {quote.target.value!r} is not blocked"
+        "not_blocked", f"{quote.target.kind} {quote.target.value!r} is not blocked"
     )
 
 
@@ -156,33 +139,55 @@ def apply_unblock(account: Account, target: BlockTarget) -> Account:
     return _replace(account, **{name: tuple(v for v in current if v != target.value)})
 
 
-def geographic_area_code(number: str) -> str | None:
-    """The area code (without 0) of a German geographic number, else None (load/API time)."""
-    try:
-        parsed = phonenumbers.parse("+" + number)
-    except phonenumbers.NumberParseException:
-        return None
-    if parsed.country_code != 49:
-        return None
-    n = phonenumbers.length_of_geographical_area_code(parsed)
-    return str(parsed.national_number)[:n] if n else None
+def resolve_site(
+    rules: RuleSet,
+    address: str,
+    municipality: str,
+    area_code: str = "",
+    bandwidth_kbps: int | None = None,
+) -> Site:
+    """A Site whose Ortsnetz and emergency area come from operator data (clauses 9.3, 10).
 
-
-def resolve_site(rules: RuleSet, address: str, municipality: str, area_code: str) -> Site:
-    """A Site whose emergency area comes from its municipality (emergency.toml)."""
+    The Ortsnetz is looked up by the municipality key in ``rules/ortsnetz.toml``; what the
+    customer typed as ``area_code`` only chooses among the areas of a municipality that
+    lies in several, and must be one of them.
+    """
     code = area_code[1:] if area_code.startswith("0") else area_code
-    if not (code.isascii() and code.isdigit() and 2 <= len(code) <= 5 and code[0] != "0"):
+    areas = rules.ortsnetz_of.get(municipality, ())
+    if not areas:
         raise CustomerError(
-            400,
+            "unknown_municipality",
+            f"municipality key {municipality!r} is in no local network area of the "
+            "operator's data (ortsnetz.toml): expected the 8-digit AGS of the site",
+            "municipality",
+        )
+    if code and code not in areas:
+        raise CustomerError(
             "invalid_site",
-            f"expected an area code of 2-5 digits, got {area_code!r}",
+            f"area code 0{code} is not that of municipality {municipality} "
+            f"({', '.join('0' + a for a in areas)}; operator data, ortsnetz.toml)",
             "area_code",
         )
+    if not code:
+        if len(areas) > 1:
+            raise CustomerError(
+                "invalid_site",
+                f"municipality {municipality} lies in several local networks "
+                f"({', '.join('0' + a for a in areas)}): name the site's area code",
+                "area_code",
+            )
+        code = areas[0]
     area = next(
         (a.id for a in rules.emergency.area if municipality in a.municipalities),
         rules.emergency.default_area,
     )
-    return Site(address=address, municipality=municipality, area_code=code, emergency_area=area)
+    return Site(
+        address=address,
+        municipality=municipality,
+        area_code=code,
+        emergency_area=area,
+        bandwidth_kbps=bandwidth_kbps,
+    )
 
 
 def move_site(account: Account, site: Site) -> Account:
@@ -190,19 +195,25 @@ def move_site(account: Account, site: Site) -> Account:
 
     Inside the local network of the account's geographic numbers the move takes effect at
     once (emergency calls route to the new area). Outside it the move is refused: a
-    geographic number may only be used inside its local network, so new numbers are needed.
+    geographic number may only be used inside its local network, so new numbers are needed
+    (the operator's ``policy.lifecycle.relocate``). Numbers on order or being ported in
+    count too: they could not be activated after such a move.
     """
-    numbers = (account.npn, *account.numbers, *(r.first for r in account.number_blocks))
     foreign = sorted(
-        {n for n in numbers if (ac := geographic_area_code(n)) is not None and ac != site.area_code}
+        {
+            f"+{h.first}" if h.first == h.last else f"+{h.first}..+{h.last}"
+            for h in account.holdings
+            if h.state in ("ordered", "porting", "active", "porting_out")
+            and h.area_code
+            and h.area_code != site.area_code
+        }
     )
     if foreign:
         raise CustomerError(
-            409,
             "move_outside_local_network",
             f"the site's local network 0{site.area_code} is not that of the geographic "
-            f"numbers {', '.join('+' + n for n in foreign)}: a move outside the local network "
-            "needs new numbers (clause 10)",
-            "area_code",
+            f"numbers {', '.join(foreign)}: a move outside the local network needs new "
+            "numbers, which the operator assigns (clause 10)",
+            "municipality",
         )
     return _replace(account, site=site)

@@ -2,10 +2,11 @@
 
 The ruleset is fixed: its rules speak of a destination's attributes (the category's action,
 length, the hard and default operator blocks that cover it, exceptions) and of an
-account's state (customer-blocked, lifted), never of prefixes. Its priorities ARE the
-precedence of DESIGN.md: emergency first; then invalid or incomplete numbers; operator hard
-blocks; the customer's own blocks; operator default blocks the customer has lifted (allow);
-operator default blocks; allow. Which rule ids and reasons apply comes in as data.
+account's state (suspended, customer-blocked, lifted), never of prefixes. Its priorities
+ARE the precedence of DESIGN.md: emergency first; then a suspended account (clause 1);
+then invalid or incomplete numbers; operator hard blocks; the customer's own blocks;
+operator default blocks the customer has lifted (allow); operator default blocks; allow.
+Which rule ids and reasons apply comes in as data.
 
 Immunity to the traps of durable-rules 2.0.28 (``notes/durable-rules.md``), each tested
 in ``tests/policy/test_engine.py``:
@@ -73,10 +74,20 @@ class Fact(msgspec.Struct, frozen=True, kw_only=True):
     customer_blocked: bool = False
     lifted: bool = False
     """Whether the account has paid to lift the default block (clause 9.5)."""
+    suspended: bool = False
+    """Whether an operator suspended the account's outgoing calls (clause 1)."""
 
 
 Source = Literal[
-    "category", "length", "hard", "customer", "lifted", "default", "exception", "allow"
+    "category",
+    "suspension",
+    "length",
+    "hard",
+    "customer",
+    "lifted",
+    "default",
+    "exception",
+    "allow",
 ]
 
 
@@ -132,34 +143,37 @@ RULESET: dict[str, dict[str, Any]] = {
             "all": [{"m": _and({"action": "emergency"}, {"length": "ok"})}],
             "run": "emergency",
         },
-        # 2: not a destination (call-by-call, unassigned ranges), or a wrong length.
-        "not_a_destination": {"pri": 2, "all": [{"m": {"action": "reject"}}], "run": "reject"},
-        "incomplete": {"pri": 3, "all": [{"m": {"length": "short"}}], "run": "incomplete"},
-        "too_long": {"pri": 3, "all": [{"m": {"length": "long"}}], "run": "too_long"},
-        # 3, clause 9.5: operator blocks a customer cannot lift.
-        "hard_block": {"pri": 4, "all": [{"m": _NOT_EXCEPTED_HARD}], "run": "hard"},
-        # 4, clause 9.5: blocks the customer asked for.
+        # 2, clause 1: the operator restricted the account's access (network integrity).
+        # After emergency: a suspension never stops 110/112 (clause 9.3).
+        "suspended": {"pri": 2, "all": [{"m": {"suspended": True}}], "run": "suspended"},
+        # 3: not a destination (call-by-call, unassigned ranges), or a wrong length.
+        "not_a_destination": {"pri": 3, "all": [{"m": {"action": "reject"}}], "run": "reject"},
+        "incomplete": {"pri": 4, "all": [{"m": {"length": "short"}}], "run": "incomplete"},
+        "too_long": {"pri": 4, "all": [{"m": {"length": "long"}}], "run": "too_long"},
+        # 4, clause 9.5: operator blocks a customer cannot lift.
+        "hard_block": {"pri": 5, "all": [{"m": _NOT_EXCEPTED_HARD}], "run": "hard"},
+        # 5, clause 9.5: blocks the customer asked for.
         "customer_block": {
-            "pri": 5,
+            "pri": 6,
             "all": [{"m": {"customer_blocked": True}}],
             "run": "customer",
         },
-        # 5, clause 9.5 (Freischaltung): a default block the customer has paid to lift.
+        # 6, clause 9.5 (Freischaltung): a default block the customer has paid to lift.
         "lifted_default": {
-            "pri": 6,
+            "pri": 7,
             "all": [{"m": _and(_NOT_EXCEPTED_DEFAULT, {"lifted": True})}],
             "run": "lifted",
         },
-        # 6, clause 9.5: blocked by default.
-        "default_block": {"pri": 7, "all": [{"m": _NOT_EXCEPTED_DEFAULT}], "run": "default"},
-        # 7: allowed, because an exception lifted a block (11822/11823) ...
+        # 7, clause 9.5: blocked by default.
+        "default_block": {"pri": 8, "all": [{"m": _NOT_EXCEPTED_DEFAULT}], "run": "default"},
+        # 8: allowed, because an exception lifted a block (11822/11823) ...
         "excepted": {
-            "pri": 8,
+            "pri": 9,
             "all": [{"m": {"$or": [{"hard_excepted": True}, {"default_excepted": True}]}}],
             "run": "exception",
         },
         # ... or because nothing blocks it. Conditions never name `id`: that hangs the engine.
-        "allow": {"pri": 9, "all": [{"m": {"$ex": {"action": 1}}}], "run": "allow"},
+        "allow": {"pri": 10, "all": [{"m": {"$ex": {"action": 1}}}], "run": "allow"},
     },
     # Request time (the API), clause 9.5: may this account lift this block, for what fee?
     LIFT_RULESET_NAME: {
@@ -194,6 +208,7 @@ def _lift_action(name: str, m: Any) -> LiftVerdict:
 _CALL_ACTIONS: dict[str, tuple[str, str, str]] = {
     "emergency": ("emergency", "emergency", "category"),
     "reject": ("reject", "m.reject_reason", "category"),
+    "suspended": ("block", "account_suspended", "suspension"),
     "incomplete": ("reject", "incomplete_number", "length"),
     "too_long": ("reject", "invalid_number", "length"),
     "hard": ("block", "m.hard_reason", "hard"),

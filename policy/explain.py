@@ -15,8 +15,9 @@ from .account import CompiledAccount
 from .authorize import decide
 from .compile import DestClass, Snapshot
 from .model import Call, Decision, RuleRef
+from .numbers import NumberError, canonical_prefix
 
-__all__ = ["Explanation", "Step", "explain"]
+__all__ = ["BlockMatch", "Explanation", "Step", "explain"]
 
 Outcome = Literal["decided", "passed", "not_applicable", "not_reached"]
 
@@ -30,6 +31,20 @@ class Step(msgspec.Struct, frozen=True):
     rule: RuleRef | None = None
 
 
+class BlockMatch(msgspec.Struct, frozen=True):
+    """One of the account's own blocks (clause 9.5 ¶3) that covers the number."""
+
+    kind: Literal["category", "country", "prefix"]
+    value: str
+    """As the account holds it: a category id, a country calling code, a prefix."""
+    canonical: str = ""
+    """For a prefix: its canonical digits (the longest of the account's prefixes matched)."""
+
+    def __str__(self) -> str:
+        shown = f"{self.value} ({self.canonical})" if self.canonical else self.value
+        return f"{self.kind} {shown}"
+
+
 class Explanation(msgspec.Struct, frozen=True):
     """The decision for one call and how it was reached."""
 
@@ -40,10 +55,42 @@ class Explanation(msgspec.Struct, frozen=True):
     country: str = ""
     revision: str = ""
     steps: tuple[Step, ...] = ()
+    customer_blocks: tuple[BlockMatch, ...] = ()
+    """The account's own blocks that cover the number (whether or not their step decided)."""
+
+
+def _customer_blocks(account: CompiledAccount, c: DestClass, digits: str) -> list[BlockMatch]:
+    """Which of the account's blocks cover ``digits``: category, country, longest prefix.
+
+    The same tests compile_account() turns into class ids and a prefix trie, asked again on
+    the account's policy, so the explanation can name what the per-call path only counts.
+    """
+    policy = account.policy
+    found = []
+    if c.category in policy.blocked_categories:
+        found.append(BlockMatch("category", c.category))
+    if c.country in policy.blocked_countries:
+        found.append(BlockMatch("country", c.country))
+    best: BlockMatch | None = None
+    for text in policy.blocked_prefixes:
+        try:
+            canon = canonical_prefix(text)
+        except NumberError:  # compile_account() refused such an account already
+            continue
+        if digits.startswith(canon) and (best is None or len(canon) > len(best.canonical)):
+            best = BlockMatch("prefix", text, canon)
+    if best is not None:
+        found.append(best)
+    return found
 
 
 def _candidates(
-    snap: Snapshot, c: DestClass, digits: str, account: CompiledAccount, cls: int
+    snap: Snapshot,
+    c: DestClass,
+    digits: str,
+    account: CompiledAccount,
+    cls: int,
+    matches: list[BlockMatch],
 ) -> list[tuple[str, bool, str, RuleRef | None]]:
     """(step, applies, note, rule) for every precedence step, in order."""
     rules = snap.rules
@@ -52,6 +99,7 @@ def _candidates(
     prefixes = account.blocked_prefixes
     by_prefix = prefixes is not None and prefixes.lookup(digits) >= 0
     customer = cls in account.blocked_classes or by_prefix
+    named = ", ".join(str(m) for m in matches)
     hard_ref = rules.ref("block", c.hard) if c.hard else None
     default_ref = rules.ref("block", c.default) if c.default else None
     exc = c.hard_exception or c.default_exception
@@ -85,7 +133,9 @@ def _candidates(
         (
             "customer_block",
             customer,
-            "blocked by the account" if customer else "the account blocks nothing here",
+            f"blocked by the account: {named or 'one of its blocks'}"
+            if customer
+            else "the account blocks nothing here",
             None,
         ),
         (
@@ -116,9 +166,10 @@ def explain(snap: Snapshot, call: Call, account: CompiledAccount) -> Explanation
     cls = snap.trie.lookup(digits)
     value, length = snap.trie.match(digits)
     c = snap.classes[cls]
+    matches = _customer_blocks(account, c, digits)
     steps: list[Step] = []
     decided = False
-    for name, applies, note, rule in _candidates(snap, c, digits, account, cls):
+    for name, applies, note, rule in _candidates(snap, c, digits, account, cls, matches):
         if decided:
             outcome: Outcome = "not_reached"
         elif applies:
@@ -133,4 +184,5 @@ def explain(snap: Snapshot, call: Call, account: CompiledAccount) -> Explanation
         country=c.country,
         revision=snap.revision,
         steps=tuple(steps),
+        customer_blocks=tuple(matches),
     )

@@ -21,6 +21,7 @@ import phonenumbers
 from ._decode import Source, decode_toml, located
 from .errors import RuleError, RuleErrors, RuleWarning
 from .model import (
+    AdmissionFile,
     BlockRule,
     BlocksFile,
     CarriersFile,
@@ -31,10 +32,11 @@ from .model import (
     EmergencyFile,
     ExceptionRule,
     NumberingPlanFile,
+    OrtsnetzFile,
     PowerDialerFile,
     RuleRef,
 )
-from .numbers import NumberError, canonical_prefix
+from .numbers import NumberError, canonical_prefix, geographic_area_code
 
 __all__ = ["FILES", "Layer", "RuleSet", "load_rules", "longest", "rules_from_sources"]
 
@@ -48,6 +50,8 @@ FILES: Mapping[str, type[Any]] = {
     "carriers": CarriersFile,
     "codecs": CodecsFile,
     "power_dialer": PowerDialerFile,
+    "ortsnetz": OrtsnetzFile,
+    "admission": AdmissionFile,
 }
 
 
@@ -95,6 +99,13 @@ class RuleSet:
     power_dialer_rule: RuleRef
     """Where a power-dialer refusal rests (clause 7.2): ``power-dialer``, at the
     ``max_attempts_per_second`` key of power_dialer.toml."""
+    ortsnetz: OrtsnetzFile
+    ortsnetz_of: Mapping[str, tuple[str, ...]]
+    """Municipality key (AGS) -> area codes of the local networks it lies in (clause 9.3)."""
+    admission: AdmissionFile
+    admission_rule: RuleRef
+    """Where a refusal for a site's bandwidth rests (clause 2): ``site-capacity``, at the
+    first ``[[share]]`` of admission.toml."""
     warnings: tuple[RuleWarning, ...] = ()
 
     @cached_property
@@ -159,16 +170,24 @@ class _Checker:
 
 
 def _read(directory: str, errors: list[RuleError]) -> dict[str, Source]:
+    """Read every file of FILES; each Source and error names its file relative to ``directory``.
+
+    Relative names (``blocks.toml``) keep the server's paths out of API answers (rule refs,
+    reload errors); the CLI joins the directory back on (``RuleErrors.under``).
+    """
     sources: dict[str, Source] = {}
     for name in FILES:
-        path = os.path.join(directory, f"{name}.toml")
+        file = f"{name}.toml"
         try:
-            with open(path, encoding="utf-8") as fh:
-                sources[name] = Source(path, fh.read())
+            with open(os.path.join(directory, file), encoding="utf-8") as fh:
+                sources[name] = Source(file, fh.read())
         except FileNotFoundError:
-            errors.append(RuleError("rule_file_error", path, 0, "", "no such file", "a file"))
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(RuleError("rule_file_error", path, 0, "", str(exc), "a UTF-8 file"))
+            errors.append(RuleError("rule_file_error", file, 0, "", "no such file", "a file"))
+        except OSError as exc:  # strerror: the message without the (absolute) path
+            found = exc.strerror or type(exc).__name__
+            errors.append(RuleError("rule_file_error", file, 0, "", found, "a readable file"))
+        except UnicodeDecodeError as exc:
+            errors.append(RuleError("rule_file_error", file, 0, "", str(exc), "a UTF-8 file"))
     return sources
 
 
@@ -238,7 +257,10 @@ def _check_plan(chk: _Checker, plan: NumberingPlanFile) -> tuple[dict[str, str],
                 f"action {cat.action!r} with reject_reason {cat.reject_reason!r}",
                 'reject_reason exactly when action = "reject"',
             )
-        for j, prefix in chk.prefixes("numbering_plan", f"{base}.prefixes", cat.prefixes):
+        canon = chk.prefixes("numbering_plan", f"{base}.prefixes", cat.prefixes)
+        if cat.action == "emergency":
+            _check_emergency_category(chk, base, cat, canon, cat.id == plan.default_category)
+        for j, prefix in canon:
             other = category_prefixes.get(prefix)
             if other is not None and other != cat.id:
                 chk.error(
@@ -260,6 +282,40 @@ def _check_plan(chk: _Checker, plan: NumberingPlanFile) -> tuple[dict[str, str],
         )
 
     return category_prefixes, category_ids
+
+
+#: The emergency numbers (clause 9.3), canonical: each routes by its own routing numbers
+#: in emergency.toml (``routing_110``/``fallback_110``, ``routing_112``/``fallback_112``).
+EMERGENCY_NUMBERS = ("49110", "49112")
+
+
+def _check_emergency_category(
+    chk: _Checker, base: str, cat: Category, canon: list[tuple[int, str]], default: bool
+) -> None:
+    """An ``action = "emergency"`` category holds 110 and/or 112, exactly, and no more.
+
+    decide() routes 110 by the area's 110 numbers and 112 by its 112 numbers; any other
+    number would have no routing of its own, so it is refused here rather than being
+    routed as one of them (clause 9.3).
+    """
+    expected = "110 or 112 (an emergency category routes by the number dialled)"
+    for j, prefix in canon:
+        if prefix not in EMERGENCY_NUMBERS:
+            chk.error(
+                "numbering_plan", "rule_schema_error", f"{base}.prefixes[{j}]",
+                repr(cat.prefixes[j]), expected,
+            )  # fmt: skip
+    if (cat.min_digits, cat.max_digits) != (5, 5):
+        chk.error(
+            "numbering_plan", "rule_schema_error", f"{base}.max_digits",
+            f"min_digits {cat.min_digits}, max_digits {cat.max_digits}",
+            "5 and 5 in an emergency category (49110, 49112: nothing longer or shorter)",
+        )  # fmt: skip
+    if default:
+        chk.error(
+            "numbering_plan", "rule_schema_error", "$.default_category", repr(cat.id),
+            "a category that is not an emergency one (it takes every unmatched number)",
+        )  # fmt: skip
 
 
 def _check_countries(chk: _Checker, countries: CountriesFile) -> set[str]:
@@ -462,6 +518,38 @@ def _check_emergency(chk: _Checker, emergency: EmergencyFile) -> None:
         )
 
 
+def _check_ortsnetz(chk: _Checker, onb: OrtsnetzFile) -> dict[str, tuple[str, ...]]:
+    """ortsnetz.toml: one entry per area code, each a geographic German area code."""
+    file = "ortsnetz"
+    seen: dict[str, int] = {}
+    of: dict[str, list[str]] = {}
+    for i, area in enumerate(onb.ortsnetz):
+        path = f"$.ortsnetz[{i}].area_code"
+        if area.area_code in seen:
+            chk.error(
+                file,
+                "rule_conflict_error",
+                path,
+                repr(area.area_code),
+                f"one entry per area code (also ortsnetz[{seen[area.area_code]}])",
+            )
+            continue
+        seen[area.area_code] = i
+        # An area code that is not geographic (032, 0800 ...) has no Ortsnetz; phonenumbers
+        # knows the geographic area codes (german-numbering.md), so it cross-checks here.
+        if geographic_area_code("49" + area.area_code + "234567") != area.area_code:
+            chk.error(
+                file,
+                "rule_schema_error",
+                path,
+                repr(area.area_code),
+                "the area code of a German local network (Ortsnetzkennzahl)",
+            )
+        for ags in area.municipalities:
+            of.setdefault(ags, []).append(area.area_code)
+    return {ags: tuple(codes) for ags, codes in of.items()}
+
+
 def _check_power_dialer(chk: _Checker, dialer: PowerDialerFile) -> None:
     """power_dialer.toml: one step per level, thresholds rising with the level."""
     order = {"warn": 0, "throttle": 1, "suspend": 2}
@@ -487,6 +575,56 @@ def _check_power_dialer(chk: _Checker, dialer: PowerDialerFile) -> None:
                 f"{high} at {high_at}, not above {low} at {low_at}",
                 "thresholds rising from warn to throttle to suspend",
             )
+
+
+def _check_admission(chk: _Checker, admission: AdmissionFile, codecs: CodecsFile) -> None:
+    """admission.toml: kinds unique, each format one codecs.toml accepts and in one share
+    of its media only, ``late_offer`` a kind of this file."""
+    accepted = {
+        "audio": {f.lower() for f in codecs.audio},
+        "video": {f.lower() for f in codecs.video},
+        "image": {f.lower() for f in codecs.image},
+    }
+    counted: dict[tuple[str, str], str] = {}
+    kinds: set[str] = set()
+    for i, share in enumerate(admission.share):
+        base = f"$.share[{i}]"
+        if share.kind in kinds:
+            chk.error(
+                "admission",
+                "rule_conflict_error",
+                f"{base}.kind",
+                f"kind {share.kind!r} again",
+                "each kind in one share",
+            )
+        kinds.add(share.kind)
+        for j, fmt in enumerate(share.formats):
+            key = (share.media, fmt.lower())
+            if key[1] not in accepted[share.media]:
+                chk.error(
+                    "admission",
+                    "rule_reference_error",
+                    f"{base}.formats[{j}]",
+                    repr(fmt),
+                    f"a format codecs.toml accepts for {share.media}",
+                )
+            elif key in counted:
+                chk.error(
+                    "admission",
+                    "rule_conflict_error",
+                    f"{base}.formats[{j}]",
+                    f"{fmt!r} already counted as {counted[key]!r}",
+                    f"each {share.media} format in one share",
+                )
+            counted.setdefault(key, share.kind)
+    if admission.late_offer not in kinds:
+        chk.error(
+            "admission",
+            "rule_reference_error",
+            "$.late_offer",
+            repr(admission.late_offer),
+            "the kind of a share in this file",
+        )
 
 
 def _check_carriers(chk: _Checker, carriers: CarriersFile) -> dict[str, str]:
@@ -544,7 +682,9 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
     )
     _check_clip(chk, clip, category_ids)
     _check_emergency(chk, emergency)
+    ortsnetz_of = _check_ortsnetz(chk, d["ortsnetz"])
     carrier_prefixes = _check_carriers(chk, carriers)
+    _check_admission(chk, d["admission"], d["codecs"])
     refs = chk.refs
     if chk.errors:
         raise RuleErrors(chk.errors)
@@ -573,6 +713,11 @@ def _build(directory: str, sources: Mapping[str, Source], d: Mapping[str, Any]) 
         refs=refs,
         codecs_rule=codecs_rule,
         power_dialer_rule=power_dialer_rule,
+        ortsnetz=d["ortsnetz"],
+        ortsnetz_of=ortsnetz_of,
+        admission=d["admission"],
+        # Clause 2: a site's bandwidth is spent in the shares this file gives each media.
+        admission_rule=_ref(sources["admission"], "$.share[0]", "site-capacity"),
         warnings=tuple(chk.warnings),
     )
 

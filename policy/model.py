@@ -16,6 +16,7 @@ from msgspec import Meta, Struct
 
 __all__ = [
     "AccountPolicy",
+    "AdmissionFile",
     "BlockRule",
     "BlocksFile",
     "Call",
@@ -32,10 +33,13 @@ __all__ = [
     "EscalationStep",
     "ExceptionRule",
     "Identity",
+    "MediaShare",
     "NumberRange",
     "NumberingPlanFile",
     "OperatorCase",
     "OperatorCasesFile",
+    "Ortsnetz",
+    "OrtsnetzFile",
     "PowerDialerFile",
     "RuleRef",
     "SipAnswer",
@@ -189,6 +193,38 @@ class EmergencyFile(_RuleFile, frozen=True, kw_only=True):
     area: tuple[EmergencyArea, ...]
 
 
+# --- ortsnetz.toml ------------------------------------------------------------------
+
+AreaCode = Annotated[str, Meta(pattern=r"^[2-9][0-9]{1,4}$")]
+"""An Ortsnetzkennzahl without the trunk prefix 0: 2-5 digits (``30``, ``4154``)."""
+Ags = Annotated[str, Meta(pattern=r"^[0-9]{8}$")]
+"""An amtlicher Gemeindeschlüssel: 8 digits."""
+
+
+class Ortsnetz(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One local network area (Ortsnetzbereich) and the municipalities it covers.
+
+    One line of the BNetzA's ONB list (Ortsnetzkennzahl, Ortsnetzname) joined with the
+    municipality keys whose territory lies in the area (from the BNetzA's ONB GIS data).
+    A municipality split between areas is listed under each; its sites then need an area
+    code, and the proof (clause 9.3) says which.
+    """
+
+    area_code: AreaCode
+    name: str
+    municipalities: tuple[Ags, ...] = ()
+
+
+class OrtsnetzFile(_RuleFile, frozen=True, kw_only=True):
+    """``rules/ortsnetz.toml``: municipality keys -> local network areas (clauses 9.3, 10)."""
+
+    test_directory: bool
+    """True when this is a made-up or partial test subset, not the operator's full copy."""
+    source: str = ""
+    """Where the operator's copy came from (BNetzA ONB list and GIS data, with date)."""
+    ortsnetz: tuple[Ortsnetz, ...]
+
+
 # --- carriers.toml -------------------------------------------------------------------
 
 
@@ -248,6 +284,34 @@ class PowerDialerFile(_RuleFile, frozen=True, kw_only=True):
     clause: Clause | None = None
 
 
+# --- admission.toml ------------------------------------------------------------------
+
+
+class MediaShare(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The share of a site's bandwidth one media line of a call uses (clause 2)."""
+
+    kind: RuleId
+    """``voice``, ``video``, ``fax``: the name ``late_offer`` refers to."""
+    media: Literal["audio", "video", "image"]
+    """The SDP media type (``m=`` line) the formats are offered on."""
+    kbps: Annotated[float, Meta(gt=0, le=100_000)]
+    """kbit/s per call for a media line offering one of ``formats``."""
+    formats: Annotated[tuple[str, ...], Meta(min_length=1)]
+    """Payload format names as in codecs.toml (``PCMA``, ``H264``, ``t38``)."""
+    description: str = ""
+
+
+class AdmissionFile(_RuleFile, frozen=True, kw_only=True):
+    """``rules/admission.toml``: per-site call admission by bandwidth (clause 2)."""
+
+    late_offer: RuleId
+    """The ``kind`` an INVITE without SDP counts as (its offer comes in the 2xx)."""
+    call_timeout_seconds: Annotated[int, Meta(ge=60, le=7 * 86_400)] = 43_200
+    """After this a call whose BYE the edge never saw stops counting (no leak)."""
+    share: tuple[MediaShare, ...]
+    clause: Clause | None = None
+
+
 # --- accounts and calls --------------------------------------------------------------
 
 
@@ -275,6 +339,11 @@ class AccountPolicy(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Ids of operator default blocks this account has paid to lift (clause 9.5)."""
     emergency_area: str = ""
     """Emergency origin area of the declared site (clause 9.3)."""
+    suspended: bool = False
+    """Whether the operator suspended the account's outgoing calls (clause 1; 110/112 go on)."""
+    presentation: dict[str, str] = {}
+    """Extension (the From user a PBX sends) -> the own number presented for it (clause 9.6),
+    as written (``+4930…``); one that is not an own number of the account gets the NPN."""
 
 
 class Call(Struct, frozen=True, kw_only=True):
@@ -328,6 +397,9 @@ class Decision(Struct, frozen=True):
     number: str = ""
     """The canonical E.164 digits of the destination ('' when the dial string was invalid)."""
     category: str = ""
+    fallback: str = ""
+    """``emergency`` only: the area's fallback PSAP routing number, tried when the one in
+    ``route`` refuses or does not answer (clause 9.3, TR Notruf)."""
 
 
 # --- operator test cases (rules/tests/*.toml) ----------------------------------------

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["MAX_E164_DIGITS", "NumberError", "canonical", "canonical_prefix"]
+from .errors import PolicyError
+
+__all__ = [
+    "MAX_E164_DIGITS",
+    "NumberError",
+    "canonical",
+    "canonical_prefix",
+    "geographic_area_code",
+]
 
 # ITU-T E.164 clause 6: an international number has at most 15 digits, country code included.
 MAX_E164_DIGITS = 15
@@ -43,7 +51,7 @@ _EXPECT_PREFIX_SERVICE = (
 _EXPECT_PREFIX_DIGITS = "at least one digit after the international prefix"
 
 
-class NumberError(ValueError):
+class NumberError(PolicyError, ValueError):
     """A dial string that is not a callable number, with a stable `reason` code."""
 
     reason: str
@@ -321,3 +329,22 @@ def _checked_prefix_length(digits: str, text: str) -> str:
         expected = f"at most {MAX_E164_DIGITS} digits (ITU-T E.164); this has {n}"
         raise NumberError(_INVALID, text, expected)
     return digits
+
+
+def geographic_area_code(number: str) -> str | None:
+    """The area code (without 0) of a German geographic number, else None (load/API time).
+
+    phonenumbers knows the ~5,200 area codes (german-numbering.md) but calls 032 (national
+    subscriber numbers, not tied to a place) "area code 32": those are excluded here.
+    About 17 us a parse: never on the per-call path.
+    """
+    import phonenumbers
+
+    if not number.startswith("49") or number.startswith(("4932", "4931")):
+        return None
+    try:
+        parsed = phonenumbers.parse("+" + number)
+    except phonenumbers.NumberParseException:
+        return None
+    n = phonenumbers.length_of_geographical_area_code(parsed)
+    return str(parsed.national_number)[:n] if n else None

@@ -2,7 +2,7 @@
 
 The edge puts the cause in a ``Reason: Q.850;cause=N;text="..."`` header (RFC 3326). The
 status for each cause follows the ISUP-to-SIP mapping of RFC 3398, section 8.2.6.1:
-cause 1 -> 404, 21 -> 403, 28 -> 484, 34 -> 503, 65 -> 488.
+cause 1 -> 404, 17 -> 486, 21 -> 403, 28 -> 484, 34 -> 503, 65 -> 488.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ SIP_ANSWERS: Mapping[str, SipAnswer] = {
     # (RFC 3261 21.5.4), which multiplies exactly the attempts being refused; and the
     # edge keeps 503 + Retry-After for its own overload shedding.
     "power_dialer": BLOCKED,
+    # Clause 1: the operator restricted the account's access (suspension). A refusal by
+    # policy, cause 21 -> 403; never 503, which would invite retries on other routes.
+    "account_suspended": BLOCKED,
     # The sending trunk has no account here: a refusal, not a fault, so cause 21 -> 403.
     # Cause 57 "bearer capability not authorized" (also 403 in RFC 3398) would say the
     # account lacks a bearer service (video, data) and point the operator at codecs.
@@ -39,6 +42,13 @@ SIP_ANSWERS: Mapping[str, SipAnswer] = {
     # cause 34 "no circuit/channel available" -> 503, a condition of this network that a
     # sender may route around (RFC 3261 21.5.4), unlike a refusal.
     "carrier_unreachable": SipAnswer(503, "Service Unavailable", 34),
+    # Clause 2: the calls in progress at the caller's site already use its declared
+    # bandwidth (rules/admission.toml). Cause 17 "user busy" -> 486: every line of the
+    # customer's own access is busy, and the PBX plays busy. Not 503: a 503 sends the PBX
+    # to another server (RFC 3261 21.5.4, RFC 3263), where the same access is no less
+    # full, and many PBXs and SBCs take a server that answers 503 out of service for a
+    # while, which would also keep the site's next 112 call from this edge.
+    "site_capacity": SipAnswer(486, "Busy Here", 17),
 }
 
 

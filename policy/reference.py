@@ -17,6 +17,7 @@ from .engine import Engine
 from .load import RuleSet
 from .model import AccountPolicy, Call, Decision, Identity
 from .numbers import NumberError, canonical, canonical_prefix
+from .reasons import sip_answer
 
 __all__ = ["attributes", "decide_direct"]
 
@@ -105,22 +106,33 @@ def decide_direct(
         or any(digits.startswith(canonical_prefix(p)) for p in policy.blocked_prefixes)
     )
     lifted = bool(c.default) and c.default in policy.lifted
-    fact = fact_for(rules, c, length, customer_blocked, lifted)
+    fact = fact_for(rules, c, length, customer_blocked, lifted, policy.suspended)
     (verdict,) = (engine or Engine.instance()).evaluate([fact])
     t = template(rules, c, verdict)
     npn = Identity(canonical(_plus(policy.npn), area_code), "npn") if policy.npn else None
     if t.verdict == "emergency":
         areas = {a.id: a for a in rules.emergency.area}
         area = areas[policy.emergency_area or rules.emergency.default_area]
-        route = area.routing_110 if digits.startswith("49110") else area.routing_112
-        return Decision("emergency", t.reason, t.rule, None, route, npn, digits, t.category)
+        # By the number dialled, field by field (authorize.emergency_routes, spelled out).
+        by_number = {
+            "49110": (area.routing_110, area.fallback_110),
+            "49112": (area.routing_112, area.fallback_112),
+        }
+        if digits not in by_number:
+            sip = sip_answer("invalid_number")
+            return Decision("reject", "invalid_number", t.rule, sip, "", None, digits, t.category)
+        route, fallback = by_number[digits]
+        return Decision(
+            "emergency", t.reason, t.rule, None, route, npn, digits, t.category, fallback
+        )
     if t.verdict != "allow":
         return Decision(t.verdict, t.reason, t.rule, t.sip, "", None, digits, t.category)
     carrier = next(x for x in rules.carriers.carrier if x.id == c.carrier)
     identity = npn
     if call.from_number and carrier.carries_upn:
+        candidate = policy.presentation.get(call.from_number, call.from_number)
         try:
-            upn = canonical(call.from_number, area_code)
+            upn = canonical(candidate, area_code)
         except NumberError:
             upn = ""
         if (

@@ -72,8 +72,10 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
             body = _decoder.decode(fh.read())
         except msgspec.DecodeError as exc:
             raise ValueError(f"{os.fspath(path)}: not a callpolicy snapshot: {exc}") from None
-    names = list(FILES)
-    rules = rules_from_sources(body.directory, dict(zip(names, body.sources, strict=True)))
+    # Files by their name relative to the rules directory, as load_rules names them (older
+    # snapshot files carry the path they were read from; the revision covers names and texts).
+    sources = {n: Source(f"{n}.toml", s.text) for n, s in zip(FILES, body.sources, strict=True)}
+    rules = rules_from_sources(body.directory, sources)
     if rules.digest != body.revision:
         raise ValueError(f"{os.fspath(path)}: rule texts do not match revision {body.revision}")
     if len(body.table) != len(body.classes) * COMBOS:

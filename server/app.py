@@ -3,7 +3,7 @@
 Construction does everything that can fail (open the store, compile the rules), so a
 misconfigured server stops at boot with the key that is wrong, not at the first request
 (Litestar checks handler signatures and dependencies at registration too). Dependencies
-(``server.deps``): ``services`` everywhere; under ``/v1`` ``ctx`` with ``store``,
+(``server.deps``): ``services`` everywhere; on the keyed ``/v1`` routes ``ctx`` with ``store``,
 ``runtime``, ``principal`` and ``now`` (the injected clock: handlers never read the time);
 ``account`` on the account routes.
 """
@@ -30,7 +30,7 @@ from .config import ConfigError, ServerConfig
 from .deps import Clock, Ctx, Services
 from .errors import EXCEPTION_HANDLERS
 from .follower import RulesFollower
-from .routes import V1_HANDLERS, health, ready
+from .routes import PUBLIC_V1_HANDLERS, V1_HANDLERS, health, ready
 
 __all__ = ["API_VERSION", "Clock", "app_from_env", "create_app", "preflight"]
 
@@ -115,11 +115,16 @@ def create_app(
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         security=[{"bearer": []}, {"apiKey": []}],
     )
+    # Public information under /v1 (clause 9.5: the operator block list): a router of its
+    # own, outside ApiKeyAuth and without a security requirement, rather than an opt-out
+    # on the authenticated router, whose security requirement the OpenAPI document would
+    # still show (Litestar adds up the security of every layer).
+    public_v1 = Router("/v1", route_handlers=PUBLIC_V1_HANDLERS)
     on_shutdown: list[Callable[[], object]] = [follower.stop]
     if owned:
         on_shutdown.append(the_store.close)
     return Litestar(
-        route_handlers=[v1, health, ready],
+        route_handlers=[v1, public_v1, health, ready],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

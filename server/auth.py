@@ -2,7 +2,9 @@
 
 API keys travel in ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` and are stored
 only as their SHA-256 hash (``Store.put_api_key``). Every ``/v1`` route is authenticated
-by :class:`ApiKeyAuth`; the access rules are:
+by :class:`ApiKeyAuth` except ``GET /v1/operator-blocks``, the published operator block
+list (clause 9.5, public information), which ``server.app`` mounts outside it. The access
+rules are:
 
 - ``operator``: every account, the rules, account creation;
 - ``admin``: reads and changes its own account;

@@ -32,6 +32,7 @@ from policy import (
 
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "STATUS_OF_KIND",
     "ErrorV1",
     "FieldErrorV1",
     "InputError",
@@ -172,14 +173,25 @@ def _input(_: Request[Any, Any, Any], exc: InputError) -> Response[Any]:
     return _json(400, ErrorV1(code="invalid_request", message=exc.message, errors=exc.errors))
 
 
+#: The HTTP status of each kind of refused request (``policy.errors.REQUEST_CODES``):
+#: the policy core names what went wrong, the server how HTTP says it.
+STATUS_OF_KIND: dict[str, int] = {
+    "invalid": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "forbidden": 403,
+}
+
+
 def _customer(request: Request[Any, Any, Any], exc: CustomerError) -> Response[Any]:
+    status = STATUS_OF_KIND[exc.kind]
     errors = []
-    if exc.field and exc.status == 400:
+    if exc.field and status == 400:
         # Targets come in the body of POST/PUT and in the path of GET/DELETE.
         source = "body" if request.method in ("POST", "PUT", "PATCH") else "path"
         errors.append(FieldErrorV1(key=exc.field, source=source, message=exc.message))
     body = ErrorV1(code=exc.code, message=exc.message, errors=errors, rule=exc.rule)
-    return _json(exc.status, body)
+    return _json(status, body)
 
 
 def _not_found(_: Request[Any, Any, Any], exc: AccountNotFound) -> Response[Any]:

@@ -11,24 +11,43 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import msgspec
 from msgspec import Meta, Struct
 
-from policy import Account, BlockTarget, NumberError, NumberRange, Site, canonical
-
-from .errors import FieldErrorV1, InputError
+from policy import (
+    Account,
+    Applied,
+    AuditEntry,
+    BlockTarget,
+    Charge,
+    Holding,
+    ProofKind,
+    Site,
+    SuspensionGround,
+)
 
 __all__ = [
     "AccountCreate",
     "AccountList",
+    "ActivateWrite",
     "BlocksRead",
     "HealthV1",
-    "NumberRangeWrite",
+    "HoldingWrite",
+    "NpnWrite",
     "NumbersRead",
-    "NumbersWrite",
+    "OperatorChange",
+    "OperatorOutcome",
+    "PortWrite",
+    "PresentableSince",
+    "PresentationWrite",
+    "ProofWrite",
+    "RangeWrite",
     "ReadyV1",
+    "RelocateWrite",
+    "ReturnPartWrite",
     "SiteRead",
     "SiteWrite",
+    "SplitWrite",
+    "SuspendWrite",
 ]
 
 AccountIdField = Annotated[
@@ -46,94 +65,29 @@ Dial = Annotated[
         description="A phone number, international (+49 30 …, 0049…) or national (030 …).",
     ),
 ]
-MAX_NUMBERS = 10_000
 
 
-class NumberRangeWrite(Struct, frozen=True, forbid_unknown_fields=True):
-    """A number block (clause 9.2) as written: first..last, inclusive."""
+class AccountCreate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/accounts``: a new account (operators choose its id).
 
-    first: Dial
-    last: Dial
-
-
-class _Numbers(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    numbers: Annotated[list[Dial], Meta(max_length=MAX_NUMBERS)] = []
-    """Further single numbers of the account."""
-    number_blocks: Annotated[list[NumberRangeWrite], Meta(max_length=MAX_NUMBERS)] = []
-    """Number blocks of the account."""
-
-    def canonical_numbers(self) -> tuple[tuple[str, ...], tuple[NumberRange, ...]]:
-        """Numbers and blocks as canonical E.164 digits; every bad one a named 400."""
-        errors: list[FieldErrorV1] = []
-        numbers = tuple(_canonical(n, f"numbers[{i}]", errors) for i, n in enumerate(self.numbers))
-        blocks = []
-        for i, r in enumerate(self.number_blocks):
-            first = _canonical(r.first, f"number_blocks[{i}].first", errors)
-            last = _canonical(r.last, f"number_blocks[{i}].last", errors)
-            if first and last and (len(first) != len(last) or first > last):
-                errors.append(
-                    FieldErrorV1(
-                        key=f"number_blocks[{i}]",
-                        source="body",
-                        message=f"expected first <= last of one length, got {r.first}..{r.last}",
-                    )
-                )
-            blocks.append(NumberRange(first, last))
-        if errors:
-            raise InputError(f"{errors[0].key}: {errors[0].message}", errors)
-        return numbers, tuple(blocks)
-
-
-def _canonical(dial: str, key: str, errors: list[FieldErrorV1]) -> str:
-    try:
-        return canonical(dial)
-    except NumberError as exc:
-        errors.append(FieldErrorV1(key=key, source="body", message=str(exc)))
-        return ""
-
-
-def _canonical_npn(dial: str) -> str:
-    errors: list[FieldErrorV1] = []
-    npn = _canonical(dial, "npn", errors)
-    if errors:
-        raise InputError(f"npn: {errors[0].message}", errors)
-    return npn
-
-
-class AccountCreate(_Numbers, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``POST /v1/accounts``: a new account (the operator chooses its id)."""
+    It starts without numbers: the operator assigns or ports them in and activates them
+    through their life cycle (``/numbers``), then sets the main number (``/npn``).
+    """
 
     id: AccountIdField
     name: Annotated[str, Meta(max_length=200)] = ""
-    npn: Dial
-    """Network Provided Number (Stammrufnummer, clause 9.6)."""
 
     def to_account(self) -> Account:
-        """The Account to store (numbers canonical; version set by the store)."""
-        npn = _canonical_npn(self.npn)
-        numbers, blocks = self.canonical_numbers()
-        return Account(id=self.id, name=self.name, npn=npn, numbers=numbers, number_blocks=blocks)
-
-
-class NumbersWrite(_Numbers, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``PUT /v1/accounts/{id}/numbers``: replaces numbers and number blocks."""
-
-    npn: Dial | None = None
-    """A new main number, or null to keep it."""
-
-    def apply(self, account: Account) -> Account:
-        """``account`` with these numbers (a store ``change``)."""
-        npn = account.npn if self.npn is None else _canonical_npn(self.npn)
-        numbers, blocks = self.canonical_numbers()
-        return msgspec.structs.replace(account, npn=npn, numbers=numbers, number_blocks=blocks)
+        """The Account to store (version set by the store)."""
+        return Account(id=self.id, name=self.name)
 
 
 class NumbersRead(Struct, frozen=True, kw_only=True):
-    """An account's numbers, canonical E.164 digits."""
+    """An account's numbers in every state, its main number and what each extension shows."""
 
     npn: str
-    numbers: tuple[str, ...]
-    number_blocks: tuple[NumberRange, ...]
+    holdings: tuple[Holding, ...]
+    presentation: dict[str, str]
     version: int
 
     @classmethod
@@ -141,22 +95,143 @@ class NumbersRead(Struct, frozen=True, kw_only=True):
         """The view of ``account``."""
         return cls(
             npn=account.npn,
-            numbers=account.numbers,
-            number_blocks=account.number_blocks,
+            holdings=account.holdings,
+            presentation=account.presentation,
             version=account.version,
         )
 
 
+Fee = Annotated[
+    int,
+    Meta(
+        ge=0,
+        le=10_000_000,
+        description="A fee for an operator change made on the customer's behalf (clause 11), "
+        "cents; charged once per Idempotency-Key.",
+    ),
+]
+
+
+class PortWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A port-in (clause 9.1): the previous provider and the confirmed port date."""
+
+    previous_provider: Annotated[str, Meta(min_length=1, max_length=200)]
+    port_date: Annotated[float, Meta(ge=0, description="Seconds since the epoch")]
+
+
+class HoldingWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/accounts/{id}/numbers`` (operators): assign a number or block, or port it in."""
+
+    first: Dial
+    last: Dial | None = None
+    """The last number of a block (10, 100, 1,000 or 10,000 numbers, aligned); none: one."""
+    port: PortWrite | None = None
+    """Given: a port-in (state ``porting``); else a new assignment (state ``ordered``)."""
+    fee_cents: Fee = 0
+
+
+class ProofWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The proof of the site the operator verified (clause 9.3)."""
+
+    kind: ProofKind
+    reference: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class ActivateWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST …/numbers/{holding}/activate`` (operators)."""
+
+    proof: ProofWrite | None = None
+    """Needed for a geographic number unless recorded before."""
+    fee_cents: Fee = 0
+
+
+class OperatorChange(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The body of an operator change that takes nothing but an optional fee."""
+
+    fee_cents: Fee = 0
+
+
+class SplitWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST …/numbers/{holding}/split`` (operators): cut a block into aligned parts."""
+
+    size: Annotated[int, Meta(ge=1, le=10_000)]
+    fee_cents: Fee = 0
+
+
+class RangeWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A number or an aligned part of a block."""
+
+    first: Dial
+    last: Dial | None = None
+
+
+class ReturnPartWrite(RangeWrite, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST …/numbers/{holding}/return-part`` (operators)."""
+
+    fee_cents: Fee = 0
+
+
+class NpnWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``PUT /v1/accounts/{id}/npn`` (operators): the main number, an active own number."""
+
+    number: Dial
+    fee_cents: Fee = 0
+
+
+class SuspendWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/accounts/{id}/suspension`` (operators, clause 1)."""
+
+    ground: SuspensionGround
+    note: Annotated[str, Meta(max_length=500)] = ""
+
+
+class PresentationWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``PUT /v1/accounts/{id}/presentation``: which active own number each extension shows."""
+
+    extensions: Annotated[
+        dict[Annotated[str, Meta(min_length=1, max_length=64)], Dial], Meta(max_length=10_000)
+    ]
+
+
 class SiteWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``PUT /v1/accounts/{id}/site``: declare or move the site (clauses 9.3, 10)."""
+    """``PUT /v1/accounts/{id}/site``: declare or move the site (clauses 9.3, 10).
+
+    The site's Ortsnetz is derived from its municipality key (operator data); an area code
+    is needed only where the municipality lies in several local networks.
+    """
 
     address: Annotated[str, Meta(min_length=1, max_length=300)]
     municipality: Annotated[
-        str, Meta(pattern=r"^([0-9]{8})?$", description="Municipality key (AGS), 8 digits")
-    ] = ""
-    area_code: Annotated[
-        str, Meta(pattern=r"^0?[1-9][0-9]{1,4}$", description="Area code (Ortsnetz): 030 or 30")
+        str, Meta(pattern=r"^[0-9]{8}$", description="Municipality key (AGS), 8 digits")
     ]
+    area_code: Annotated[
+        str,
+        Meta(
+            pattern=r"^(0?[1-9][0-9]{1,4})?$",
+            description="Area code (Ortsnetz, 030 or 30) where the municipality has several",
+        ),
+    ] = ""
+    bandwidth_kbps: Annotated[int, Meta(ge=1, le=100_000_000)] | None = None
+    """Access bandwidth of the site for voice and video (clause 2), kbit/s."""
+
+
+class RelocateWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/accounts/{id}/relocate`` (operators, clause 10): a move out of the Ortsnetz
+    with the new numbers to order; the old area's geographic numbers are returned."""
+
+    site: SiteWrite
+    numbers: Annotated[list[RangeWrite], Meta(max_length=100)] = []
+    fee_cents: Fee = 0
+
+
+class PresentableSince(Struct, frozen=True, kw_only=True):
+    """Since when the account may present a number (None: it may not now)."""
+
+    number: str
+    since: float | None
+    holding: str | None
+    history: list[AuditEntry]
+    """The audit lines of the holdings that ever held the number."""
 
 
 class SiteRead(Struct, frozen=True, kw_only=True):
@@ -206,3 +281,23 @@ class ReadyV1(Struct, frozen=True, kw_only=True):
     rules_revision: str
     store: str
     """``ok`` or what went wrong."""
+
+
+class OperatorOutcome(Struct, frozen=True, kw_only=True):
+    """What an operator change did: the numbers after it, its charge (clause 11), its audit
+    lines, and whether it replayed an Idempotency-Key used before."""
+
+    numbers: NumbersRead
+    charge: Charge | None
+    audit: tuple[AuditEntry, ...]
+    replayed: bool
+
+    @classmethod
+    def of(cls, applied: Applied) -> OperatorOutcome:
+        """The view of a stored change."""
+        return cls(
+            numbers=NumbersRead.of(applied.account),
+            charge=applied.charge,
+            audit=applied.audit,
+            replayed=applied.replayed,
+        )

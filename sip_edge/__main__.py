@@ -56,6 +56,7 @@ def core_settings(
         max_message_bytes=config.limits.max_message_bytes,
         max_in_flight=config.limits.max_in_flight,
         max_transactions=config.limits.max_transactions,
+        emergency_reserve=config.limits.emergency_reserve,
         timers=TimerConfig(t.t1, t.t2, t.t4, t.c),
         # The same on every worker: a request looping through another worker is caught.
         secret=hashlib.sha256(f"{advertised}".encode()).digest()[:16],

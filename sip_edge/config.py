@@ -87,6 +87,9 @@ class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """INVITEs without a final response; past it new calls get 503 (emergency excepted)."""
     max_transactions: int = 50_000
     """All INVITE transactions kept (incl. completed ones absorbing retransmissions)."""
+    emergency_reserve: int = 1_000
+    """Transaction-table slots kept for 110/112 (clause 9.3): other calls are shed before
+    taking them; ``max_in_flight + emergency_reserve`` must fit in ``max_transactions``."""
 
 
 class TimersConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -141,7 +144,8 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         for key, value, low in (
             ("max_message_bytes", lim.max_message_bytes, 1024),
             ("max_in_flight", lim.max_in_flight, 1),
-            ("max_transactions", lim.max_transactions, lim.max_in_flight),
+            ("emergency_reserve", lim.emergency_reserve, 1),
+            ("max_transactions", lim.max_transactions, lim.max_in_flight + lim.emergency_reserve),
         ):
             if value < low:
                 raise ConfigError(f"limits.{key}", f"expected at least {low}, got {value}")

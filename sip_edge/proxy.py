@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from policy import Account, AccountError, Call, Decision, RuleRef, SipAnswer, sip_answer
 from sip_edge.message import is_digits
 
+from .admission import Hold, SiteAdmission
 from .limits import Limits
 from .message import (
     Message,
@@ -45,7 +46,7 @@ from .message import (
     uri_user,
 )
 from .rewrite import apply_emergency, apply_identity, location_value, upn_candidate
-from .sdp import offer_acceptable
+from .sdp import offer_acceptable, offer_share
 from .settings import Addr, CoreSettings, Escalate, Peer, PolicyLike, RulesView, reason_header
 from .transaction import ACK, ACK_FORWARD, DROP, ClientInvite, ServerInvite
 
@@ -60,7 +61,9 @@ _METHODS = frozenset(m.strip() for m in ALLOW.split(","))
 class _Call:
     """One forwarded INVITE: the server side, the client side and the bookkeeping."""
 
-    __slots__ = ("account", "client", "done", "forwarded", "server", "upstream")
+    __slots__ = (
+        "account", "client", "done", "fallback", "forwarded", "hold", "server", "upstream",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -79,6 +82,11 @@ class _Call:
         """Account whose concurrent set-ups this counts in (None: emergency, not counted)."""
         self.done = False
         """Whether the set-up has its final response (no longer in flight)."""
+        self.fallback = ""
+        """An emergency call's fallback PSAP routing number, '' once used or not wanted
+        (``EdgeCore._fallback``, clause 9.3)."""
+        self.hold: Hold | None = None
+        """Its share of its site's bandwidth (clause 2), None: not counted (no account)."""
 
 
 _PLACEHOLDER = Account(id="edge-unknown-account", npn="4930000000")
@@ -106,6 +114,10 @@ class EdgeCore:
         where it went): answered statelessly (RFC 3261 8.2.7, as Kamailio's sl module), a
         retransmission gets the same answer again and the ACK is absorbed, with no
         transaction and no Timer G; kept for Timer H (64*T1), one lifetime, so FIFO."""
+        self._retired: OrderedDict[str, tuple[float, Message, Addr]] = OrderedDict()
+        """Branch an emergency call left for its fallback -> (until, the INVITE sent on
+        it, where): its late answers are ACKed or absorbed, never sent upstream
+        (``_on_retired``); kept 64*T1 (Timer D's span), one lifetime, so FIFO."""
         self.shedding = False
         """Set by the shell while it is behind on its socket (``set_shedding``)."""
         self._refusals: dict[tuple[str, int, str], _Refusal | None] = {}
@@ -135,6 +147,8 @@ class EdgeCore:
             view.dialer.max_concurrent_setups,
             view.dialer.window_seconds,
         )
+        self.admission = SiteAdmission(self.stats, settings.max_calls)
+        """Bandwidth held per site by the calls in progress there (clause 2)."""
 
     # --- shell interface ---------------------------------------------------------------
 
@@ -169,6 +183,23 @@ class EdgeCore:
         out, self._effects = self._effects, []
         return out
 
+    def unreachable(self, dest: Addr, now: float) -> None:
+        """``dest`` cannot be reached (an ICMP unreachable or a send error the shell saw).
+
+        RFC 3261 8.1.3.1, 17.1.4: a transport error ends a client transaction as a 503
+        would. An emergency call still waiting there for any answer goes on to its
+        fallback at once (clause 9.3) instead of after Timer B; other calls keep their
+        timers.
+        """
+        waiting = [
+            call
+            for call in self._clients.values()
+            if call.fallback and call.client.dest == dest and call.client.state == "calling"
+        ]
+        for call in waiting:
+            self.stats["emergency_unreachable"] += 1
+            self._fallback(call, now)
+
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must run next (None: no timer), on the tick grid."""
         heap = self._heap
@@ -200,6 +231,8 @@ class EdgeCore:
                     self._client_timer(call, now)
         _expire(self._late, now)
         _expire(self._answered, now)
+        _expire(self._retired, now)
+        self.admission.expire(now)
         totals = self.limits.close_window(now)
         if totals:
             self._effects.append(Escalate(self._rules().dialer, tuple(totals)))
@@ -265,6 +298,9 @@ class EdgeCore:
                 sip_answer("codec_not_supported"), "codec_not_supported", view.codec_rule,
                 "refused_codec", warning,
             )  # fmt: skip
+            self._site_full = _Refusal.of(
+                sip_answer("site_capacity"), "site_capacity", view.admission_rule
+            )
             # Carriers of earlier rules stay trusted peers: calls they carry keep going
             # after a reload (responses, BYE); only new calls follow the new routes.
             for cid, (_, caddr) in view.carriers.items():
@@ -484,6 +520,8 @@ class EdgeCore:
         elif call is not None and method == "CANCEL":
             call.client.cancel_answered()
         else:
+            if branch in self._retired:
+                return False  # a branch an emergency call left: the full path's (_on_retired)
             # Stateless (16.7, 18.2.2): our Via off, to the next one.
             nxt = scan_via(vias[1][2]) if len(vias) > 1 else None
             if nxt is None:
@@ -535,6 +573,7 @@ class EdgeCore:
             params.get("branch", ""), self._loop_hash_of(from_ and from_[2], call_id, cseq, uri)
         )
         self._count_in_dialog(method)
+        self._site_bye(method, call_id, from_ and from_[2], to)
         edits = [
             (top[0], top[0], f"Via: {ours}\r\n".encode("latin-1")),
             _respelled(data, top, stamped),
@@ -610,7 +649,10 @@ class EdgeCore:
         self._stamp_via(msg, addr)
         if emergency:
             self.stats["emergency"] += 1
+            # Clauses 2, 9.3: admitted whatever its site has left, and counted there.
+            hold = self._site_hold(msg, account if known else None, view, now, True)
             self._forward_emergency(msg, key, addr, decision, account if known else None, now)
+            self._keep_hold(key, hold)
             return
         if account is None or not known:
             self._answer(msg, key, addr, now, _UNKNOWN_ACCOUNT)
@@ -630,23 +672,39 @@ class EdgeCore:
             return
         if self._overloaded(msg, addr, False):
             return
+        hold = self._site_hold(msg, account, view, now, False)
+        if hold is _SITE_FULL:
+            self._answer(msg, key, addr, now, self._site_full)
+            return
         self._forward_carrier(msg, key, addr, decision, account, view, now)
+        self._keep_hold(key, hold)
 
     def _overloaded(self, msg: Message, addr: Addr, emergency: bool) -> bool:
         """Shed a call about to be forwarded with 503 (RFC 3261 21.5.4), True if shed.
 
         Only calls that would hold state are shed: a refusal keeps none and costs less
         than the 503 would. Limits: the calls in flight and the transaction table, and
-        ``shedding`` (the shell is behind on its socket). An emergency call gets the
-        whole transaction table as its reserve and is never shed for the backlog
-        (clause 9.3: never blocked by load).
+        ``shedding`` (the shell is behind on its socket).
+
+        Clause 9.3 (110/112 are never blocked): an emergency call is never shed for the
+        backlog or ``max_in_flight``; it may take the whole transaction table, every
+        finished entry of which is evicted for it if need be. Other calls are shed while
+        fewer than ``emergency_reserve`` slots would stay free, and at ``max_in_flight``;
+        as the config keeps ``max_in_flight + emergency_reserve <= max_transactions``,
+        calls in set-up other than emergency ones never hold the reserve, so a 110/112
+        finds a slot unless ``max_transactions - max_in_flight`` emergency calls are in
+        set-up at once.
         """
         settings = self.settings
         if emergency:
-            over = self._pending >= settings.max_transactions
+            over = not self._room(settings.max_transactions, True)
         else:
-            over = self.shedding or self._pending >= settings.max_in_flight
-        if not over and self._room():
+            over = (
+                self.shedding
+                or self._pending >= settings.max_in_flight
+                or not self._room(settings.max_transactions - settings.emergency_reserve)
+            )
+        if not over:
             return False
         self.stats["overload_503"] += 1
         # The Via is not stamped yet: the answer goes to the source address anyway.
@@ -684,19 +742,25 @@ class EdgeCore:
                 self.stats["account_error"] += 1
         return self.policy.decide(_PLACEHOLDER, Call(to=call.to)), False
 
-    def _room(self) -> bool:
-        """Make room in the transaction table by evicting the oldest finished entries."""
+    def _room(self, limit: int, whole: bool = False) -> bool:
+        """Whether the transaction table holds fewer than ``limit`` entries, after
+        evicting the oldest finished ones: one batch of 64, or (``whole``, for an
+        emergency call) batches until the whole table was seen. Entries still
+        proceeding go to the back, so the next search starts among finished ones."""
         table = self._server
-        if len(table) < self.settings.max_transactions:
-            return True
-        for key in list(itertools.islice(table, 64)):
-            txn = table[key]
-            if txn.state != "proceeding":
+        todo = len(table) if whole else 64
+        while len(table) >= limit and todo > 0:
+            for key in list(itertools.islice(table, min(64, todo))):
+                txn = table[key]
+                if txn.state == "proceeding":
+                    table.move_to_end(key)
+                    continue
                 del table[key]
                 txn.timers.clear()
                 txn.deadline = None
                 self.stats["evicted"] += 1
-        return len(table) < self.settings.max_transactions
+            todo -= 64
+        return len(table) < limit
 
     def _answer(
         self, msg: Message, key: tuple[str, str], addr: Addr, now: float, refusal: _Refusal
@@ -813,6 +877,7 @@ class EdgeCore:
         npn = decision.identity.number if account is not None and decision.identity else None
         apply_emergency(msg, npn, self.settings.via[0], self._rules().location_header, location)
         self._start(msg, upstream, key, addr, branch, psap, None, now)
+        self._calls[key].fallback = decision.fallback  # _fallback: clause 9.3
 
     def _on_ack(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
         key = self._server_key(msg)
@@ -844,6 +909,8 @@ class EdgeCore:
         self.stats["cancel"] += 1
         self._reply(msg, addr, 200, "OK")  # RFC 3261 16.10: answer the CANCEL at once
         call = self._calls.get(key)
+        if call is not None:
+            call.fallback = ""  # the caller gave up: no branch after this one (16.10)
         if call is None or txn.state != "proceeding":
             return
         client = call.client
@@ -888,6 +955,7 @@ class EdgeCore:
         msg.set("max-forwards", str(int(mf) - 1) if mf is not None else "69")
         msg.push("via", self._dialog_via(msg.top_via().branch, self._loop_hash(msg)))
         self._count_in_dialog(msg.method)
+        self._site_bye(msg.method, msg.get("call-id"), msg.get("from"), msg.get("to"))
         self._send(msg.serialize(), dest)
 
     def _next_hop(self, routes: list[str], uri: str, mf: str | None) -> Addr | None:
@@ -923,6 +991,56 @@ class EdgeCore:
             return False
         return (host.strip("[]"), port or 5060) in self._own
 
+    # --- site admission (clause 2) -------------------------------------------------------
+
+    def _site_hold(
+        self, msg: Message, account: Account | None, view: RulesView, now: float, force: bool
+    ) -> Hold | None:
+        """Take the INVITE's share of its site's bandwidth (``admission``), before it is
+        forwarded: set-ups racing each other cannot overshoot the site together.
+
+        None: not counted (no account); ``_SITE_FULL``: refused, the site has no room.
+        ``force`` (an emergency call): held whatever the site has left.
+        """
+        if account is None:
+            return None
+        kbps = account.site.bandwidth_kbps if account.site is not None else None
+        capacity = kbps * 1000 if kbps is not None else None
+        bps = offer_share(msg.body, view.shares)
+        key = (msg.get("call-id") or "", _tag_of(msg.get("from")))
+        until = now + view.call_timeout
+        hold = self.admission.take(account.id, capacity, bps, key, now, until, force)
+        if hold is None:
+            return _SITE_FULL  # counted as refused_site_capacity by _answer
+        if capacity is not None and self.admission.used(account.id) > capacity:
+            self.stats["emergency_over_site_capacity"] += 1
+        return hold
+
+    def _keep_hold(self, key: tuple[str, str], hold: Hold | None) -> None:
+        """Give the call just forwarded its hold; a call not forwarded after all (no
+        carrier, say) lets it go at once."""
+        if hold is None:
+            return
+        call = self._calls.get(key)
+        if call is None:
+            self.admission.release(hold)
+        else:
+            call.hold = hold
+
+    def _site_final(self, call: _Call, status: int) -> None:
+        """A final answer to the call's INVITE, or our 408: a 2xx keeps its hold until
+        the BYE; any other answer lets it go."""
+        if call.hold is not None and status >= 300:
+            self.admission.release(call.hold)
+
+    def _site_bye(
+        self, method: str, call_id: str | None, from_: str | None, to: str | None
+    ) -> None:
+        """A request inside a dialog, relayed: if a BYE (from either side), the call's
+        hold goes (RFC 3261 15: the session ends with the BYE, whatever its answer)."""
+        if method == "BYE" and self.admission:
+            self.admission.ended(call_id or "", (_tag_of(from_), _tag_of(to)))
+
     # --- responses ---------------------------------------------------------------------
 
     def _on_response(self, msg: Message, peer: Peer, now: float) -> None:
@@ -939,7 +1057,7 @@ class EdgeCore:
             self._invite_response(call, msg.status, msg.get("to") or "", as_sent, now)
         elif method == "INVITE" and top.branch in self._late:
             self._after_2xx(self._late[top.branch], msg.status, partial(_as_sent_upstream, msg))
-        else:
+        elif not (top.branch in self._retired and self._on_retired(msg, method, top.branch)):
             self._forward_stateless(msg)
 
     def _invite_response(
@@ -958,6 +1076,8 @@ class EdgeCore:
                 return
         if status == 100:
             return  # RFC 3261 16.7 step 3: 100 Trying is not forwarded (we sent our own)
+        if 300 <= status < 600 and call.fallback and self._fallback(call, now):
+            return  # an emergency call goes on to its fallback; this answer stays here
         data = as_sent(call.upstream)
         server = call.server
         if server.state == "proceeding":
@@ -969,6 +1089,7 @@ class EdgeCore:
         if 200 <= status < 300:
             self._remember_answered(call, now)
         if status >= 200:
+            self._site_final(call, status)
             self._final(call)
         elif call.client.cancel_pending:
             self._send_cancel(call, now)
@@ -1009,20 +1130,7 @@ class EdgeCore:
 
     def _send_ack(self, call: _Call, to: str) -> None:
         """ACK a non-2xx final response, ``to`` its To (RFC 3261 17.1.1.3)."""
-        fwd = call.forwarded
-        ack = Message(
-            method="ACK",
-            uri=fwd.uri,
-            headers=[
-                ["via", "Via", fwd.get("via") or ""],
-                ["max-forwards", "Max-Forwards", "70"],
-                ["from", "From", fwd.get("from") or ""],
-                ["to", "To", to],
-                ["call-id", "Call-ID", fwd.get("call-id") or ""],
-                ["cseq", "CSeq", f"{fwd.cseq()[0]} ACK"],
-            ],
-        )
-        self._send(ack.serialize(), call.client.dest)
+        self._send(_ack_bytes(call.forwarded, to), call.client.dest)
 
     def _forward_stateless(self, msg: Message) -> None:
         """Pop our Via and send the response to the next one (RFC 3261 16.7, 18.2.2)."""
@@ -1038,6 +1146,71 @@ class EdgeCore:
             return
         self.stats["response_stateless"] += 1
         self._send(msg.serialize(), dest)
+
+    # --- emergency fallback (clause 9.3) ------------------------------------------------
+
+    def _fallback(self, call: _Call, now: float) -> bool:
+        """Send an emergency call on to its area's fallback routing number; True if sent
+        (it had one left and the caller still waits).
+
+        Clause 9.3: 110/112 must reach a PSAP. When the first routing number refuses
+        the call (a final 3xx-5xx; a 6xx speaks for every location and ends the call,
+        RFC 3261 16.7 step 5), does not answer (Timer B, or Timer C before any
+        provisional) or cannot be reached (``unreachable``), the INVITE goes again to
+        the fallback routing number at the same PSAP interface (a routing number selects
+        the PSAP behind it), as a new client transaction with a new branch: a serial
+        fork (RFC 3261 16.6, 16.7 step 6). The caller's server transaction stays open
+        and gets the fallback's answer; the first branch's answer never goes upstream.
+        One fallback per call; the caller's CANCEL clears it (``_on_cancel``).
+        """
+        fallback, call.fallback = call.fallback, ""
+        if not fallback or call.server.state != "proceeding":
+            return False
+        old, fwd = call.client, call.forwarded
+        psap = self.settings.psap
+        # The same loop-detecting first part (16.6 step 8), a new transaction id.
+        branch = old.branch[: old.branch.rindex(".") + 1] + self._suffix()
+        headers = [list(h) for h in fwd.headers]
+        via = next(h for h in headers if h[0] == "via")  # ours, on top (_prepare)
+        via[2] = f"SIP/2.0/UDP {self._via_host};branch={branch};rport"
+        uri = f"sip:{fallback}@{psap[0]}:{psap[1]}"
+        msg = Message(method=fwd.method, uri=uri, headers=headers, body=fwd.body)
+        data = msg.serialize()
+        self._clients.pop(old.branch, None)
+        self._retire(old.branch, fwd, old.dest, now)
+        call.client = ClientInvite(branch, psap, data, now, self.settings.timers)
+        call.forwarded = msg
+        self._clients[branch] = call
+        self._arm(call.client)
+        self.stats["emergency_fallback"] += 1
+        self._send(data, psap)
+        return True
+
+    def _retire(self, branch: str, forwarded: Message, dest: Addr, now: float) -> None:
+        """Remember the branch a call left for its fallback, for 64*T1 (``_retired``)."""
+        retired = self._retired
+        _expire(retired, now)
+        retired[branch] = (now + 64 * self.settings.timers.t1, forwarded, dest)
+        if len(retired) > self.settings.max_transactions:
+            retired.popitem(last=False)
+
+    def _on_retired(self, msg: Message, method: str, branch: str) -> bool:
+        """A response on a branch left for the fallback: True if it ends here.
+
+        A final non-2xx is ACKed again (its retransmission means our ACK was lost,
+        RFC 3261 17.1.1.2); provisional responses and the answer to a CANCEL are
+        absorbed: the caller waits for the fallback's answer. A 2xx (the first PSAP
+        answering after all, past Timer B) is not held back: False, it goes upstream by
+        Via like any 2xx (16.7 step 5), and the caller's UA ends the extra dialog
+        (13.2.2.4).
+        """
+        if method == "INVITE" and 200 <= msg.status < 300:
+            return False
+        _, forwarded, dest = self._retired[branch]
+        if method == "INVITE" and msg.status >= 300:
+            self._send(_ack_bytes(forwarded, msg.get("to") or ""), dest)
+        self.stats["emergency_fallback_absorbed"] += 1
+        return True
 
     # --- timers ------------------------------------------------------------------------
 
@@ -1062,6 +1235,8 @@ class EdgeCore:
                 self._send_cancel(call, now)
             elif event == "timeout":
                 self._timeout(call, now)
+        if call.client is not client:
+            return  # gone on to its fallback, whose transaction _fallback armed
         if client.state == "terminated":
             self._clients.pop(client.branch, None)
             self._final(call)
@@ -1069,7 +1244,10 @@ class EdgeCore:
             self._arm(call.client)
 
     def _timeout(self, call: _Call, now: float) -> None:
-        """No final response in time: 408 upstream (RFC 3261 16.7 step 6 / 16.8)."""
+        """No final response in time: 408 upstream (RFC 3261 16.7 step 6 / 16.8), unless
+        an emergency call goes on to its fallback."""
+        if call.fallback and self._fallback(call, now):
+            return
         self.stats["timeout_408"] += 1
         server = call.server
         if server.state != "proceeding":
@@ -1078,7 +1256,25 @@ class EdgeCore:
         server.respond(data, 408, now)
         self._arm(server)
         self._send(data, server.addr)
+        self._site_final(call, 408)
         self._final(call)
+
+
+def _ack_bytes(forwarded: Message, to: str) -> bytes:
+    """The ACK of a non-2xx final response to ``forwarded``, ``to`` its To (17.1.1.3)."""
+    ack = Message(
+        method="ACK",
+        uri=forwarded.uri,
+        headers=[
+            ["via", "Via", forwarded.get("via") or ""],
+            ["max-forwards", "Max-Forwards", "70"],
+            ["from", "From", forwarded.get("from") or ""],
+            ["to", "To", to],
+            ["call-id", "Call-ID", forwarded.get("call-id") or ""],
+            ["cseq", "CSeq", f"{forwarded.cseq()[0]} ACK"],
+        ],
+    )
+    return ack.serialize()
 
 
 def _as_sent_upstream(response: Message, upstream: Message) -> bytes:
@@ -1121,6 +1317,18 @@ class _Refusal(NamedTuple):
 
 
 _UNKNOWN_ACCOUNT = _Refusal.of(sip_answer("unknown_account"), "unknown_account", None)
+
+#: Not held: the site's bandwidth is used up (``EdgeCore._site_hold``).
+_SITE_FULL = Hold(("", ""), "", 0, math.inf)
+
+
+def _tag_of(value: str | None) -> str:
+    """The tag of a From or To value, '' if it has none or does not parse."""
+    try:
+        return parse_name_addr(value or "").tag
+    except SipParseError:
+        return ""
+
 
 #: Entries of the refusal cache before it is emptied (dialled numbers are unbounded).
 _REFUSALS_MAX = 16_384

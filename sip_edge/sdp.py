@@ -4,13 +4,23 @@ An offer passes when at least one active media line (port not 0) offers a format
 for its media type in ``rules/codecs.toml``. Ancillary payloads (telephone-event, comfort
 noise, redundancy, FEC) are allowed but do not make an offer acceptable on their own: an
 offer of G.729 plus telephone-event carries no voice this network can carry.
+
+The same m= lines give a call's share of its site's bandwidth (clause 2,
+``rules/admission.toml``): :func:`offer_share`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-__all__ = ["ANCILLARY", "STATIC_PAYLOADS", "AllowedCodecs", "offer_acceptable"]
+__all__ = [
+    "ANCILLARY",
+    "STATIC_PAYLOADS",
+    "AllowedCodecs",
+    "MediaShares",
+    "offer_acceptable",
+    "offer_share",
+]
 
 #: RFC 3551 static payload types that carry a codec name without an a=rtpmap line.
 STATIC_PAYLOADS = {
@@ -94,3 +104,39 @@ def offer_acceptable(body: bytes, allowed: AllowedCodecs) -> bool:
             if name in names and name not in ANCILLARY:
                 return True
     return False
+
+
+class MediaShares:
+    """bit/s a media line uses per (media type, format name, lower-case), from
+    ``rules/admission.toml``, and what an INVITE without SDP counts as."""
+
+    __slots__ = ("by_media", "late_offer")
+
+    def __init__(self, by_media: Mapping[str, Mapping[str, int]], late_offer: int) -> None:
+        """``by_media``: media type -> format name -> bit/s; ``late_offer``: bit/s."""
+        self.by_media = {m: {f.lower(): b for f, b in t.items()} for m, t in by_media.items()}
+        self.late_offer = late_offer
+
+
+def offer_share(body: bytes, shares: MediaShares) -> int:
+    """bit/s of its site's bandwidth the call offered in ``body`` uses (clause 2).
+
+    The sum over the active m= lines of the largest share among each line's formats (the
+    answer may pick any of them, so the most it can cost is reserved); formats without a
+    share (telephone-event, a codec refused anyway) count nothing. No SDP (a late offer,
+    RFC 3261 13.2.1): ``shares.late_offer``.
+    """
+    lines = _media_lines(body)
+    if not lines:
+        return shares.late_offer
+    total = 0
+    for media, active, formats, rtpmap in lines:
+        table = shares.by_media.get(media)
+        if not active or not table:
+            continue
+        most = 0
+        for fmt in formats:
+            name = rtpmap.get(fmt) or STATIC_PAYLOADS.get(fmt) or fmt.lower()
+            most = max(most, table.get(name, 0))
+        total += most
+    return total

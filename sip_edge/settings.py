@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 from policy import Account, Call, Carrier, Decision, PowerDialerFile, RuleRef, Snapshot, WindowTotal
 from sip_edge.message import is_digits
 
-from .sdp import AllowedCodecs
+from .sdp import AllowedCodecs, MediaShares
 from .transaction import TimerConfig
 
 __all__ = ["Addr", "CoreSettings", "Escalate", "Peer", "PolicyLike", "RulesView", "reason_header"]
@@ -66,6 +66,13 @@ class CoreSettings:
     max_message_bytes: int = 16_384
     max_in_flight: int = 5_000
     max_transactions: int = 50_000
+    emergency_reserve: int = 100
+    """Slots of the transaction table only 110/112 may take: other calls are shed with 503
+    while fewer would stay free (clause 9.3; config keeps max_in_flight + this within
+    max_transactions)."""
+    max_calls: int = 200_000
+    """Calls counted for per-site admission (set-ups and answered calls, clause 2); past
+    it the oldest stops counting (``site_hold_evicted``)."""
     timers: TimerConfig = field(default_factory=TimerConfig)
     timer_tick: float = 1 / 16
     """Timers fire on this grid (s), late by less than one tick: RFC 3261 timers are
@@ -91,6 +98,18 @@ class RulesView:
         self.dialer = rules.power_dialer
         self.dialer_rule = rules.power_dialer_rule
         self.codec_rule = rules.codecs_rule
+        # Clause 2: each call's share of its site's bandwidth, in bit/s (14.4 kbit/s fax).
+        admission = rules.admission
+        by_media: dict[str, dict[str, int]] = {}
+        late = 0
+        for share in admission.share:
+            bps = round(share.kbps * 1000)
+            by_media.setdefault(share.media, {}).update(dict.fromkeys(share.formats, bps))
+            if share.kind == admission.late_offer:
+                late = bps
+        self.shares = MediaShares(by_media, late)
+        self.call_timeout = float(admission.call_timeout_seconds)
+        self.admission_rule = rules.admission_rule
 
 
 def _ip_addr(text: str) -> Addr | None:

@@ -10,16 +10,28 @@ import hashlib
 
 import msgspec
 
-from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+from policy.accounts import (
+    Account,
+    Applied,
+    AuditEntry,
+    ChangeEvent,
+    Charge,
+    ChargeRequest,
+    Effect,
+    Principal,
+    UnblockOutcome,
+)
 
-from .base import Change, IdempotencyConflict
+from .base import Change, EffectChange, IdempotencyConflict
 
 __all__ = [
     "MAX_RETRIES",
     "apply_change",
+    "as_effect",
     "charge_id",
     "check_fee",
     "decode_account",
+    "decode_audit",
     "decode_charge",
     "decode_event",
     "decode_outcome",
@@ -28,6 +40,7 @@ __all__ = [
     "make_charge",
     "new_outcome",
     "replayed",
+    "unblock_outcome",
     "validate_new",
 ]
 
@@ -42,7 +55,8 @@ encode = msgspec.json.Encoder().encode
 # version with extra fields still decodes here; the extra fields are dropped on rewrite.
 _account = msgspec.json.Decoder(Account)
 _charge = msgspec.json.Decoder(Charge)
-_outcome = msgspec.json.Decoder(UnblockOutcome)
+_outcome = msgspec.json.Decoder(Applied)
+_audit = msgspec.json.Decoder(AuditEntry)
 _principal = msgspec.json.Decoder(Principal)
 _event = msgspec.json.Decoder(ChangeEvent)
 
@@ -51,7 +65,9 @@ decode_account = _account.decode
 decode_charge = _charge.decode
 """Decode a Charge doc."""
 decode_outcome = _outcome.decode
-"""Decode a stored UnblockOutcome doc."""
+"""Decode a stored outcome of a charged change (an UnblockOutcome doc decodes too)."""
+decode_audit = _audit.decode
+"""Decode an AuditEntry doc."""
 decode_principal = _principal.decode
 """Decode a Principal doc."""
 decode_event = _event.decode
@@ -73,34 +89,35 @@ def validate_new(account: Account) -> Account:
     return decode_account(encode(account))
 
 
-def apply_change(current: Account, change: Change) -> Account:
+def apply_change(current: Account, change: EffectChange) -> tuple[Effect, Account]:
     """Call ``change`` and set the next version; the id must not change."""
-    new = change(current)
+    effect = change(current)
+    new = effect.account
     if new.id != current.id:
         raise ValueError(f"change must not alter the account id ({current.id!r} -> {new.id!r})")
-    return validate_new(msgspec.structs.replace(new, version=current.version + 1))
+    return effect, validate_new(msgspec.structs.replace(new, version=current.version + 1))
 
 
-def make_charge(
-    account_id: str,
-    target: BlockTarget,
-    fee_cents: int,
-    rule: str,
-    idempotency_key: str,
-    now: float,
-) -> Charge | None:
-    """The ledger entry of an unblock, or None for a free one (fee 0)."""
-    check_fee(fee_cents)
-    if fee_cents == 0:
+def as_effect(change: Change) -> EffectChange:
+    """An account change as an effect change without audit lines."""
+    return lambda account: Effect(account=change(account))
+
+
+def make_charge(account_id: str, charge: ChargeRequest, now: float) -> Charge | None:
+    """The ledger entry of a charged change, or None for a free one (fee 0)."""
+    check_fee(charge.fee_cents)
+    if charge.fee_cents == 0:
         return None
     return Charge(
-        id=charge_id(account_id, idempotency_key),
+        id=charge_id(account_id, charge.idempotency_key),
         account=account_id,
-        target=target,
-        fee_cents=fee_cents,
-        rule=rule,
-        idempotency_key=idempotency_key,
+        target=charge.target,
+        fee_cents=charge.fee_cents,
+        rule=charge.rule,
+        idempotency_key=charge.idempotency_key,
         created_at=now,
+        kind=charge.kind,
+        description=charge.description,
     )
 
 
@@ -112,7 +129,7 @@ def check_fee(fee_cents: int) -> None:
 
 def replayed(
     stored_hash: str, stored_outcome: bytes, request_hash: str, account_id: str, key: str
-) -> UnblockOutcome:
+) -> Applied:
     """The first outcome of an idempotency key used again: the same request replays it,
     a different one is a conflict (nothing charged twice, nothing silently ignored)."""
     if stored_hash != request_hash:
@@ -123,15 +140,15 @@ def replayed(
 
 
 def new_outcome(
-    current: Account,
-    change: Change,
-    target: BlockTarget,
-    fee_cents: int,
-    rule: str,
-    idempotency_key: str,
-    now: float,
-) -> UnblockOutcome:
-    """The changed account and its charge: what an unblock writes in one transaction."""
-    new = apply_change(current, change)
-    charge = make_charge(new.id, target, fee_cents, rule, idempotency_key, now)
-    return UnblockOutcome(account=new, charge=charge)
+    current: Account, change: EffectChange, charge: ChargeRequest | None, now: float
+) -> tuple[Applied, str]:
+    """The changed account, its charge and audit lines: what a mutation writes in one
+    transaction, and the detail of its change-feed event."""
+    effect, new = apply_change(current, change)
+    record = make_charge(new.id, charge, now) if charge is not None else None
+    return Applied(account=new, charge=record, audit=effect.audit), effect.event
+
+
+def unblock_outcome(applied: Applied) -> UnblockOutcome:
+    """The API's view of an unblock."""
+    return UnblockOutcome(account=applied.account, charge=applied.charge, replayed=applied.replayed)

@@ -11,7 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+from policy.accounts import (
+    Account,
+    Applied,
+    AuditEntry,
+    BlockTarget,
+    ChangeEvent,
+    Charge,
+    ChargeRequest,
+    Effect,
+    Principal,
+    UnblockOutcome,
+)
+from policy.errors import PolicyError
 
 __all__ = [
     "AccountExists",
@@ -22,7 +34,7 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(PolicyError):
     """Base of the store's errors."""
 
 
@@ -39,6 +51,7 @@ class IdempotencyConflict(StoreError):
 
 
 Change = Callable[[Account], Account]
+EffectChange = Callable[[Account], Effect]
 
 
 class Store(Protocol):
@@ -62,6 +75,27 @@ class Store(Protocol):
         ``change`` gets the current account and returns the new one (version untouched: the
         store sets it). It may raise; then nothing is written.
         """
+        ...
+
+    def apply(
+        self,
+        account_id: str,
+        change: EffectChange,
+        now: float,
+        charge: ChargeRequest | None = None,
+    ) -> Applied:
+        """Apply ``change`` and write the account, its audit lines, its change event (with
+        the effect's ``event`` as detail) and, given ``charge``, its Charge (fee > 0) and
+        idempotency record, all in one transaction.
+
+        With ``charge``, the same (account, idempotency key) again with the same
+        ``request_hash`` returns the first outcome with ``replayed=True`` and writes
+        nothing; with another hash it raises IdempotencyConflict.
+        """
+        ...
+
+    def audit(self, account_id: str) -> list[AuditEntry]:
+        """The account's audit trail (append-only), oldest first."""
         ...
 
     def unblock(

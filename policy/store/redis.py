@@ -5,7 +5,8 @@ one Cluster slot and one MULTI/EXEC may touch them all:
 
 - ``cp:{<account>}:doc``: the Account as msgspec JSON (its ``version`` inside);
 - ``cp:{<account>}:charges``: the ledger, a list of Charge JSON (RPUSH, oldest first);
-- ``cp:{<account>}:idem:<key>``: hash ``{request_hash, outcome}`` of an unblock;
+- ``cp:{<account>}:audit``: the audit trail, a list of AuditEntry JSON (RPUSH only);
+- ``cp:{<account>}:idem:<key>``: hash ``{request_hash, outcome}`` of a charged change;
 - ``cp:accounts``: set of all account ids (the index);
 - ``cp:key:<hash>``: the Principal JSON of an API key hash;
 - ``cp:{feed}``: the change feed, a Stream with ids ``<seq>-1`` and one field ``e`` (the
@@ -47,10 +48,20 @@ import msgspec
 import redis
 from redis.client import Pipeline
 
-from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+from policy.accounts import (
+    Account,
+    Applied,
+    AuditEntry,
+    BlockTarget,
+    ChangeEvent,
+    Charge,
+    ChargeRequest,
+    Principal,
+    UnblockOutcome,
+)
 
 from . import _records as rec
-from .base import AccountExists, AccountNotFound, Change, StoreError
+from .base import AccountExists, AccountNotFound, Change, EffectChange, StoreError
 
 __all__ = ["FEED_MAXLEN", "RedisStore"]
 
@@ -79,6 +90,10 @@ def _charges(account_id: str) -> str:
     return f"cp:{{{account_id}}}:charges"
 
 
+def _audit(account_id: str) -> str:
+    return f"cp:{{{account_id}}}:audit"
+
+
 def _idem(account_id: str, key: str) -> str:
     return f"cp:{{{account_id}}}:idem:{key}"
 
@@ -97,9 +112,13 @@ class RedisStore:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _emit(self, account: str, kind: _Kind, version: int, now: float) -> ChangeEvent:
+    def _emit(
+        self, account: str, kind: _Kind, version: int, now: float, detail: str = ""
+    ) -> ChangeEvent:
         # seq 0 is a placeholder in the stored JSON: the entry id carries the real seq.
-        event = ChangeEvent(seq=0, account=account, kind=kind, version=version, at=now)
+        event = ChangeEvent(
+            seq=0, account=account, kind=kind, version=version, at=now, detail=detail
+        )
         seq = int(self._append(keys=[_FEED, _FEED_SEQ], args=[FEED_MAXLEN, rec.encode(event)]))
         return msgspec.structs.replace(event, seq=seq)
 
@@ -162,16 +181,51 @@ class RedisStore:
 
     def update_account(self, account_id: str, change: Change, now: float) -> Account:
         """Apply ``change`` under WATCH (retrying on a concurrent write); emit an event."""
+        return self.apply(account_id, rec.as_effect(change), now).account
 
-        def body(pipe: Pipeline) -> Account:
-            new = rec.apply_change(self._load(pipe, account_id), change)
+    def apply(
+        self,
+        account_id: str,
+        change: EffectChange,
+        now: float,
+        charge: ChargeRequest | None = None,
+    ) -> Applied:
+        """Account, audit lines, charge and idempotency record in one MULTI/EXEC."""
+        if charge is not None:
+            rec.check_fee(charge.fee_cents)
+        idem = _idem(account_id, charge.idempotency_key) if charge is not None else ""
+        detail = [""]
+
+        def body(pipe: Pipeline) -> Applied:
+            if charge is not None:
+                stored = cast(list[bytes | None], pipe.hmget(idem, ["request_hash", "outcome"]))
+                if stored[0] is not None and stored[1] is not None:
+                    return rec.replayed(
+                        stored[0].decode(),
+                        stored[1],
+                        charge.request_hash,
+                        account_id,
+                        charge.idempotency_key,
+                    )
+            outcome, detail[0] = rec.new_outcome(self._load(pipe, account_id), change, charge, now)
             pipe.multi()
-            pipe.set(_doc(account_id), rec.encode(new))
-            return new
+            pipe.set(_doc(account_id), rec.encode(outcome.account))
+            if outcome.audit:
+                pipe.rpush(_audit(account_id), *(rec.encode(line) for line in outcome.audit))
+            if outcome.charge is not None:
+                pipe.rpush(_charges(account_id), rec.encode(outcome.charge))
+            if charge is not None:
+                pipe.hset(
+                    idem,
+                    mapping={"request_hash": charge.request_hash, "outcome": rec.encode(outcome)},
+                )
+            return outcome
 
-        new = cast(Account, self._transact([_doc(account_id)], body))
-        self._emit(new.id, "account", new.version, now)
-        return new
+        watch = [_doc(account_id), idem] if idem else [_doc(account_id)]
+        outcome = cast(Applied, self._transact(watch, body))
+        if not outcome.replayed:
+            self._emit(account_id, "account", outcome.account.version, now, detail[0])
+        return outcome
 
     def unblock(
         self,
@@ -185,30 +239,19 @@ class RedisStore:
         now: float,
     ) -> UnblockOutcome:
         """Apply ``change``, append the Charge and record the key in one MULTI/EXEC."""
-        rec.check_fee(fee_cents)
-        idem = _idem(account_id, idempotency_key)
+        charge = ChargeRequest(
+            fee_cents=fee_cents,
+            rule=rule,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            target=target,
+        )
+        return rec.unblock_outcome(self.apply(account_id, rec.as_effect(change), now, charge))
 
-        def body(pipe: Pipeline) -> UnblockOutcome:
-            stored = cast(list[bytes | None], pipe.hmget(idem, ["request_hash", "outcome"]))
-            if stored[0] is not None and stored[1] is not None:
-                return rec.replayed(
-                    stored[0].decode(), stored[1], request_hash, account_id, idempotency_key
-                )
-            current = self._load(pipe, account_id)
-            outcome = rec.new_outcome(
-                current, change, target, fee_cents, rule, idempotency_key, now
-            )
-            pipe.multi()
-            pipe.set(_doc(account_id), rec.encode(outcome.account))
-            if outcome.charge is not None:
-                pipe.rpush(_charges(account_id), rec.encode(outcome.charge))
-            pipe.hset(idem, mapping={"request_hash": request_hash, "outcome": rec.encode(outcome)})
-            return outcome
-
-        outcome = cast(UnblockOutcome, self._transact([_doc(account_id), idem], body))
-        if not outcome.replayed:
-            self._emit(account_id, "account", outcome.account.version, now)
-        return outcome
+    def audit(self, account_id: str) -> list[AuditEntry]:
+        """The account's audit trail, oldest first."""
+        raw = cast(list[bytes], self._r.lrange(_audit(account_id), 0, -1))
+        return [rec.decode_audit(r) for r in raw]
 
     def charges(self, account_id: str) -> list[Charge]:
         """The account's ledger, oldest first."""

@@ -38,10 +38,20 @@ from typing import Literal, cast
 
 import msgspec
 
-from policy.accounts import Account, BlockTarget, ChangeEvent, Charge, Principal, UnblockOutcome
+from policy.accounts import (
+    Account,
+    Applied,
+    AuditEntry,
+    BlockTarget,
+    ChangeEvent,
+    Charge,
+    ChargeRequest,
+    Principal,
+    UnblockOutcome,
+)
 
 from . import _records as rec
-from .base import AccountExists, AccountNotFound, Change, StoreError
+from .base import AccountExists, AccountNotFound, Change, EffectChange, StoreError
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -89,6 +99,20 @@ _MIGRATIONS: tuple[str, ...] = (
         hash TEXT PRIMARY KEY,
         principal BLOB NOT NULL
     );
+    """,
+    # 2: the audit trail of numbers, NPN and suspension (issue 10), and what a change did.
+    """
+    ALTER TABLE changes ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+    CREATE TABLE audit (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        doc BLOB NOT NULL
+    );
+    CREATE INDEX audit_by_account ON audit (account, n);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
     """,
 )
 #: The schema version this code writes.
@@ -181,10 +205,17 @@ class SqliteStore:
                 conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     @staticmethod
-    def _emit(conn: sqlite3.Connection, account: str, kind: _Kind, version: int, now: float) -> int:
+    def _emit(
+        conn: sqlite3.Connection,
+        account: str,
+        kind: _Kind,
+        version: int,
+        now: float,
+        detail: str = "",
+    ) -> int:
         cur = conn.execute(
-            "INSERT INTO changes (account, kind, version, at) VALUES (?, ?, ?, ?)",
-            (account, kind, version, now),
+            "INSERT INTO changes (account, kind, version, at, detail) VALUES (?, ?, ?, ?, ?)",
+            (account, kind, version, now, detail),
         )
         return cast(int, cur.lastrowid)
 
@@ -231,11 +262,53 @@ class SqliteStore:
 
     def update_account(self, account_id: str, change: Change, now: float) -> Account:
         """Apply ``change`` under the write lock; emit a change event."""
+        return self.apply(account_id, rec.as_effect(change), now).account
+
+    def apply(
+        self,
+        account_id: str,
+        change: EffectChange,
+        now: float,
+        charge: ChargeRequest | None = None,
+    ) -> Applied:
+        """Account, audit lines, charge, idempotency record and event in one transaction."""
+        if charge is not None:
+            rec.check_fee(charge.fee_cents)
         with self._write() as conn:
-            new = rec.apply_change(self._load(conn, account_id), change)
+            if charge is not None:
+                row = conn.execute(
+                    "SELECT request_hash, outcome FROM idempotency WHERE account = ? AND key = ?",
+                    (account_id, charge.idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    return rec.replayed(
+                        row[0], row[1], charge.request_hash, account_id, charge.idempotency_key
+                    )
+            outcome, detail = rec.new_outcome(self._load(conn, account_id), change, charge, now)
+            new = outcome.account
             self._save(conn, new)
-            self._emit(conn, new.id, "account", new.version, now)
-        return new
+            conn.executemany(
+                "INSERT INTO audit (account, doc) VALUES (?, ?)",
+                [(account_id, rec.encode(line)) for line in outcome.audit],
+            )
+            if outcome.charge is not None:
+                conn.execute(
+                    "INSERT INTO charges (id, account, idempotency_key, doc) VALUES (?, ?, ?, ?)",
+                    (
+                        outcome.charge.id,
+                        account_id,
+                        outcome.charge.idempotency_key,
+                        rec.encode(outcome.charge),
+                    ),
+                )
+            if charge is not None:
+                conn.execute(
+                    "INSERT INTO idempotency (account, key, request_hash, outcome) "
+                    "VALUES (?, ?, ?, ?)",
+                    (account_id, charge.idempotency_key, charge.request_hash, rec.encode(outcome)),
+                )
+            self._emit(conn, new.id, "account", new.version, now, detail)
+        return outcome
 
     def unblock(
         self,
@@ -249,31 +322,23 @@ class SqliteStore:
         now: float,
     ) -> UnblockOutcome:
         """Apply ``change``, append the Charge and record the key in one transaction."""
-        rec.check_fee(fee_cents)
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT request_hash, outcome FROM idempotency WHERE account = ? AND key = ?",
-                (account_id, idempotency_key),
-            ).fetchone()
-            if row is not None:
-                return rec.replayed(row[0], row[1], request_hash, account_id, idempotency_key)
-            current = self._load(conn, account_id)
-            outcome = rec.new_outcome(
-                current, change, target, fee_cents, rule, idempotency_key, now
-            )
-            new, charge = outcome.account, outcome.charge
-            self._save(conn, new)
-            if charge is not None:
-                conn.execute(
-                    "INSERT INTO charges (id, account, idempotency_key, doc) VALUES (?, ?, ?, ?)",
-                    (charge.id, account_id, idempotency_key, rec.encode(charge)),
-                )
-            conn.execute(
-                "INSERT INTO idempotency (account, key, request_hash, outcome) VALUES (?, ?, ?, ?)",
-                (account_id, idempotency_key, request_hash, rec.encode(outcome)),
-            )
-            self._emit(conn, new.id, "account", new.version, now)
-        return outcome
+        charge = ChargeRequest(
+            fee_cents=fee_cents,
+            rule=rule,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            target=target,
+        )
+        return rec.unblock_outcome(self.apply(account_id, rec.as_effect(change), now, charge))
+
+    def audit(self, account_id: str) -> list[AuditEntry]:
+        """The account's audit trail, oldest first."""
+        rows = (
+            self._conn()
+            .execute("SELECT doc FROM audit WHERE account = ? ORDER BY n", (account_id,))
+            .fetchall()
+        )
+        return [rec.decode_audit(r[0]) for r in rows]
 
     def charges(self, account_id: str) -> list[Charge]:
         """The account's ledger, oldest first."""
@@ -316,15 +381,15 @@ class SqliteStore:
         rows = (
             self._conn()
             .execute(
-                "SELECT seq, account, kind, version, at FROM changes "
+                "SELECT seq, account, kind, version, at, detail FROM changes "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit),
             )
             .fetchall()
         )
         return [
-            ChangeEvent(seq=s, account=a, kind=cast(_Kind, k), version=v, at=t)
-            for s, a, k, v, t in rows
+            ChangeEvent(seq=s, account=a, kind=cast(_Kind, k), version=v, at=t, detail=d)
+            for s, a, k, v, t, d in rows
         ]
 
     def wait_changes(self, seq: int, timeout: float) -> list[ChangeEvent]:

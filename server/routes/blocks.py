@@ -83,7 +83,7 @@ def _guarded(
         if not quote.allowed:
             raise refuse(quote)
         if quote.fee_cents != quoted.fee_cents:
-            raise CustomerError(409, "quote_changed", "the fee changed meanwhile: quote again")
+            raise CustomerError("quote_changed", "the fee changed meanwhile: quote again")
         return apply_unblock(account, quote.target)
 
     return change

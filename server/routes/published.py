@@ -1,4 +1,9 @@
-"""The published list of operator blocks (clause 9.5: the customer gets it on request)."""
+"""The published list of operator blocks (clause 9.5: the customer gets it on request).
+
+Public information: ``server.app`` mounts this route under ``/v1`` outside ``ApiKeyAuth``
+(and without a security requirement in the OpenAPI document), so it needs no key; it uses
+``services``, not ``ctx``, as no principal is known here.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from policy import PublishedEntry, published_blocks, to_csv
-from server.deps import CtxDep
+from server.deps import ServicesDep
 
 __all__ = ["operator_blocks"]
 
@@ -32,10 +37,14 @@ Format = Annotated[
     },
 )
 def operator_blocks(
-    request: Request[Any, Any, Any], ctx: CtxDep, fmt: Format = None
+    request: Request[Any, Any, Any], services: ServicesDep, fmt: Format = None
 ) -> Response[Any]:
-    """Every operator block and exception of the running rules, in file order."""
-    entries = published_blocks(ctx.runtime.snapshot.rules)
+    """Every operator block and exception of the running rules, in file order (no key needed).
+
+    Each entry names the numbers it covers: prefixes as dialled and canonical, the calling
+    code of a country, and a category's number ranges.
+    """
+    entries = published_blocks(services.runtime.snapshot.rules)
     if fmt is None:
         best = request.accept.best_match([MediaType.JSON, CSV], default=MediaType.JSON)
         fmt = "csv" if best == CSV else "json"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
+import msgspec
 import pytest
 
 from policy import RuleSet, load_rules
@@ -18,9 +19,9 @@ from policy.customer import (
     refuse,
     resolve_site,
 )
-from policy.model import NumberRange
+from tests._numbers import account_with
 
-A = Account(id="a1", npn="4930123456")
+A = account_with("a1", npn="4930123456")
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +53,17 @@ def test_customer_blocks_are_free_and_normalised(rules: RuleSet) -> None:
 @pytest.mark.parametrize(
     ("target", "status", "match"),
     [
-        (BlockTarget("category", "mobil"), 400, "unknown category 'mobil'"),
-        (BlockTarget("country", "999"), 400, "expected a country calling code, got '999'"),
-        (BlockTarget("prefix", "09OO"), 400, "invalid_number"),
-        (BlockTarget("operator", "premium-rate"), 400, "set by the operator"),
-        (BlockTarget("operator", "nope"), 404, "no operator block 'nope'"),
+        (BlockTarget("category", "mobil"), "invalid", "unknown category 'mobil'"),
+        (BlockTarget("country", "999"), "invalid", "expected a country calling code, got '999'"),
+        (BlockTarget("prefix", "09OO"), "invalid", "invalid_number"),
+        (BlockTarget("operator", "premium-rate"), "invalid", "set by the operator"),
+        (BlockTarget("operator", "nope"), "not_found", "no operator block 'nope'"),
     ],
 )
-def test_bad_block_targets(rules: RuleSet, target: BlockTarget, status: int, match: str) -> None:
+def test_bad_block_targets(rules: RuleSet, target: BlockTarget, status: str, match: str) -> None:
     with pytest.raises(CustomerError, match=match) as info:
         add_block(rules, A, target)
-    assert info.value.status == status
+    assert info.value.kind == status
 
 
 def test_quotes_come_from_the_rule_files(rules: RuleSet) -> None:
@@ -82,14 +83,14 @@ def test_nothing_to_lift(rules: RuleSet) -> None:
     lifted = apply_unblock(A, BlockTarget("operator", "premium-rate"))
     q = quote_unblock(rules, lifted, BlockTarget("operator", "premium-rate"))
     assert (q.allowed, q.reason) == (False, "not_blocked")
-    assert refuse(q).status == 409
+    assert refuse(q).kind == "conflict"
 
 
 def test_hard_blocks_cannot_be_lifted(hard_rules: RuleSet) -> None:
     q = quote_unblock(hard_rules, A, BlockTarget("operator", "satellite"))
     assert (q.allowed, q.reason) == (False, "not_liftable")
     err = refuse(q)
-    assert err.status == 409 and err.code == "not_liftable"
+    assert err.kind == "conflict" and err.code == "not_liftable"
     assert "cannot be lifted" in err.message and "blocks.toml" in err.message
 
 
@@ -101,10 +102,24 @@ def test_unblock_removes_the_customer_block(rules: RuleSet) -> None:
 def test_site_gets_the_emergency_area_of_its_municipality(rules: RuleSet) -> None:
     berlin = resolve_site(rules, "Unter den Linden 1, Berlin", "11000000", "030")
     assert (berlin.area_code, berlin.emergency_area) == ("30", "test-berlin-mitte")
-    nowhere = resolve_site(rules, "Somewhere", "99999999", "30")
-    assert nowhere.emergency_area == rules.emergency.default_area
-    with pytest.raises(CustomerError, match="expected an area code of 2-5 digits"):
-        resolve_site(rules, "x", "11000000", "0")
+    koeln = resolve_site(rules, "Domkloster 4", "05315000")
+    assert (koeln.area_code, koeln.emergency_area) == ("221", rules.emergency.default_area)
+
+
+def test_the_sites_ortsnetz_comes_from_operator_data_not_from_the_customer(
+    rules: RuleSet,
+) -> None:
+    # The reproduction of issue 10: Berlin numbers, a Hamburg municipality key, "030".
+    with pytest.raises(CustomerError, match="area code 030 is not that of municipality 02000000"):
+        resolve_site(rules, "Jungfernstieg 1", "02000000", "030")
+    with pytest.raises(CustomerError, match="in no local network area") as info:
+        resolve_site(rules, "Somewhere", "99999999", "30")
+    assert info.value.code == "unknown_municipality"
+    # Hamburg lies in two local networks (Neuwerk is in 04721): the site must say which.
+    with pytest.raises(CustomerError, match="several local networks"):
+        resolve_site(rules, "Neuwerk", "02000000")
+    assert resolve_site(rules, "Neuwerk", "02000000", "04721").area_code == "4721"
+    assert resolve_site(rules, "Jungfernstieg 1", "02000000", "40").area_code == "40"
 
 
 def test_move_inside_the_local_network_updates_routing(rules: RuleSet) -> None:
@@ -113,15 +128,22 @@ def test_move_inside_the_local_network_updates_routing(rules: RuleSet) -> None:
 
 
 def test_move_outside_the_local_network_needs_new_numbers(rules: RuleSet) -> None:
-    a = Account(
-        id="a2",
+    a = account_with(
+        "a2",
         npn="4930123456",
         numbers=("4917012345678",),  # mobile: no local network, never in the way
-        number_blocks=(NumberRange("4930200000", "4930200099"),),
+        blocks=(("4930200000", "4930200099"),),
     )
-    with pytest.raises(CustomerError, match=r"needs new numbers \(clause 10\)") as info:
+    a = msgspec.structs.replace(
+        a,
+        holdings=tuple(
+            msgspec.structs.replace(h, area_code="30") if h.first.startswith("4930") else h
+            for h in a.holdings
+        ),
+    )
+    with pytest.raises(CustomerError, match=r"needs new numbers") as info:
         move_site(a, resolve_site(rules, "Jungfernstieg 1", "02000000", "40"))
-    assert info.value.status == 409
+    assert info.value.code == "move_outside_local_network" and info.value.kind == "conflict"
     assert "+4930123456" in info.value.message and "+4930200000" in info.value.message
     assert "+4917012345678" not in info.value.message
 

@@ -110,10 +110,11 @@ dial_strings = st.one_of(
 OWN = ["+4930123456", "+4930123457", "+4930200042", "+4930200099"]
 from_numbers = st.sampled_from(
     ["", *OWN, "+4930999999", "+499001123456", "+4911833", "110", "junk", "030 200 042"]
+    + ["201", "202", "203"]  # extensions of the presentation map
 )
 
 accounts = st.builds(
-    lambda cats, countries, prefixes, lifted, area: AccountPolicy(
+    lambda cats, countries, prefixes, lifted, area, suspended: AccountPolicy(
         account="gen",
         npn="+4930123456",
         area_code=area,
@@ -124,6 +125,9 @@ accounts = st.builds(
         blocked_prefixes=tuple(prefixes),
         lifted=tuple(lifted),
         emergency_area=area and "test-berlin-mitte",
+        suspended=suspended,
+        # 203 maps to a number the account does not own: the NPN is presented instead.
+        presentation={"201": "+4930200042", "202": "+4930123457", "203": "+4930999999"},
     ),
     st.lists(
         st.sampled_from(["mobile", "international", "premium_rate", "directory", "geographic"]),
@@ -135,6 +139,7 @@ accounts = st.builds(
         st.sampled_from(["premium-rate", "directory", "service-012", "premium-all"]), max_size=3
     ),
     st.sampled_from(["", "30", "040"]),
+    st.booleans(),
 )
 
 

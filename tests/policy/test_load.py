@@ -104,10 +104,8 @@ def test_codecs_and_power_dialer_files_are_located(rules_dir: Path) -> None:
 
     rules = load_rules(rules_dir)
 
-    assert rules.codecs_rule == RuleRef("codecs", str(rules_dir / "codecs.toml"), 7)
-    assert rules.power_dialer_rule == RuleRef(
-        "power-dialer", str(rules_dir / "power_dialer.toml"), 8
-    )
+    assert rules.codecs_rule == RuleRef("codecs", "codecs.toml", 7)
+    assert rules.power_dialer_rule == RuleRef("power-dialer", "power_dialer.toml", 8)
 
 
 # --- one mistake, one located error --------------------------------------------------
@@ -497,7 +495,7 @@ MISTAKES = [
         DELETE,
         "rule_file_error",
         0,
-        r"/carriers\.toml: rule_file_error: expected a file, got no such file$",
+        r"^carriers\.toml: rule_file_error: expected a file, got no such file$",
         id="missing-file",
     ),
 ]
@@ -513,7 +511,9 @@ def test_each_mistake_gives_one_located_error(
 
     assert len(errors) == 1, str(errors)
     (error,) = errors
-    assert (error.code, error.file, error.line) == (code, str(rules_dir / file), line), str(error)
+    # Named relative to the rules directory: no server path reaches an API answer.
+    assert (error.code, error.file, error.line) == (code, file, line), str(error)
+    assert str(rules_dir) not in str(errors)
     assert re.search(match, str(error)), str(error)
     assert str(errors) == f"1 error occurred:\n{error}"
 
@@ -626,12 +626,12 @@ def test_exception_outside_its_block_is_a_located_warning(rules_dir: Path) -> No
     (warning,) = rules.warnings
     assert (warning.code, warning.file, warning.line, warning.path) == (
         "rule_reference_error",
-        str(rules_dir / "blocks.toml"),
+        "blocks.toml",
         58,
         "$.exception[0].prefixes[1]",
     )
     assert re.search(
-        r"^warning: .*blocks\.toml:58: rule_reference_error: \$\.exception\[0\]\.prefixes\[1\]: "
+        r"^warning: blocks\.toml:58: rule_reference_error: \$\.exception\[0\]\.prefixes\[1\]: "
         r"expected an exception inside the block it names \(it has no effect\), "
         r"got '0900' is not covered by block 'directory'$",
         str(warning),
@@ -658,3 +658,121 @@ def test_same_prefix_and_category_in_a_hard_and_a_default_block_is_allowed(
     assert rules.default.categories["directory"] == "directory"
     assert rules.hard.categories == {"directory": "fraud-09001"}
     assert rules.ref("block", "fraud-09001").line == BLOCKS_LINES + 2
+
+
+# --- admission.toml (clause 2: per-site call admission) ------------------------------
+
+
+def test_shipped_admission_shares_and_where_a_refusal_rests(rules_dir: Path) -> None:
+    rules = load_rules(rules_dir)
+
+    shares = {s.kind: (s.media, s.kbps, s.formats) for s in rules.admission.share}
+    assert shares == {
+        "voice": ("audio", 100.0, ("PCMU", "PCMA", "G722")),
+        "video": ("video", 920.0, ("H263", "H263-1998", "H264")),
+        "fax": ("image", 14.4, ("t38",)),
+    }
+    assert (rules.admission.late_offer, rules.admission.clause) == ("voice", "2")
+    # At the first [[share]]: the figures a site's bandwidth is spent in.
+    assert rules.admission_rule == RuleRef("site-capacity", "admission.toml", 21)
+
+
+ADMISSION_MISTAKES = [
+    pytest.param(
+        'formats = ["PCMU", "PCMA", "G722"]',
+        'formats = ["PCMU", "PCMA", "G729"]',
+        "rule_reference_error",
+        25,
+        r"\$\.share\[0\]\.formats\[2\]: expected a format codecs\.toml accepts for audio, "
+        r"got 'G729'$",
+        id="format-the-codec-check-refuses",
+    ),
+    pytest.param(
+        'formats = ["H263", "H263-1998", "H264"]',
+        'formats = ["H263", "H264", "H264"]',
+        "rule_conflict_error",
+        31,
+        r"\$\.share\[1\]\.formats\[2\]: expected each video format in one share, "
+        r"got 'H264' already counted as 'video'$",
+        id="format-counted-twice",
+    ),
+    pytest.param(
+        'kind = "fax"',
+        'kind = "voice"',
+        "rule_conflict_error",
+        34,
+        r"\$\.share\[2\]\.kind: expected each kind in one share, got kind 'voice' again$",
+        id="kind-twice",
+    ),
+    pytest.param(
+        'late_offer = "voice"',
+        'late_offer = "audio"',
+        "rule_reference_error",
+        17,
+        r"\$\.late_offer: expected the kind of a share in this file, got 'audio'$",
+        id="late-offer-names-no-kind",
+    ),
+    pytest.param(
+        "kbps = 100\n",
+        "kbps = 0\n",
+        "rule_schema_error",
+        24,
+        r"\$\.share\[0\]\.kbps: expected `float` > 0\.0, got 0$",
+        id="share-of-nothing",
+    ),
+    pytest.param(
+        'media = "image"',
+        'media = "fax"',
+        "rule_schema_error",
+        35,
+        r"\$\.share\[2\]\.media: expected one of the allowed values, got 'fax'$",
+        id="unknown-media",
+    ),
+    pytest.param(
+        'formats = ["t38"]',
+        "formats = []",
+        "rule_schema_error",
+        37,
+        r"\$\.share\[2\]\.formats: expected `array` of length >= 1, got \[\]$",
+        id="share-without-formats",
+    ),
+    pytest.param(
+        "kbps = 920",
+        "kpbs = 920",
+        "rule_schema_error",
+        30,
+        r"\$\.share\[1\]\.kpbs: expected kind, media, kbps, formats, description, "
+        r"got unknown field `kpbs`$",
+        id="misspelt-share-field",
+    ),
+    pytest.param(
+        "call_timeout_seconds = 43200",
+        "call_timeout_seconds = 0",
+        "rule_schema_error",
+        18,
+        r"\$\.call_timeout_seconds: expected `int` >= 60, got 0$",
+        id="calls-that-never-count",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "code", "line", "match"), ADMISSION_MISTAKES)
+def test_each_admission_mistake_gives_one_located_error(
+    rules_dir: Path, old: str, new: str, code: str, line: int, match: str
+) -> None:
+    edit(rules_dir, "admission.toml", old, new)
+
+    errors = load_errors(rules_dir)
+
+    assert len(errors) == 1, str(errors)
+    (error,) = errors
+    assert (error.code, error.file, error.line) == (code, "admission.toml", line), str(error)
+    assert re.search(match, str(error)), str(error)
+
+
+def test_a_rules_directory_without_admission_toml_is_refused(rules_dir: Path) -> None:
+    edit(rules_dir, "admission.toml", "", DELETE)
+
+    (error,) = load_errors(rules_dir)
+
+    assert (error.code, error.file, error.line) == ("rule_file_error", "admission.toml", 0)

@@ -8,7 +8,7 @@ from policy.model import SipAnswer
 from policy.reasons import BLOCKED, SIP_ANSWERS, sip_answer
 
 #: RFC 3398 section 8.2.6.1, ISUP cause -> SIP status, for the causes used here.
-RFC_3398 = {1: 404, 21: 403, 28: 484, 34: 503, 57: 403, 65: 488}
+RFC_3398 = {1: 404, 17: 486, 21: 403, 28: 484, 34: 503, 57: 403, 65: 488}
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,9 @@ RFC_3398 = {1: 404, 21: 403, 28: 484, 34: 503, 57: 403, 65: 488}
         ("power_dialer", SipAnswer(403, "Forbidden", 21)),
         ("unknown_account", SipAnswer(403, "Forbidden", 21)),
         ("carrier_unreachable", SipAnswer(503, "Service Unavailable", 34)),
+        # Clause 2: the site's own access is full; busy, never a 503 that sends the PBX
+        # to another server (or takes this one out of its rotation, 112 included).
+        ("site_capacity", SipAnswer(486, "Busy Here", 17)),
     ],
 )
 def test_reason_answers(reason: str, answer: SipAnswer) -> None:

@@ -8,7 +8,8 @@ Decisions pinned here:
 - an employee changing its OWN account: 403 (it may read it, so the account's existence
   is no secret to it);
 - operator-only routes (accounts list/create, rules): 403 for customer keys;
-- the published operator blocks (clause 9.5): every key.
+- the published operator blocks (clause 9.5): public, with or without a key; the only
+  /v1 route without a security requirement in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -47,15 +48,18 @@ EXPECTED: dict[str, dict[str | None, int | str]] = {
         "employee_b": 403,
         None: 401,
     },
-    "any": {
+    "public": {
         "operator": OK,
         "admin_a": OK,
         "employee_a": OK,
         "admin_b": OK,
         "employee_b": OK,
-        None: 401,
+        None: OK,
     },
 }
+
+#: The /v1 routes that need no key (public information, clause 9.5).
+PUBLIC = {("GET", "/v1/operator-blocks")}
 
 UNBLOCK = "/v1/accounts/acme/blocks/operator/premium-rate"
 
@@ -102,7 +106,7 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any], str, int]] = [
         "read",
         200,
     ),
-    ("operator_blocks", "GET", "/v1/operator-blocks", {}, "any", 200),
+    ("operator_blocks", "GET", "/v1/operator-blocks", {}, "public", 200),
     ("rules.get", "GET", "/v1/rules", {}, "operator", 200),
     ("rules.reload", "POST", "/v1/rules/reload", {}, "operator", 200),
 ]
@@ -170,3 +174,20 @@ def test_every_v1_route_is_in_the_matrix(api: Api) -> None:
         for _, m, p, *_ in ENDPOINTS
     }
     assert routes == covered
+
+
+def test_only_the_public_routes_lack_a_security_requirement(api: Api) -> None:
+    """The OpenAPI document tells the truth: every keyed route requires a key, no other."""
+    doc = api.client.get("/schema/openapi.json").json()
+    security = {
+        (method.upper(), path): op.get("security")
+        for path, ops in doc["paths"].items()
+        if path.startswith("/v1/")
+        for method, op in ops.items()
+    }
+    assert {route for route, required in security.items() if not required} == PUBLIC
+    keyed = {tuple(map(str, required)) for route, required in security.items() if required}
+    assert keyed == {(str({"bearer": []}), str({"apiKey": []}))}
+    assert "security" not in doc  # no document-wide requirement the public route inherits
+    # And the matrix agrees: exactly the public routes answer without a key.
+    assert {(m, p) for _, m, p, _, kind, _ in ENDPOINTS if kind == "public"} == PUBLIC

@@ -75,19 +75,48 @@ def test_decision_for_another_account_is_404(api: Api) -> None:
 
 
 def test_operator_blocks_json(api: Api) -> None:
-    r = api.client.get("/v1/operator-blocks", headers=api.h("employee_b"))
+    r = api.client.get("/v1/operator-blocks")  # public information: no key (clause 9.5)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
     entries = r.json()
     assert {"kind": "prefix", "value": "09001", "block": "premium-rate"}.items() <= entries[
         0
     ].items()
+    assert (entries[0]["prefixes"], entries[0]["canonical"]) == (["09001"], ["499001"])
     exceptions = [e["value"] for e in entries if e["kind"] == "exception"]
     assert exceptions == ["11822", "11823"]
+    # A category names its number ranges, as dialled and canonical (clause 9.5 ¶2).
+    (groups,) = [e for e in entries if e["value"] == "user_groups"]
+    assert groups["kind"] == "category"
+    assert groups["prefixes"] == [f"018{d}" for d in range(1, 10)]
+    assert groups["canonical"] == [f"4918{d}" for d in range(1, 10)]
+    assert r.json() == api.client.get("/v1/operator-blocks", headers=api.h("admin_a")).json()
+
+
+def test_operator_blocks_name_a_countrys_calling_code(hard_api: Api) -> None:
+    entries = hard_api.client.get("/v1/operator-blocks").json()
+    (satellite,) = [e for e in entries if e["kind"] == "country"]
+    assert (satellite["value"], satellite["prefixes"], satellite["canonical"]) == (
+        "881",
+        ["+881"],
+        ["881"],
+    )
+
+
+def test_decision_names_the_accounts_matching_block(api: Api) -> None:
+    block = {"kind": "prefix", "value": "+44 20"}
+    r = api.client.post("/v1/accounts/acme/blocks", json=block, headers=api.h("admin_a"))
+    assert r.status_code == 201, r.text
+    r = api.client.get("/v1/decisions", params={"to": "+44 20 7946 0000"}, headers=api.h("admin_a"))
+    e = r.json()
+    assert e["decision"]["reason"] == "customer_block"
+    assert e["customer_blocks"] == [{"kind": "prefix", "value": "+4420", "canonical": "4420"}]
+    (decided,) = [s for s in e["steps"] if s["outcome"] == "decided"]
+    assert decided["note"] == "blocked by the account: prefix +4420 (4420)"
 
 
 def test_operator_blocks_csv_by_query_and_by_accept(api: Api) -> None:
-    by_query = api.client.get("/v1/operator-blocks?format=csv", headers=api.h("admin_a"))
+    by_query = api.client.get("/v1/operator-blocks?format=csv")
     by_accept = api.client.get("/v1/operator-blocks", headers=api.h("admin_a", Accept="text/csv"))
     as_json = api.client.get("/v1/operator-blocks", headers=api.h("admin_a")).json()
     for r in (by_query, by_accept):
@@ -96,6 +125,7 @@ def test_operator_blocks_csv_by_query_and_by_accept(api: Api) -> None:
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert [row["value"] for row in rows] == [e["value"] for e in as_json]
         assert rows[0]["liftable"] == "true"
+        assert [row["prefixes"].split() for row in rows] == [e["prefixes"] for e in as_json]
     # ?format wins over Accept.
     r = api.client.get(
         "/v1/operator-blocks?format=json", headers=api.h("admin_a", Accept="text/csv")

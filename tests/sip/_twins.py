@@ -36,7 +36,8 @@ def state(edge: Harness) -> tuple[object, ...]:
     }
     servers = {k: (t.state, t.last) for k, t in core._server.items()}
     tables = (dict(core._answered), list(core._late), set(core._calls), core._pending)
-    return dict(core.stats), limits, calls, servers, tables, core.get_timer()
+    holds = core.admission.holds()  # per-site admission (clause 2): BYEs take both paths
+    return dict(core.stats), limits, calls, servers, tables, holds, core.get_timer()
 
 
 def same(fast: Harness, full: Harness, data: bytes, addr: tuple[str, int] = TRUNK) -> list[bytes]:

@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from policy.accounts import Account
 from policy.store import SqliteStore
 from tests._procs import free_port, stop
 
@@ -64,8 +65,11 @@ class Edge:
     proc: subprocess.Popen[bytes]
 
 
-def _start_edge(d: pathlib.Path, workers: int, listen: str = "") -> Iterator[Edge]:
-    """Run the edge in ``d``; ``listen`` adds lines to its [listen] table.
+def _start_edge(
+    d: pathlib.Path, workers: int, listen: str = "", account: Account | None = None
+) -> Iterator[Edge]:
+    """Run the edge in ``d``; ``listen`` adds lines to its [listen] table; ``account``
+    replaces ``acme()`` as the account of trunk 127.0.0.2.
 
     A port found free can be taken before the edge binds it (other tests' sipp and edge
     processes pick ports too): an edge that exits while starting is retried on new ports.
@@ -75,7 +79,7 @@ def _start_edge(d: pathlib.Path, workers: int, listen: str = "") -> Iterator[Edg
     for f in (ROOT / "rules").glob("*.toml"):
         shutil.copy(f, rules / f.name)
     store = SqliteStore(str(d / "state.db"))
-    store.create_account(acme(), 1.0)
+    store.create_account(account or acme(), 1.0)
     store.create_account(acme(id="dialer"), 1.0)
     store.close()
     for attempt in range(3):
