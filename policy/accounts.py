@@ -206,8 +206,17 @@ class Account(Struct, frozen=True, kw_only=True):
             lifted=self.lifted,
             emergency_area=self.site.emergency_area if self.site else "",
             suspended=self.suspension is not None,
+            suspension=_suspension_text(self.suspension),
+            dialer_flag=self.dialer_flag,
             presentation={ext: "+" + n for ext, n in self.presentation.items()},
         )
+
+
+def _suspension_text(s: Suspension | None) -> str:
+    if s is None:
+        return ""
+    note = f" ({s.note})" if s.note else ""
+    return f"suspended by the operator: {s.ground}{note}, since {s.since:.0f} by {s.by}"
 
 
 class Charge(Struct, frozen=True, kw_only=True):

@@ -97,6 +97,11 @@ def decide(snapshot: Snapshot, call: Call, account: CompiledAccount) -> Decision
     if verdict == "emergency":
         # Clause 9.3: 110 and 112 have separate routing numbers per emergency origin area;
         # the NPN is always sent towards the PSAP (NotrufV), whatever the customer asked.
+        # The site's area is unknown when no site was declared or its municipality is in
+        # no area (customer.py then stores default_area): compile_account gave such an
+        # account the default area, whose routing and fallback numbers route the call.
+        # The fallback travels with the Decision: the edge tries it when the first PSAP
+        # refuses or does not answer (sip_edge/README.md, "emergency").
         routes = emergency_routes(account.emergency_area, digits)
         if routes is None:
             # Never routed as 112 by default: load.py refuses an emergency category with

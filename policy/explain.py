@@ -13,7 +13,7 @@ import msgspec
 
 from .account import CompiledAccount
 from .authorize import decide
-from .compile import DestClass, Snapshot
+from .compile import SUSPENSION_RULE, DestClass, Snapshot
 from .model import Call, Decision, RuleRef
 from .numbers import NumberError, canonical_prefix
 
@@ -57,6 +57,10 @@ class Explanation(msgspec.Struct, frozen=True):
     steps: tuple[Step, ...] = ()
     customer_blocks: tuple[BlockMatch, ...] = ()
     """The account's own blocks that cover the number (whether or not their step decided)."""
+    suspension: str = ""
+    """The operator's suspension of the account (clause 1), if any: ground, note, since, by."""
+    dialer_flag: str = "none"
+    """The power-dialer escalation of the account (clause 7.2), enforced by the edge."""
 
 
 def _customer_blocks(account: CompiledAccount, c: DestClass, digits: str) -> list[BlockMatch]:
@@ -113,6 +117,12 @@ def _candidates(
             cat_ref,
         ),
         (
+            "operator_suspension",
+            account.suspended,
+            account.policy.suspension or "the account is not suspended",
+            SUSPENSION_RULE if account.suspended else None,
+        ),
+        (
             "not_a_destination",
             c.action == "reject",
             f"category {c.category} action {c.action}",
@@ -161,7 +171,14 @@ def explain(snap: Snapshot, call: Call, account: CompiledAccount) -> Explanation
     decision = decide(snap, call, account)
     if not decision.number:
         step = Step("number", "decided", f"not a callable number: {decision.reason}")
-        return Explanation(call.to, decision, revision=snap.revision, steps=(step,))
+        return Explanation(
+            call.to,
+            decision,
+            revision=snap.revision,
+            steps=(step,),
+            suspension=account.policy.suspension,
+            dialer_flag=account.policy.dialer_flag,
+        )
     digits = decision.number
     cls = snap.trie.lookup(digits)
     value, length = snap.trie.match(digits)
@@ -185,4 +202,6 @@ def explain(snap: Snapshot, call: Call, account: CompiledAccount) -> Explanation
         revision=snap.revision,
         steps=tuple(steps),
         customer_blocks=tuple(matches),
+        suspension=account.policy.suspension,
+        dialer_flag=account.policy.dialer_flag,
     )

@@ -341,6 +341,10 @@ class AccountPolicy(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Emergency origin area of the declared site (clause 9.3)."""
     suspended: bool = False
     """Whether the operator suspended the account's outgoing calls (clause 1; 110/112 go on)."""
+    suspension: str = ""
+    """The suspension as explain shows it: ground, note, since when and by whom."""
+    dialer_flag: Literal["none", "warn", "throttle", "suspend"] = "none"
+    """The power-dialer escalation (clause 7.2; the edge enforces it), for explain."""
     presentation: dict[str, str] = {}
     """Extension (the From user a PBX sends) -> the own number presented for it (clause 9.6),
     as written (``+4930…``); one that is not an own number of the account gets the NPN."""

@@ -1249,6 +1249,7 @@ class EdgeCore:
         if call.fallback and self._fallback(call, now):
             return
         self.stats["timeout_408"] += 1
+        self._site_final(call, 408)  # no 2xx came: the call never started
         server = call.server
         if server.state != "proceeding":
             return
@@ -1256,7 +1257,6 @@ class EdgeCore:
         server.respond(data, 408, now)
         self._arm(server)
         self._send(data, server.addr)
-        self._site_final(call, 408)
         self._final(call)
 
 

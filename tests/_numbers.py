@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from policy import Account, Holding
+from policy.numbers import geographic_area_code
 
 
 def active(*ranges: str | tuple[str, str], at: float = 0.0) -> tuple[Holding, ...]:
@@ -18,7 +21,15 @@ def active(*ranges: str | tuple[str, str], at: float = 0.0) -> tuple[Holding, ..
         first, last = (r, r) if isinstance(r, str) else r
         hid = first if first == last else f"{first}-{last}"
         out.append(
-            Holding(id=hid, first=first, last=last, state="active", ordered_at=at, activated_at=at)
+            Holding(
+                id=hid,
+                first=first,
+                last=last,
+                state="active",
+                area_code=geographic_area_code(first) or "",
+                ordered_at=at,
+                activated_at=at,
+            )
         )
     return tuple(out)
 
@@ -33,3 +44,9 @@ def account_with(
     """An account whose NPN, numbers and blocks are all active."""
     holdings = active(*(n for n in (npn, *numbers) if n), *blocks)
     return Account(id=account_id, npn=npn, holdings=holdings, **fields)
+
+
+def ordered(number: str, at: float = 0.0) -> Holding:
+    """A number on order (assigned, not yet active)."""
+    (h,) = active(number, at=at)
+    return msgspec.structs.replace(h, state="ordered", activated_at=None)

@@ -124,7 +124,7 @@ _COMMON: dict[str, Any] = {"guards": [operator_numbers], "sync_to_thread": True}
 
 
 @put("/numbers", status_code=403, **_COMMON)
-def put_numbers(account_id: FromPath[str]) -> None:
+def put_numbers(account: AccountDep) -> None:
     """Replacing numbers wholesale is no life-cycle transition (operators: use the routes)."""
     raise PermissionDeniedException(
         "numbers change only through their life cycle: POST …/numbers, …/{holding}/activate, "

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from policy import RuleSet, load_rules
-from policy.accounts import Account, BlockTarget
+from policy.accounts import BlockTarget
 from policy.customer import (
     CustomerError,
     add_block,

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from policy import compile_dir
-from policy.compile import COMBOS
 from policy import engine as engine_mod
+from policy.compile import COMBOS
 from policy.engine import (
     RULESET,
     Engine,

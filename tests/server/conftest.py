@@ -13,22 +13,45 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
 from policy import Snapshot
-from policy.accounts import Account
+from policy.accounts import Site
 from policy.runtime import PolicyRuntime
 from policy.store import SqliteStore
 from server import ServerConfig, create_app
 from server.auth import add_key
+from tests._numbers import account_with, ordered
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
-ACME = Account(id="acme", name="ACME GmbH", npn="49301234567", numbers=("49301234568",))
-BRAVO = Account(id="bravo", name="Bravo KG", npn="49407654321")
+BERLIN = Site(
+    address="Unter den Linden 1, Berlin",
+    municipality="11000000",
+    area_code="30",
+    emergency_area="test-berlin-mitte",
+)
+HAMBURG = Site(
+    address="Jungfernstieg 1, Hamburg",
+    municipality="02000000",
+    area_code="40",
+    emergency_area="test-hamburg",
+)
+_ACME = account_with(
+    "acme",
+    npn="49301234567",
+    numbers=("49301234568",),
+    blocks=(("4930777700", "4930777799"),),
+    name="ACME GmbH",
+    site=BERLIN,
+)
+#: Active: the NPN, one more number and a block of 100; on order: 49301234569.
+ACME = msgspec.structs.replace(_ACME, holdings=(*_ACME.holdings, ordered("49301234569")))
+BRAVO = account_with("bravo", npn="49407654321", name="Bravo KG", site=HAMBURG)
 
 #: The roles of the isolation matrix: key name -> (role, account).
 ROLES: dict[str, tuple[str, str | None]] = {

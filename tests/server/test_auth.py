@@ -14,6 +14,7 @@ Decisions pinned here:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -48,6 +49,14 @@ EXPECTED: dict[str, dict[str | None, int | str]] = {
         "employee_b": 403,
         None: 401,
     },
+    "numbers": {
+        "operator": OK,
+        "admin_a": 403,
+        "employee_a": 403,
+        "admin_b": 404,
+        "employee_b": 404,
+        None: 401,
+    },
     "public": {
         "operator": OK,
         "admin_a": OK,
@@ -70,19 +79,122 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any], str, int]] = [
         "accounts.create",
         "POST",
         "/v1/accounts",
-        {"json": {"id": "carl", "npn": "+49 89 123456"}},
+        {"json": {"id": "carl"}},
         "operator",
         201,
     ),
     ("accounts.get", "GET", "/v1/accounts/acme", {}, "read", 200),
     ("numbers.get", "GET", "/v1/accounts/acme/numbers", {}, "read", 200),
-    ("numbers.put", "PUT", "/v1/accounts/acme/numbers", {"json": {"numbers": []}}, "write", 200),
+    # Numbers and the NPN are the operator's (clauses 9.1, 9.2): every write refused to
+    # customer keys with 403; a wholesale PUT refused to operators too (no transition).
+    ("numbers.put", "PUT", "/v1/accounts/acme/numbers", {"json": {"numbers": []}}, "numbers", 403),
+    (
+        "numbers.post",
+        "POST",
+        "/v1/accounts/acme/numbers",
+        {"json": {"first": "+49 30 1234570"}},
+        "numbers",
+        201,
+    ),
+    (
+        "numbers.activate",
+        "POST",
+        "/v1/accounts/acme/numbers/49301234569/activate",
+        {"json": {"proof": {"kind": "lease", "reference": "MV-2026-7"}}},
+        "numbers",
+        201,
+    ),
+    (
+        "numbers.port_out",
+        "POST",
+        "/v1/accounts/acme/numbers/49301234568/port-out",
+        {"json": {}},
+        "numbers",
+        201,
+    ),
+    (
+        "numbers.return",
+        "POST",
+        "/v1/accounts/acme/numbers/49301234568/return",
+        {"json": {}},
+        "numbers",
+        201,
+    ),
+    (
+        "numbers.split",
+        "POST",
+        "/v1/accounts/acme/numbers/4930777700-4930777799/split",
+        {"json": {"size": 10}},
+        "numbers",
+        201,
+    ),
+    (
+        "numbers.return_part",
+        "POST",
+        "/v1/accounts/acme/numbers/4930777700-4930777799/return-part",
+        {"json": {"first": "+49 30 777710", "last": "+49 30 777719"}},
+        "numbers",
+        201,
+    ),
+    (
+        "numbers.presentable",
+        "GET",
+        "/v1/accounts/acme/numbers/presentable/4930777712",
+        {},
+        "numbers",
+        200,
+    ),
+    (
+        "npn.put",
+        "PUT",
+        "/v1/accounts/acme/npn",
+        {"json": {"number": "030 1234568"}},
+        "numbers",
+        200,
+    ),
+    (
+        "relocate",
+        "POST",
+        "/v1/accounts/acme/relocate",
+        {
+            "json": {
+                "site": {
+                    "address": "Jungfernstieg 1",
+                    "municipality": "02000000",
+                    "area_code": "40",
+                },
+                "numbers": [{"first": "+49 40 1111111"}],
+            }
+        },
+        "numbers",
+        201,
+    ),
+    (
+        "suspension.post",
+        "POST",
+        "/v1/accounts/acme/suspension",
+        {"json": {"ground": "network_integrity", "note": "flood"}},
+        "numbers",
+        201,
+    ),
+    # Not suspended: the operator reaches the handler and gets its 409.
+    ("suspension.delete", "DELETE", "/v1/accounts/acme/suspension", {}, "numbers", 409),
+    ("dialer_flag.delete", "DELETE", "/v1/accounts/acme/dialer-flag", {}, "numbers", 200),
+    ("audit.get", "GET", "/v1/accounts/acme/audit", {}, "numbers", 200),
+    (
+        "presentation.put",
+        "PUT",
+        "/v1/accounts/acme/presentation",
+        {"json": {"extensions": {"201": "+49 30 1234568"}}},
+        "write",
+        200,
+    ),
     ("site.get", "GET", "/v1/accounts/acme/site", {}, "read", 200),
     (
         "site.put",
         "PUT",
         "/v1/accounts/acme/site",
-        {"json": {"address": "Berlin", "area_code": "030"}},
+        {"json": {"address": "Berlin", "municipality": "11000000"}},
         "write",
         200,
     ),
@@ -170,7 +282,16 @@ def test_every_v1_route_is_in_the_matrix(api: Api) -> None:
         for method in ops
     }
     covered = {
-        (m, p.replace("acme", "{account_id}").replace("operator/premium-rate", "{kind}/{value}"))
+        (
+            m,
+            re.sub(
+                r"/numbers/presentable/[0-9]+$",
+                "/numbers/presentable/{number}",
+                re.sub(r"/numbers/[0-9-]+/", "/numbers/{holding}/", p),
+            )
+            .replace("acme", "{account_id}")
+            .replace("operator/premium-rate", "{kind}/{value}"),
+        )
         for _, m, p, *_ in ENDPOINTS
     }
     assert routes == covered

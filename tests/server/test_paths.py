@@ -23,8 +23,8 @@ BROKEN = """
 [[block]]
 id = "broken"
 reason = "operator_block"
-prefixes = ["09OO"]
-liftable = true
+prefixes = ["0900"]
+liftable = "yes"
 """
 
 

@@ -35,7 +35,10 @@ def state(edge: Harness) -> tuple[object, ...]:
         for b, c in core._clients.items()
     }
     servers = {k: (t.state, t.last) for k, t in core._server.items()}
-    tables = (dict(core._answered), list(core._late), set(core._calls), core._pending)
+    tables = (
+        dict(core._answered), list(core._late), list(core._retired), set(core._calls),
+        core._pending,
+    )  # fmt: skip
     holds = core.admission.holds()  # per-site admission (clause 2): BYEs take both paths
     return dict(core.stats), limits, calls, servers, tables, holds, core.get_timer()
 

@@ -12,6 +12,7 @@ from policy.accounts import Account, Site
 from policy.runtime import PolicyRuntime
 from sip_edge.message import Message, parse_message
 from sip_edge.proxy import CoreSettings, EdgeCore
+from tests._numbers import active
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def acme(**fields: object) -> Account:
     base: dict[str, object] = {
         "id": "acme",
         "npn": NPN,
-        "numbers": (OWN,),
+        "holdings": active(NPN, OWN),
         "site": Site(
             address="Unter den Linden 1, 10117 Berlin",
             municipality="11000000",
@@ -52,6 +53,9 @@ def acme(**fields: object) -> Account:
             emergency_area="test-berlin-mitte",
         ),
     }
+    if "numbers" in fields:  # own numbers besides the NPN, all active
+        numbers = fields.pop("numbers")
+        base["holdings"] = active(NPN, *numbers)  # type: ignore[arg-type]
     base.update(fields)
     return Account(**base)  # type: ignore[arg-type]
 

@@ -210,7 +210,9 @@ def test_112_over_the_limit_goes_through_and_counts(site: Harness) -> None:
     assert used(site) == 300_000
     assert site.core.stats["emergency_over_site_capacity"] == 1
     assert refused(site, invite()).status == 486  # and it is counted against the site
-    site.send(answer(out[1][0], 486, "Busy"), PSAP)
+    ((fallback, _),) = site.send(answer(out[1][0], 486, "Busy"), PSAP)[1:]
+    assert fallback.method == "INVITE" and used(site) == 300_000  # on to its fallback
+    site.send(answer(fallback, 486, "Busy"), PSAP)
     assert used(site) == 200_000
 
 

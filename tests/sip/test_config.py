@@ -80,6 +80,26 @@ def test_mistakes_name_the_key(
         load_config(write(tmp_path, GOOD.replace(*change)))
 
 
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            "max_in_flight = 5000\nmax_transactions = 5500\nemergency_reserve = 1000",
+            r"limits\.max_transactions: expected at least 6000, got 5500",
+        ),
+        ("emergency_reserve = 0", r"limits\.emergency_reserve: expected at least 1, got 0"),
+    ],
+)
+def test_the_emergency_reserve_fits_beside_max_in_flight(
+    tmp_path: pathlib.Path, limits: str, message: str
+) -> None:
+    """Clause 9.3: calls in set-up other than 110/112 must never hold the reserve."""
+    with pytest.raises(ConfigError, match=r"^edge config: " + message):
+        load_config(write(tmp_path, f"{GOOD}[limits]\n{limits}\n"))
+    config = load_config(write(tmp_path, f"{GOOD}[limits]\nmax_transactions = 6000\n"))
+    assert config.limits.emergency_reserve == 1000
+
+
 def test_duplicate_trunk(tmp_path: pathlib.Path) -> None:
     text = GOOD + '[[trunk]]\naddress = "127.0.0.2"\naccount = "other"\n'
     with pytest.raises(

@@ -46,9 +46,7 @@ def test_blocked_premium_rate_gets_403_with_reason_and_rule(edge: Harness) -> No
     resp, addr = out[0]
     assert addr == TRUNK
     assert (resp.status, resp.reason) == (403, "Forbidden")
-    assert reason(resp) == (
-        'Q.850;cause=21;text="premium_rate (premium-rate rules/blocks.toml:13)"'
-    )
+    assert reason(resp) == ('Q.850;cause=21;text="premium_rate (premium-rate blocks.toml:13)"')
     assert parse_name_addr(resp.get("to") or "").tag  # a final answer carries our To tag
 
 
@@ -103,7 +101,7 @@ def test_codec_check_488_with_warning(edge: Harness) -> None:
     assert (resp.status, resp.reason) == (488, "Not Acceptable Here")
     assert resp.get("warning") == '305 127.0.0.1 "Incompatible media format"'
     assert (reason(resp)).startswith(
-        'Q.850;cause=65;text="codec_not_supported (codecs rules/codecs.toml:'
+        'Q.850;cause=65;text="codec_not_supported (codecs codecs.toml:'
     )
 
 
@@ -392,9 +390,7 @@ def test_attempts_per_second_limit_on_a_virtual_clock(edge: Harness) -> None:
     results = [statuses(edge.send(invite()))[0] for _ in range(7)]
     assert results == [100] * 5 + [403, 403]
     (resp, _), *_ = edge.send(invite())
-    assert reason(resp) == (
-        'Q.850;cause=21;text="power_dialer (power-dialer rules/power_dialer.toml:6)"'
-    )
+    assert reason(resp) == ('Q.850;cause=21;text="power_dialer (power-dialer power_dialer.toml:6)"')
     edge.now += 1.0
     assert statuses(edge.send(invite()))[0] == 100
 

@@ -292,6 +292,27 @@ def test_emergency_call_reaches_the_psap_rewritten(edge: Edge) -> None:
     carried(edge, psap, "112", "anonymous", privacy="id")
 
 
+def test_emergency_call_refused_by_the_psap_reaches_the_fallback(edge: Edge) -> None:
+    """Clause 9.3: the first routing number answers 503; the edge ACKs it and sends the
+    call on to the area's fallback routing number, and the caller gets that answer.
+
+    Both routing numbers reach the edge's one PSAP interface (a routing number is the
+    Request-URI's user part, selecting the PSAP behind the interface): one sipp UAS
+    plays it, answering the first INVITE 503 and the second 200; its scenario checks
+    each INVITE's routing number. The caller's sipp fails on anything but a 200.
+    """
+    xml = scenario(
+        edge,
+        "uas_psap_fallback.xml",
+        PRIMARY="4911203001",
+        FALLBACK="4911203002",
+        CHECKS=ereg(rf"sip:\+{NPN}@", "P-Asserted-Identity:"),
+    )
+    args = sipp_args(xml, "127.0.0.1", 1)
+    args[args.index("-p") + 1] = str(edge.psap)
+    carried(edge, start_uas(edge, args), "112", "+493012345001")
+
+
 def test_offer_with_only_a_disallowed_codec_gets_488(edge: Edge) -> None:
     refused(
         edge,
