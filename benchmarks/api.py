@@ -39,8 +39,7 @@ sys.path.insert(0, ROOT)
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from policy.accounts import Account  # noqa: E402
-from policy.store import open_store  # noqa: E402
+from policy import Account, Holding, open_store  # noqa: E402
 from server.auth import add_key  # noqa: E402
 from tests._procs import free_port  # noqa: E402
 
@@ -173,7 +172,9 @@ def seed(store_url: str, accounts: int, per_account: int) -> str:
     try:
         for a in range(accounts):
             prefixes = tuple(f"4930{PREFIX_BASE + p:07d}" for p in range(per_account))
-            account = Account(id=f"bench-{a:04d}", npn=f"4930{2_000_000 + a}",
+            npn = f"4930{2_000_000 + a}"
+            held = Holding(id=npn, first=npn, last=npn, state="active", area_code="30")
+            account = Account(id=f"bench-{a:04d}", npn=npn, holdings=(held,),
                               blocked_prefixes=prefixes)  # fmt: skip
             store.create_account(account, 0.0)
         key, _ = add_key(store, "operator", None)

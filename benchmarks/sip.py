@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from policy.accounts import Account, Site  # noqa: E402
+from policy import Account, Holding, Site  # noqa: E402
 from policy.store import SqliteStore  # noqa: E402
 from tests._procs import free_port  # noqa: E402
 from tests.sip.conftest import ping  # noqa: E402
@@ -114,7 +114,10 @@ def prepare(work: pathlib.Path) -> Setup:
     store = SqliteStore(str(work / "state.db"))
     site = Site(address="Benchstr. 1, 10117 Berlin", municipality="11000000", area_code="30",
                 emergency_area="test-berlin-mitte")  # fmt: skip
-    store.create_account(Account(id="bench", npn="493012345000", site=site), time.time())
+    npn = Holding(id="npn", first="493012345000", last="493012345000", state="active",
+                  area_code="30", activated_at=0.0)  # fmt: skip
+    bench = Account(id="bench", npn="493012345000", holdings=(npn,), site=site)
+    store.create_account(bench, time.time())
     store.close()
     uac = (SCENARIOS / "uac_burst.xml").read_text().replace("[service]", "[field0]")
     uas = (

@@ -46,8 +46,7 @@ def run_backend(url: str, n: int) -> dict[str, float]:
     """Median latency of each operation against the store at ``url``."""
     import msgspec
 
-    from policy.accounts import Account, BlockTarget
-    from policy.store import open_store
+    from policy import Account, BlockTarget, open_store
 
     store = open_store(url)
     try:

@@ -52,7 +52,6 @@ __all__ = [
     "canonical_range",
     "clear_dialer_flag",
     "find_holding",
-    "held_elsewhere",
     "port_in",
     "port_out",
     "presentable_since",

@@ -9,11 +9,20 @@ from __future__ import annotations
 import sys
 import time
 
-from policy import load_rules
-from policy.accounts import Account
-from policy.customer import resolve_site
-from policy.model import NumberRange
-from policy.store import AccountExists, open_store
+from policy import (
+    Account,
+    AccountExists,
+    SiteProof,
+    activate,
+    assign,
+    load_rules,
+    open_store,
+    resolve_site,
+    set_npn,
+)
+
+#: Who the audit trail names for the seeded numbers.
+SEEDER = "seed_demo"
 
 
 def main(store_url: str, rules_dir: str) -> int:
@@ -22,18 +31,22 @@ def main(store_url: str, rules_dir: str) -> int:
     store = open_store(store_url)
     try:
         site = resolve_site(rules, "Unter den Linden 1, 10117 Berlin", "11000000", "030")
-        account = Account(
-            id="demo",
-            name="Demo GmbH",
-            npn="4930123456",
-            number_blocks=(NumberRange("4930123450", "4930123459"),),
-            site=site,
-        )
+        now = time.time()
         try:
-            store.create_account(account, now=time.time())
-            print("seeded account 'demo' (NPN +4930123456, site Berlin)")
+            store.create_account(Account(id="demo", name="Demo GmbH", site=site), now)
         except AccountExists:
             print("account 'demo' exists")
+            return 0
+        # Numbers go through their life cycle as an operator's would (clauses 9.2, 9.3):
+        # a block of 10 in the site's Ortsnetz, activated with a proof, then the NPN.
+        block = "4930123450-4930123459"
+        proof = SiteProof(
+            kind="handelsregister", reference="demo", verified_by=SEEDER, verified_at=now
+        )
+        store.apply("demo", lambda a: assign(a, "+4930123450", "+4930123459", now, SEEDER), now)
+        store.apply("demo", lambda a: activate(a, block, now, SEEDER, proof), now)
+        store.apply("demo", lambda a: set_npn(a, "+4930123456", now, SEEDER), now)
+        print("seeded account 'demo' (numbers +4930123450..59 active, NPN +4930123456, Berlin)")
     finally:
         store.close()
     return 0

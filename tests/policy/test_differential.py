@@ -109,8 +109,12 @@ dial_strings = st.one_of(
 
 OWN = ["+4930123456", "+4930123457", "+4930200042", "+4930200099"]
 from_numbers = st.sampled_from(
-    ["", *OWN, "+4930999999", "+499001123456", "+4911833", "110", "junk", "030 200 042"]
-    + ["201", "202", "203"]  # extensions of the presentation map
+    [
+        "",
+        *OWN,
+        *("+4930999999", "+499001123456", "+4911833", "110", "junk", "030 200 042"),
+        *("201", "202", "203"),  # extensions of the presentation map
+    ]
 )
 
 accounts = st.builds(

@@ -53,11 +53,11 @@ def test_malformed_json_is_400(api: Api) -> None:
 
 
 def test_wrong_type_names_the_nested_field(api: Api) -> None:
-    body = {"id": "x", "npn": "030 1234567", "number_blocks": [{"first": 1, "last": "2"}]}
-    r = api.client.post("/v1/accounts", json=body, headers=api.h("operator"))
+    body = {"site": {"address": "x", "municipality": 11000000}, "numbers": []}
+    r = api.client.post("/v1/accounts/acme/relocate", json=body, headers=api.h("operator"))
     assert r.status_code == 400
     assert r.json()["errors"] == [
-        {"key": "number_blocks[0].first", "source": "body", "message": "Expected `str`, got `int`"}
+        {"key": "site.municipality", "source": "body", "message": "Expected `str`, got `int`"}
     ]
 
 

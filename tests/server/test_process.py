@@ -22,7 +22,7 @@ def test_serve_and_keys(tmp_path: pathlib.Path) -> None:
         op = {"Authorization": f"Bearer {operator}"}
         with httpx.Client(base_url=server.url, timeout=30) as c:
             assert c.get("/health").json()["status"] == "ok"
-            r = c.post("/v1/accounts", json={"id": "acme", "npn": "+49 30 1234567"}, headers=op)
+            r = c.post("/v1/accounts", json={"id": "acme"}, headers=op)
             assert r.status_code == 201, r.text
             admin = add_key(url, "admin", "acme")  # while the server runs: same file
             a = {"X-API-Key": admin}

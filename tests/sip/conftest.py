@@ -54,8 +54,8 @@ def acme(**fields: object) -> Account:
         ),
     }
     if "numbers" in fields:  # own numbers besides the NPN, all active
-        numbers = fields.pop("numbers")
-        base["holdings"] = active(NPN, *numbers)  # type: ignore[arg-type]
+        numbers: tuple[str, ...] = fields.pop("numbers")  # type: ignore[assignment]
+        base["holdings"] = active(NPN, *numbers)
     base.update(fields)
     return Account(**base)  # type: ignore[arg-type]
 
