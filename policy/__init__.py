@@ -54,18 +54,15 @@ from .lifecycle import (
     activate,
     assign,
     canonical_range,
-    clear_dialer_flag,
     port_in,
     port_out,
     presentable_since,
     relocate,
-    resume,
     return_holding,
     return_part,
     set_npn,
     set_presentation,
     split,
-    suspend,
 )
 from .load import RuleSet, load_rules
 from .model import (
@@ -92,6 +89,7 @@ from .store import (
     StoreError,
     open_store,
 )
+from .suspension import clear_dialer_flag, resume, suspend
 
 __all__ = [
     "REQUEST_CODES",

@@ -38,8 +38,6 @@ from .accounts import (
     Porting,
     Site,
     SiteProof,
-    Suspension,
-    SuspensionGround,
 )
 from .errors import CustomerError
 from .numbers import NumberError, canonical, geographic_area_code
@@ -49,20 +47,18 @@ __all__ = [
     "TRANSITIONS",
     "activate",
     "assign",
+    "audit_line",
     "canonical_range",
-    "clear_dialer_flag",
     "find_holding",
     "port_in",
     "port_out",
     "presentable_since",
     "relocate",
-    "resume",
     "return_holding",
     "return_part",
     "set_npn",
     "set_presentation",
     "split",
-    "suspend",
 ]
 
 #: Sizes of number blocks the operator assigns (clause 9.2; german-numbering.md: 10, 100,
@@ -203,7 +199,7 @@ def _ortsnetz(site: Site | None, first: str, last: str, action: str) -> str:
 # --- audit -------------------------------------------------------------------------
 
 
-def _line(
+def audit_line(
     account: Account,
     actor: str,
     now: float,
@@ -255,7 +251,7 @@ def _move(
         )
     new = _replace(h, state=to, **changes)
     account = _replace(account, holdings=_with(account, h, new))
-    line = _line(account, actor, now, f"number.{to}", new, h.state, to)
+    line = audit_line(account, actor, now, f"number.{to}", new, h.state, to)
     return Effect(account=account, audit=(line,), event=f"number.{to}")
 
 
@@ -271,7 +267,7 @@ def assign(account: Account, first: str, last: str | None, now: float, actor: st
         id=_id(account, a, b), first=a, last=b, state="ordered", area_code=area, ordered_at=now
     )
     account = _replace(account, holdings=(*account.holdings, h))
-    line = _line(account, actor, now, "number.ordered", h, "", "ordered", "assigned")
+    line = audit_line(account, actor, now, "number.ordered", h, "", "ordered", "assigned")
     return Effect(account=account, audit=(line,), event="number.ordered")
 
 
@@ -303,7 +299,7 @@ def port_in(
         porting=porting,
     )
     account = _replace(account, holdings=(*account.holdings, h))
-    line = _line(
+    line = audit_line(
         account,
         actor,
         now,
@@ -416,7 +412,9 @@ def _cut(
     parent = _replace(h, state="split", ended_at=now)
     account = _replace(account, holdings=_with(account, h, parent))
     children: list[Holding] = []
-    lines = [_line(account, actor, now, action, parent, h.state, "split", f"{len(parts)} parts")]
+    lines = [
+        audit_line(account, actor, now, action, parent, h.state, "split", f"{len(parts)} parts")
+    ]
     for a, b in parts:
         state: NumberState = "returned" if (a, b) == returned else h.state
         child = _replace(
@@ -430,7 +428,7 @@ def _cut(
         )
         children.append(child)
         lines.append(
-            _line(account, actor, now, f"number.{state}", child, "", state, f"part of {h.id}")
+            audit_line(account, actor, now, f"number.{state}", child, "", state, f"part of {h.id}")
         )
     account = _replace(account, holdings=(*account.holdings, *children))
     return Effect(account=account, audit=tuple(lines), event=action)
@@ -489,7 +487,7 @@ def set_npn(account: Account, number: str, now: float, actor: str) -> Effect:
             "be one of its active numbers",
             "npn",
         )
-    line = _line(account, actor, now, "npn.set", None, account.npn, npn)
+    line = audit_line(account, actor, now, "npn.set", None, account.npn, npn)
     line = _replace(line, subject=npn)
     return Effect(account=_replace(account, npn=npn), audit=(line,), event="npn.set")
 
@@ -515,7 +513,7 @@ def relocate(
             h2 = _replace(h, state="returned", ended_at=now)
             account = _replace(account, holdings=_with(account, h, h2))
             lines.append(
-                _line(
+                audit_line(
                     account,
                     actor,
                     now,
@@ -530,14 +528,15 @@ def relocate(
     if account.npn and not account.owns_active(account.npn):
         lines.append(
             _replace(
-                _line(account, actor, now, "npn.set", None, account.npn, ""), subject=account.npn
+                audit_line(account, actor, now, "npn.set", None, account.npn, ""),
+                subject=account.npn,
             )
         )
         account = _replace(account, npn="")
     before = account.site
     account = _replace(account, site=site)
     lines.append(
-        _line(
+        audit_line(
             account,
             actor,
             now,
@@ -561,39 +560,6 @@ def presentable_since(account: Account, number: str) -> float | None:
         if h.holds(number):
             return h.activated_at
     return None
-
-
-# --- suspension (clause 1) and the power-dialer flag (clause 7.2) --------------------
-
-
-def suspend(
-    account: Account, ground: SuspensionGround, note: str, now: float, actor: str
-) -> Effect:
-    """Stop the account's outgoing calls (clause 1); 110/112 are never affected (9.3)."""
-    if account.suspension is not None:
-        raise CustomerError(
-            "already_suspended",
-            f"account {account.id!r} is suspended already ({account.suspension.ground})",
-        )
-    s = Suspension(ground=ground, note=note, since=now, by=actor)
-    line = _line(account, actor, now, "account.suspend", None, "", ground, note)
-    return Effect(account=_replace(account, suspension=s), audit=(line,), event="account.suspend")
-
-
-def resume(account: Account, now: float, actor: str) -> Effect:
-    """Lift an operator suspension."""
-    if account.suspension is None:
-        raise CustomerError("not_suspended", f"account {account.id!r} is not suspended")
-    line = _line(account, actor, now, "account.resume", None, account.suspension.ground, "")
-    return Effect(account=_replace(account, suspension=None), audit=(line,), event="account.resume")
-
-
-def clear_dialer_flag(account: Account, now: float, actor: str) -> Effect:
-    """Clear the power-dialer escalation the edge raised (clause 7.2; operators only)."""
-    line = _line(account, actor, now, "dialer.clear", None, account.dialer_flag, "none")
-    return Effect(
-        account=_replace(account, dialer_flag="none"), audit=(line,), event="dialer.clear"
-    )
 
 
 # --- the customer's choice (clause 9.6) ------------------------------------------------
@@ -623,7 +589,9 @@ def set_presentation(
                 field,
             )
         out[ext] = number
-    line = _line(account, actor, now, "presentation.set", None, "", "", f"{len(out)} extensions")
+    line = audit_line(
+        account, actor, now, "presentation.set", None, "", "", f"{len(out)} extensions"
+    )
     return Effect(
         account=_replace(account, presentation=out), audit=(line,), event="presentation.set"
     )
