@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from policy import AccountPolicy, Call, compile_account, compile_dir, decide  # noqa: E402
-from policy.reference import decide_direct  # noqa: E402
+from policy.compiler.reference import decide_direct  # noqa: E402
 
 SCENARIOS = [
     ("allow, E.164 +49", Call(to="+4930987654")),

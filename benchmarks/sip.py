@@ -44,7 +44,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from policy import Account, Holding, Site  # noqa: E402
-from policy.store import SqliteStore  # noqa: E402
+from policy.state.store import SqliteStore  # noqa: E402
 from tests._procs import free_port  # noqa: E402
 from tests.sip.conftest import ping  # noqa: E402
 

@@ -4,8 +4,40 @@
 neither of them (layers depend one way).
 """
 
-from .account import CompiledAccount, compile_account
-from .accounts import (
+from policy.compiler.compile import Snapshot, compile_dir, compile_rules
+from policy.compiler.dialer import Escalation, WindowTotal, escalate
+from policy.compiler.explain import Explanation, explain
+from policy.errors import (
+    REQUEST_CODES,
+    AccountError,
+    CustomerError,
+    EngineError,
+    PolicyError,
+    RuleError,
+    RuleErrors,
+    RuleWarning,
+)
+from policy.percall.account import CompiledAccount, compile_account
+from policy.percall.authorize import decide
+from policy.percall.follower import FeedFollower, State
+from policy.percall.numbers import NumberError, canonical, canonical_prefix
+from policy.percall.reasons import sip_answer
+from policy.percall.runtime import PolicyRuntime, RulesInfo
+from policy.percall.snapshot_file import load_snapshot, save_snapshot
+from policy.rules.load import RuleSet, load_rules
+from policy.rules.model import (
+    AccountPolicy,
+    Call,
+    Carrier,
+    Decision,
+    Identity,
+    NumberRange,
+    PowerDialerFile,
+    RuleRef,
+    SipAnswer,
+)
+from policy.rules.published import PublishedEntry, published_blocks, to_csv
+from policy.state.accounts import (
     Account,
     Applied,
     AuditEntry,
@@ -26,9 +58,7 @@ from .accounts import (
     SuspensionGround,
     UnblockOutcome,
 )
-from .authorize import decide
-from .compile import Snapshot, compile_dir, compile_rules
-from .customer import (
+from policy.state.customer import (
     UnblockQuote,
     add_block,
     apply_unblock,
@@ -37,20 +67,7 @@ from .customer import (
     refuse,
     resolve_site,
 )
-from .dialer import Escalation, WindowTotal, escalate
-from .errors import (
-    REQUEST_CODES,
-    AccountError,
-    CustomerError,
-    EngineError,
-    PolicyError,
-    RuleError,
-    RuleErrors,
-    RuleWarning,
-)
-from .explain import Explanation, explain
-from .follower import FeedFollower, State
-from .lifecycle import (
+from policy.state.lifecycle import (
     activate,
     assign,
     canonical_range,
@@ -64,24 +81,7 @@ from .lifecycle import (
     set_presentation,
     split,
 )
-from .load import RuleSet, load_rules
-from .model import (
-    AccountPolicy,
-    Call,
-    Carrier,
-    Decision,
-    Identity,
-    NumberRange,
-    PowerDialerFile,
-    RuleRef,
-    SipAnswer,
-)
-from .numbers import NumberError, canonical, canonical_prefix
-from .published import PublishedEntry, published_blocks, to_csv
-from .reasons import sip_answer
-from .runtime import PolicyRuntime, RulesInfo
-from .snapshot_file import load_snapshot, save_snapshot
-from .store import (
+from policy.state.store import (
     AccountExists,
     AccountNotFound,
     IdempotencyConflict,
@@ -89,7 +89,7 @@ from .store import (
     StoreError,
     open_store,
 )
-from .suspension import clear_dialer_flag, resume, suspend
+from policy.state.suspension import clear_dialer_flag, resume, suspend
 
 __all__ = [
     "REQUEST_CODES",

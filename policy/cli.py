@@ -15,16 +15,16 @@ from collections.abc import Sequence
 
 import msgspec
 
-from .account import compile_account
-from .cases import run_cases
-from .compile import Snapshot, compile_dir
-from .errors import AccountError, EngineError, RuleErrors
-from .explain import Explanation, explain
-from .load import load_rules
-from .model import AccountPolicy, Call, RuleRef
-from .published import published_blocks, to_csv
-from .reference import decide_direct
-from .snapshot_file import load_snapshot, save_snapshot
+from policy.compiler.compile import Snapshot, compile_dir
+from policy.compiler.explain import Explanation, explain
+from policy.compiler.reference import decide_direct
+from policy.errors import AccountError, EngineError, RuleErrors
+from policy.percall.account import compile_account
+from policy.percall.snapshot_file import load_snapshot, save_snapshot
+from policy.rules.cases import run_cases
+from policy.rules.load import load_rules
+from policy.rules.model import AccountPolicy, Call, RuleRef
+from policy.rules.published import published_blocks, to_csv
 
 __all__ = ["main"]
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .model import RuleRef
+    from policy.rules.model import RuleRef
 
 __all__ = [
     "ERROR_LIMIT",

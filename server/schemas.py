@@ -1,6 +1,6 @@
 """API-only views: what a request may write and what a response reads.
 
-Store records (``policy.accounts``) are the one schema of customer state and are served as
+Store records (``policy.state.accounts``) are the one schema of customer state and are served as
 they are. The Write views here carry only what a client may set: the account id of a
 change comes from the path, and ``version``, charge ids and timestamps are set by the
 store, never by a body. Write views are ``forbid_unknown_fields``, so a body that tries to

@@ -1,7 +1,7 @@
 """Accounts with active numbers for tests that are not about the number life cycle.
 
 The life cycle itself (assign, port, activate ...) is tested in tests/policy/test_lifecycle.py
-through ``policy.lifecycle``; other tests start from an account whose numbers are active.
+through ``policy.state.lifecycle``; other tests start from an account whose numbers are active.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from policy import Account, Holding
-from policy.numbers import geographic_area_code
+from policy.percall.numbers import geographic_area_code
 
 
 def active(*ranges: str | tuple[str, str], at: float = 0.0) -> tuple[Holding, ...]:

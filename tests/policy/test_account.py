@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policy import AccountError, AccountPolicy, Snapshot, compile_account
-from policy.model import NumberRange
+from policy.rules.model import NumberRange
 
 
 def test_every_problem_is_reported(snapshot: Snapshot) -> None:

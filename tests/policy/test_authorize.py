@@ -7,8 +7,8 @@ import pathlib
 import pytest
 
 from policy import AccountPolicy, Call, Snapshot, compile_account, compile_dir, decide, explain
-from policy.cases import load_cases, run_cases
-from policy.model import Identity, RuleRef, SipAnswer
+from policy.rules.cases import load_cases, run_cases
+from policy.rules.model import Identity, RuleRef, SipAnswer
 
 from .test_differential import EXTRA_BLOCKS
 

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from policy import RuleSet, load_rules
-from policy.accounts import BlockTarget
-from policy.customer import (
+from policy.state.accounts import BlockTarget
+from policy.state.customer import (
     CustomerError,
     add_block,
     apply_unblock,
@@ -169,7 +169,7 @@ def test_geographic_area_code(number: str, area: str | None) -> None:
 def test_prefix_targets_normalise_idempotently(
     rules: RuleSet, written: str, canonical: str
 ) -> None:
-    from policy.customer import normalise_target
+    from policy.state.customer import normalise_target
 
     once = normalise_target(rules, BlockTarget("prefix", written))
     assert once == BlockTarget("prefix", canonical)

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from policy import RuleSet
-from policy.dialer import Escalation, WindowTotal, dialer_ruleset, escalate
-from policy.engine import EngineError, run_child
-from policy.model import EscalationStep, PowerDialerFile
+from policy.compiler.dialer import Escalation, WindowTotal, dialer_ruleset, escalate
+from policy.compiler.engine import EngineError, run_child
+from policy.rules.model import EscalationStep, PowerDialerFile
 
 
 def test_levels_follow_the_rule_file(rules: RuleSet) -> None:
@@ -48,8 +48,8 @@ def test_no_totals_no_child() -> None:
 def test_escalation_never_loads_the_engine_into_the_caller() -> None:
     code = (
         "import sys\n"
-        "from policy.dialer import escalate, WindowTotal\n"
-        "from policy.model import PowerDialerFile, EscalationStep\n"
+        "from policy.compiler.dialer import escalate, WindowTotal\n"
+        "from policy.rules.model import PowerDialerFile, EscalationStep\n"
         "f = PowerDialerFile(max_attempts_per_second=1, max_concurrent_setups=1,"
         " escalation=(EscalationStep(level='suspend', rejected_at_least=2),))\n"
         "for _ in range(3): escalate(f, [WindowTotal(account='a', attempts=3, rejected=3)])\n"

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy import AccountPolicy, Call, Snapshot, compile_account, compile_dir, decide
-from policy.model import NumberRange
-from policy.reference import decide_direct
+from policy.compiler.reference import decide_direct
+from policy.rules.model import NumberRange
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from policy import AccountError, AccountPolicy, Call, Snapshot, compile_account, decide
-from policy.authorize import emergency_routes
+from policy.compiler.reference import decide_direct
 from policy.errors import RuleErrors
-from policy.load import load_rules
-from policy.model import Decision, Identity
-from policy.reference import decide_direct
+from policy.percall.authorize import emergency_routes
+from policy.rules.load import load_rules
+from policy.rules.model import Decision, Identity
 
 BERLIN = "test-berlin-mitte"
 

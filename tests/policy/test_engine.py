@@ -11,9 +11,9 @@ import time
 import pytest
 
 from policy import compile_dir
-from policy import engine as engine_mod
-from policy.compile import COMBOS
-from policy.engine import (
+from policy.compiler import engine as engine_mod
+from policy.compiler.compile import COMBOS
+from policy.compiler.engine import (
     RULESET,
     Engine,
     Fact,
@@ -180,7 +180,7 @@ def test_a_swallowed_action_error_is_reported() -> None:
     # Trap: exceptions inside actions are swallowed; no answer must not pass for one.
     # Run in a fresh interpreter: patching this process's engine would leak into others.
     code = (
-        "import policy.engine as e\n"
+        "import policy.compiler.engine as e\n"
         "def boom(name, m): raise RuntimeError('boom')\n"
         "e._action = boom\n"
         "try:\n"

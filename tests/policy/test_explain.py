@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policy import AccountPolicy, Call, Snapshot, compile_account, explain
-from policy.explain import BlockMatch
+from policy.compiler.explain import BlockMatch
 
 ACCOUNT = AccountPolicy(
     account="t",

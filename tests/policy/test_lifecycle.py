@@ -33,7 +33,7 @@ from policy import (
     split,
     suspend,
 )
-from policy.lifecycle import TRANSITIONS
+from policy.state.lifecycle import TRANSITIONS
 
 OP = "key_operator"
 DAY = 86_400.0

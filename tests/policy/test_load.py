@@ -1,4 +1,4 @@
-"""Tests for policy.load.load_rules: the shipped rules, and one located error per mistake.
+"""Tests for policy.rules.load.load_rules: the shipped rules, and one located error per mistake.
 
 Each mistake is a small text edit to one file of a copy of the shipped rules (fixture
 ``rules_dir`` in conftest.py). The expected line numbers refer to the shipped files as
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from policy.errors import ERROR_LIMIT, RuleErrors
-from policy.load import load_rules
-from policy.model import RuleRef
+from policy.rules.load import load_rules
+from policy.rules.model import RuleRef
 
 #: ``new`` of an edit that deletes the file.
 DELETE = None

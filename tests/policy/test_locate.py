@@ -1,4 +1,4 @@
-"""Tests for policy._locate: msgspec error path -> 1-based line of TOML text."""
+"""Tests for policy.rules._locate: msgspec error path -> 1-based line of TOML text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from policy._locate import line_of, parse_path
+from policy.rules._locate import line_of, parse_path
 
 # Line numbers are in the comments on the right of the expectations below.
 DOC = """\

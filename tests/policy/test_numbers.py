@@ -1,4 +1,4 @@
-"""Tests for policy.numbers: dial string -> canonical E.164 digits (DESIGN.md, Numbers)."""
+"""Tests for policy.percall.numbers: dial string -> canonical E.164 digits (DESIGN.md, Numbers)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from policy import numbers
-from policy.numbers import MAX_E164_DIGITS, NumberError, canonical, canonical_prefix
+from policy.percall import numbers
+from policy.percall.numbers import MAX_E164_DIGITS, NumberError, canonical, canonical_prefix
 
 # (dial, area_code, canonical digits)
 VALID: list[tuple[str, str, str]] = [

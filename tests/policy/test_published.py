@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from policy import RuleSet, load_rules
-from policy.published import PublishedEntry, dialable_prefix, published_blocks, to_csv
+from policy.rules.published import PublishedEntry, dialable_prefix, published_blocks, to_csv
 
 COUNTRY_AND_GEOGRAPHIC = """
 [[block]]

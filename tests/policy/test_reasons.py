@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from policy.model import SipAnswer
-from policy.reasons import BLOCKED, SIP_ANSWERS, sip_answer
+from policy.percall.reasons import BLOCKED, SIP_ANSWERS, sip_answer
+from policy.rules.model import SipAnswer
 
 #: RFC 3398 section 8.2.6.1, ISUP cause -> SIP status, for the causes used here.
 RFC_3398 = {1: 404, 17: 486, 21: 403, 28: 484, 34: 503, 57: 403, 65: 488}

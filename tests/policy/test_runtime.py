@@ -7,8 +7,8 @@ import pathlib
 import pytest
 
 from policy import Call, RuleErrors
-from policy.accounts import Account
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
+from policy.state.accounts import Account
 
 
 def test_reload_swaps_and_failed_reload_keeps_running_rules(rules_copy: pathlib.Path) -> None:

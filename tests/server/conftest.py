@@ -18,9 +18,9 @@ import pytest
 from litestar.testing import TestClient
 
 from policy import Snapshot
-from policy.accounts import Site
-from policy.runtime import PolicyRuntime
-from policy.store import SqliteStore
+from policy.percall.runtime import PolicyRuntime
+from policy.state.accounts import Site
+from policy.state.store import SqliteStore
 from server import ServerConfig, create_app
 from server.auth import add_key
 from tests._numbers import account_with, ordered

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from policy.accounts import Account
-from policy.store import SqliteStore
+from policy.state.accounts import Account
+from policy.state.store import SqliteStore
 
 from ._serve import Server, add_key
 from .conftest import NOW, RULES

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from policy import RuleError, RuleErrors, Snapshot
-from policy.accounts import Account
-from policy.runtime import PolicyRuntime
-from policy.store import SqliteStore
+from policy.percall.runtime import PolicyRuntime
+from policy.state.accounts import Account
+from policy.state.store import SqliteStore
 from server.follower import RulesFollower
 
 from ._wait import wait_until

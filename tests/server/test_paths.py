@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from policy.runtime import PolicyRuntime
-from policy.store import SqliteStore
+from policy.percall.runtime import PolicyRuntime
+from policy.state.store import SqliteStore
 
 from ._wait import wait_until
 from .conftest import HARD_BLOCK, NOW, Api, copy_rules, make_api

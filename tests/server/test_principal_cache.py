@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from policy.accounts import Principal
-from policy.store import SqliteStore
+from policy.state.accounts import Principal
+from policy.state.store import SqliteStore
 from server.auth import PrincipalCache, hash_key
 
 OPERATOR = Principal(key_id="key_1", role="operator")

@@ -8,7 +8,7 @@ import subprocess
 
 import httpx
 
-from policy.store import SqliteStore
+from policy.state.store import SqliteStore
 
 from ._serve import ROOT, Server, add_key, server_command
 from .conftest import ACME, NOW, RULES

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from litestar.testing import TestClient
 
-from policy.runtime import PolicyRuntime
-from policy.store import SqliteStore
+from policy.percall.runtime import PolicyRuntime
+from policy.state.store import SqliteStore
 from server import ServerConfig, create_app
 
 from ._wait import wait_until

@@ -25,8 +25,8 @@ from litestar.testing import TestClient
 from schemathesis.checks import not_a_server_error
 
 from policy import Snapshot
-from policy.runtime import PolicyRuntime
-from policy.store import SqliteStore, Store
+from policy.percall.runtime import PolicyRuntime
+from policy.state.store import SqliteStore, Store
 from server import ServerConfig, create_app
 
 from .conftest import NOW, RULES, seed

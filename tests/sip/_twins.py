@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
 
 from .conftest import TRUNK, Harness
 from .test_fuzz import TOKENS

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from policy.accounts import Account, Site
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
+from policy.state.accounts import Account, Site
 from sip_edge.message import Message, parse_message
 from sip_edge.proxy import CoreSettings, EdgeCore
 from tests._numbers import active

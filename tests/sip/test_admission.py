@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from policy.accounts import Account, Site
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
+from policy.state.accounts import Account, Site
 from sip_edge.admission import SiteAdmission
 from sip_edge.message import Message, parse_message
 from sip_edge.sdp import MediaShares, offer_share

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
 from sip_edge.message import Message, parse_message, parse_via
 from sip_edge.proxy import MAGIC
 

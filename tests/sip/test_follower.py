@@ -6,10 +6,10 @@ import pathlib
 
 import msgspec
 
-from policy.accounts import Account
-from policy.dialer import Escalation
-from policy.runtime import PolicyRuntime
-from policy.store import SqliteStore
+from policy.compiler.dialer import Escalation
+from policy.percall.runtime import PolicyRuntime
+from policy.state.accounts import Account
+from policy.state.store import SqliteStore
 from sip_edge.follower import EdgeFollower, apply_escalations
 
 from .conftest import Harness, acme, invite

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
 
 from .conftest import CARRIER_DE, FIXTURES, TRUNK, Harness
 

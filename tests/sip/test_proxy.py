@@ -300,7 +300,7 @@ def test_carrier_wanting_the_presented_number_in_pai(
 ) -> None:
     import pathlib
 
-    from policy.runtime import PolicyRuntime
+    from policy.percall.runtime import PolicyRuntime
 
     path = pathlib.Path(str(rules_copy)) / "carriers.toml"
     text = path.read_text().replace(
@@ -374,7 +374,7 @@ def test_emergency_with_a_disallowed_codec_still_routes(edge: Harness) -> None:
 
 
 def test_site_address_cannot_inject_headers(edge: Harness) -> None:
-    from policy.accounts import Site
+    from policy.state.accounts import Site
 
     site = Site(address='Evil"\r\nX-Injected: 1', area_code="30", emergency_area="test-default")
     edge.core.set_account(acme(site=site))
@@ -680,7 +680,7 @@ def test_account_change_applies_to_the_next_invite(edge: Harness) -> None:
 def test_rules_reload_applies_and_calls_in_progress_go_on(rules_copy: object) -> None:
     import pathlib
 
-    from policy.runtime import PolicyRuntime
+    from policy.percall.runtime import PolicyRuntime
 
     runtime = PolicyRuntime(str(rules_copy), 0.0)
     edge = Harness(runtime)

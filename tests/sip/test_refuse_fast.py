@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
 from sip_edge.message import parse_message
 
 from ._twins import mutate, pair, same

@@ -23,8 +23,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from policy.accounts import Account
-from policy.store import SqliteStore
+from policy.state.accounts import Account
+from policy.state.store import SqliteStore
 from tests._procs import free_port, stop
 
 from .conftest import NPN, ROOT, acme, ping

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from policy.accounts import Site
+from policy.state.accounts import Site
 from sip_edge.message import Message, parse_message, parse_name_addr
 
 from .conftest import acme

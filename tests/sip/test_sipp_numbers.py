@@ -14,7 +14,7 @@ Suspension (clause 1): a suspended account's calls are refused by the edge with 
 a Reason naming ``account_suspended``, while 110 and 112 still reach the PSAP (a sipp
 UAS) and are answered (clause 9.3).
 
-The accounts are built with ``policy.lifecycle`` (assign, port_out, set_presentation,
+The accounts are built with ``policy.state.lifecycle`` (assign, port_out, set_presentation,
 suspend) and stored before the edge starts. Every sipp run is bounded; no timing is
 asserted.
 """

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from policy.runtime import PolicyRuntime
+from policy.percall.runtime import PolicyRuntime
 from sip_edge._udp import BatchSocket
 
 from .conftest import Harness

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from policy.store import RedisStore, SqliteStore, Store
+from policy.state.store import RedisStore, SqliteStore, Store
 from tests._procs import free_port, stop
 
 REDIS_SERVER = shutil.which("redis-server")

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy.accounts import Account, BlockTarget, ChangeEvent, Principal, UnblockOutcome
-from policy.store import (
+from policy.state.accounts import Account, BlockTarget, ChangeEvent, Principal, UnblockOutcome
+from policy.state.store import (
     AccountExists,
     AccountNotFound,
     IdempotencyConflict,
     Store,
     StoreError,
 )
-from policy.store._records import charge_id
+from policy.state.store._records import charge_id
 
 from .conftest import Backend
 

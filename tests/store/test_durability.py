@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from policy.accounts import Account
-from policy.store import Store, open_store
+from policy.state.accounts import Account
+from policy.state.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Acknowledgements to wait for before the kill (the child would do far more).
@@ -28,8 +28,8 @@ import sys
 
 import msgspec
 
-from policy.accounts import BlockTarget
-from policy.store import open_store
+from policy.state.accounts import BlockTarget
+from policy.state.store import open_store
 
 store = open_store(sys.argv[1])
 for i in range(1_000_000):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.store import RedisStore, SqliteStore, open_store
+from policy.state.store import RedisStore, SqliteStore, open_store
 
 
 @pytest.mark.parametrize("form", ["sqlite://{path}", "{path}"])

@@ -10,8 +10,8 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from policy.accounts import Account, BlockTarget, Principal
-from policy.store import RedisStore
+from policy.state.accounts import Account, BlockTarget, Principal
+from policy.state.store import RedisStore
 
 
 @pytest.fixture

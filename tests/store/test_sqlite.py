@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from policy.accounts import Account, BlockTarget
-from policy.store import SqliteStore, StoreError
-from policy.store.sqlite import SCHEMA_VERSION
+from policy.state.accounts import Account, BlockTarget
+from policy.state.store import SqliteStore, StoreError
+from policy.state.store.sqlite import SCHEMA_VERSION
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ import threading
 from collections.abc import Callable
 from typing import ClassVar, Literal
 
-from .accounts import ChangeEvent
-from .errors import EngineError, RuleErrors
-from .runtime import PolicyRuntime
-from .store import Store
+from policy.errors import EngineError, RuleErrors
+from policy.percall.runtime import PolicyRuntime
+from policy.state.accounts import ChangeEvent
+from policy.state.store import Store
 
 __all__ = ["FeedFollower", "State", "reload_for_event"]
 

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ._locate import line_of, parse_path
-from .errors import RuleError
+from policy.errors import RuleError
+from policy.rules._locate import line_of, parse_path
 
 __all__ = ["Source", "decode_toml", "located"]
 

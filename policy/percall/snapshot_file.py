@@ -14,12 +14,11 @@ from typing import Literal
 import msgspec
 
 from compiled import PrefixTrie
-
-from ._decode import Source
-from .compile import COMBOS, DestClass, Snapshot
-from .errors import EngineError
-from .load import FILES, rules_from_sources
-from .model import Decision
+from policy.compiler.compile import COMBOS, DestClass, Snapshot
+from policy.errors import EngineError
+from policy.rules._decode import Source
+from policy.rules.load import FILES, rules_from_sources
+from policy.rules.model import Decision
 
 __all__ = ["load_snapshot", "save_snapshot"]
 

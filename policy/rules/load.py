@@ -18,9 +18,10 @@ from typing import Any
 
 import phonenumbers
 
-from ._decode import Source, decode_toml, located
-from .errors import RuleError, RuleErrors, RuleWarning
-from .model import (
+from policy.errors import RuleError, RuleErrors, RuleWarning
+from policy.percall.numbers import NumberError, canonical_prefix, geographic_area_code
+from policy.rules._decode import Source, decode_toml, located
+from policy.rules.model import (
     AdmissionFile,
     BlockRule,
     BlocksFile,
@@ -36,7 +37,6 @@ from .model import (
     PowerDialerFile,
     RuleRef,
 )
-from .numbers import NumberError, canonical_prefix, geographic_area_code
 
 __all__ = ["FILES", "Layer", "RuleSet", "load_rules", "longest", "rules_from_sources"]
 

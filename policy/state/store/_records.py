@@ -10,7 +10,7 @@ import hashlib
 
 import msgspec
 
-from policy.accounts import (
+from policy.state.accounts import (
     Account,
     Applied,
     AuditEntry,

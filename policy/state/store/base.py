@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from policy.accounts import (
+from policy.errors import PolicyError
+from policy.state.accounts import (
     Account,
     Applied,
     AuditEntry,
@@ -23,7 +24,6 @@ from policy.accounts import (
     Principal,
     UnblockOutcome,
 )
-from policy.errors import PolicyError
 
 __all__ = [
     "AccountExists",

@@ -48,7 +48,7 @@ import msgspec
 import redis
 from redis.client import Pipeline
 
-from policy.accounts import (
+from policy.state.accounts import (
     Account,
     Applied,
     AuditEntry,

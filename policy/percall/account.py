@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from compiled import PrefixTrie
-
-from .compile import Snapshot
-from .errors import AccountError
-from .model import AccountPolicy, EmergencyArea, Identity
-from .numbers import NumberError, canonical, canonical_prefix
+from policy.compiler.compile import Snapshot
+from policy.errors import AccountError
+from policy.percall.numbers import NumberError, canonical, canonical_prefix
+from policy.rules.model import AccountPolicy, EmergencyArea, Identity
 
 __all__ = ["MAX_OWN_NUMBERS", "CompiledAccount", "compile_account"]
 

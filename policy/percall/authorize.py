@@ -7,11 +7,11 @@ coded here; it was decided by the engine at compile time and is read from the ta
 
 from __future__ import annotations
 
-from .account import CompiledAccount
-from .compile import COMBOS, SUSPENDED, Snapshot
-from .model import Call, Carrier, Decision, EmergencyArea, Identity
-from .numbers import NumberError, canonical
-from .reasons import sip_answer
+from policy.compiler.compile import COMBOS, SUSPENDED, Snapshot
+from policy.percall.account import CompiledAccount
+from policy.percall.numbers import NumberError, canonical
+from policy.percall.reasons import sip_answer
+from policy.rules.model import Call, Carrier, Decision, EmergencyArea, Identity
 
 __all__ = ["decide", "emergency_routes", "identity_for", "refused"]
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from msgspec import Struct
 
-from .accounts import Account, BlockTarget, Site
-from .engine import Engine, LiftFact
-from .errors import CustomerError
-from .load import RuleSet
-from .model import RuleRef
-from .numbers import NumberError, canonical_prefix, geographic_area_code
+from policy.compiler.engine import Engine, LiftFact
+from policy.errors import CustomerError
+from policy.percall.numbers import NumberError, canonical_prefix, geographic_area_code
+from policy.rules.load import RuleSet
+from policy.rules.model import RuleRef
+from policy.state.accounts import Account, BlockTarget, Site
 
 __all__ = [
     "CustomerError",
@@ -196,7 +196,7 @@ def move_site(account: Account, site: Site) -> Account:
     Inside the local network of the account's geographic numbers the move takes effect at
     once (emergency calls route to the new area). Outside it the move is refused: a
     geographic number may only be used inside its local network, so new numbers are needed
-    (the operator's ``policy.lifecycle.relocate``). Numbers on order or being ported in
+    (the operator's ``policy.state.lifecycle.relocate``). Numbers on order or being ported in
     count too: they could not be activated after such a move.
     """
     foreign = sorted(

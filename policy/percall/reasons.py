@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .model import SipAnswer
+from policy.rules.model import SipAnswer
 
 __all__ = ["BLOCKED", "SIP_ANSWERS", "sip_answer"]
 

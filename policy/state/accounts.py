@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from .model import AccountPolicy, NumberRange
+from policy.rules.model import AccountPolicy, NumberRange
 
 __all__ = [
     "Account",
@@ -57,7 +57,7 @@ class Site(Struct, frozen=True, kw_only=True):
 
 
 NumberState = Literal["ordered", "porting", "active", "porting_out", "returned", "split"]
-"""Life cycle of a number or block (clauses 6.2, 9.1, 9.2; ``policy.lifecycle``). Only
+"""Life cycle of a number or block (clauses 6.2, 9.1, 9.2; ``policy.state.lifecycle``). Only
 ``active`` numbers are the account's to present; ``split`` marks a block an operator cut
 into parts (each part a holding of its own, naming it as ``parent``)."""
 
@@ -148,7 +148,7 @@ class Account(Struct, frozen=True, kw_only=True):
     """One customer account and its policy state.
 
     Numbers are the operator's (clauses 9.1, 9.2): ``holdings`` and ``npn`` change only
-    through ``policy.lifecycle``; the customer chooses ``presentation`` among its active
+    through ``policy.state.lifecycle``; the customer chooses ``presentation`` among its active
     numbers. (An older record's ``numbers``/``number_blocks`` fields, written when
     customers could set them, are not read: the operator assigns them again.)
     """

@@ -15,8 +15,8 @@ from typing import Literal
 
 import msgspec
 
-from .load import RuleSet, longest
-from .numbers import NumberError, canonical_prefix
+from policy.percall.numbers import NumberError, canonical_prefix
+from policy.rules.load import RuleSet, longest
 
 __all__ = ["PublishedEntry", "dialable_prefix", "published_blocks", "to_csv"]
 

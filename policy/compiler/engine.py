@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from .errors import EngineError
+from policy.errors import EngineError
 
 __all__ = [
     "RULESET",
@@ -340,7 +340,7 @@ class Engine:
 _encoder = msgspec.msgpack.Encoder()
 _facts_decoder = msgspec.msgpack.Decoder(list[Fact])
 _verdicts_decoder = msgspec.msgpack.Decoder(list[Verdict])
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def decode_facts(data: bytes) -> list[Fact]:
@@ -356,12 +356,12 @@ def encode_verdicts(verdicts: list[Verdict]) -> bytes:
 def run_child(
     mode: str, payload: bytes, timeout: float, argv: Sequence[str] | None = None
 ) -> bytes:
-    """Run ``python -m policy._engine_child MODE`` with ``payload`` on stdin; its stdout.
+    """Run ``python -m policy.compiler._engine_child MODE`` with ``payload`` on stdin; its stdout.
 
     A fresh interpreter per run: a hang is bounded by ``timeout`` (the child is killed),
     and whatever the engine registers or leaks dies with the child.
     """
-    cmd = list(argv) if argv else [sys.executable, "-m", "policy._engine_child", mode]
+    cmd = list(argv) if argv else [sys.executable, "-m", "policy.compiler._engine_child", mode]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     try:

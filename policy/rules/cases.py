@@ -11,12 +11,12 @@ import os
 
 import msgspec
 
-from ._decode import Source, decode_toml, located
-from .account import compile_account
-from .authorize import decide
-from .compile import Snapshot
-from .errors import AccountError, RuleError, RuleErrors
-from .model import AccountPolicy, Call, Decision, OperatorCase, OperatorCasesFile
+from policy.compiler.compile import Snapshot
+from policy.errors import AccountError, RuleError, RuleErrors
+from policy.percall.account import compile_account
+from policy.percall.authorize import decide
+from policy.rules._decode import Source, decode_toml, located
+from policy.rules.model import AccountPolicy, Call, Decision, OperatorCase, OperatorCasesFile
 
 __all__ = ["CaseResult", "load_cases", "run_cases"]
 

@@ -11,11 +11,11 @@ from typing import Literal
 
 import msgspec
 
-from .account import CompiledAccount
-from .authorize import decide
-from .compile import SUSPENSION_RULE, DestClass, Snapshot
-from .model import Call, Decision, RuleRef
-from .numbers import NumberError, canonical_prefix
+from policy.compiler.compile import SUSPENSION_RULE, DestClass, Snapshot
+from policy.percall.account import CompiledAccount
+from policy.percall.authorize import decide
+from policy.percall.numbers import NumberError, canonical_prefix
+from policy.rules.model import Call, Decision, RuleRef
 
 __all__ = ["BlockMatch", "Explanation", "Step", "explain"]
 

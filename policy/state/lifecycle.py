@@ -4,7 +4,7 @@ Numbers are the operator's (clauses 9.1, 9.2): only operators assign, port in, a
 port out and return them and set the main number (NPN); customers choose among their
 active numbers which one an extension presents (:func:`set_presentation`). Every function
 here is pure: it gets the account, the rules and the time (``now``), and returns an
-:class:`~policy.accounts.Effect` (the new account and its audit lines) for the store to
+:class:`~policy.state.accounts.Effect` (the new account and its audit lines) for the store to
 write in one transaction, or raises :class:`~policy.errors.CustomerError`.
 
 States and transitions (``TRANSITIONS``)::
@@ -29,7 +29,9 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from .accounts import (
+from policy.errors import CustomerError
+from policy.percall.numbers import NumberError, canonical, geographic_area_code
+from policy.state.accounts import (
     Account,
     AuditEntry,
     Effect,
@@ -39,8 +41,6 @@ from .accounts import (
     Site,
     SiteProof,
 )
-from .errors import CustomerError
-from .numbers import NumberError, canonical, geographic_area_code
 
 __all__ = [
     "BLOCK_SIZES",

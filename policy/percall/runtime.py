@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 from msgspec import Struct
 
-from .account import CompiledAccount, compile_account
-from .accounts import Account
-from .authorize import decide
-from .compile import Snapshot, compile_dir
-from .model import Call, Decision
+from policy.compiler.compile import Snapshot, compile_dir
+from policy.percall.account import CompiledAccount, compile_account
+from policy.percall.authorize import decide
+from policy.rules.model import Call, Decision
+from policy.state.accounts import Account
 
 __all__ = ["PolicyRuntime", "RulesInfo"]
 

@@ -38,7 +38,7 @@ from typing import Literal, cast
 
 import msgspec
 
-from policy.accounts import (
+from policy.state.accounts import (
     Account,
     Applied,
     AuditEntry,

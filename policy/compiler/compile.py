@@ -23,12 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from compiled import PrefixTrie
-
-from .engine import Fact, Verdict, evaluate_in_child
-from .errors import EngineError
-from .load import RuleSet, load_rules, longest
-from .model import Carrier, Decision, EmergencyArea, RuleRef
-from .reasons import sip_answer
+from policy.compiler.engine import Fact, Verdict, evaluate_in_child
+from policy.errors import EngineError
+from policy.percall.reasons import sip_answer
+from policy.rules.load import RuleSet, load_rules, longest
+from policy.rules.model import Carrier, Decision, EmergencyArea, RuleRef
 
 __all__ = [
     "COMBOS",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import msgspec
 
-from .accounts import Account, Effect, Suspension, SuspensionGround
-from .errors import CustomerError
-from .lifecycle import audit_line
+from policy.errors import CustomerError
+from policy.state.accounts import Account, Effect, Suspension, SuspensionGround
+from policy.state.lifecycle import audit_line
 
 __all__ = ["clear_dialer_flag", "resume", "suspend"]
 

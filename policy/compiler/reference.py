@@ -3,7 +3,7 @@
 No trie, no class table, no compiled account: every attribute is found by a linear scan of
 the canonical rule tables and the account's raw policy, and the verdict comes from one
 engine evaluation. The differential tests hold :func:`decide_direct` and
-:func:`policy.authorize.decide` to the same Decision; ``callpolicy explain --no-index``
+:func:`policy.percall.authorize.decide` to the same Decision; ``callpolicy explain --no-index``
 uses it for debugging.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .authorize import refused
-from .compile import DestClass, fact_for, template
-from .engine import Engine
-from .load import RuleSet
-from .model import AccountPolicy, Call, Decision, Identity
-from .numbers import NumberError, canonical, canonical_prefix
-from .reasons import sip_answer
+from policy.compiler.compile import DestClass, fact_for, template
+from policy.compiler.engine import Engine
+from policy.percall.authorize import refused
+from policy.percall.numbers import NumberError, canonical, canonical_prefix
+from policy.percall.reasons import sip_answer
+from policy.rules.load import RuleSet
+from policy.rules.model import AccountPolicy, Call, Decision, Identity
 
 __all__ = ["attributes", "decide_direct"]
 

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from .errors import EngineError
-from .model import EscalationStep, PowerDialerFile
+from policy.errors import EngineError
+from policy.rules.model import EscalationStep, PowerDialerFile
 
 __all__ = [
     "DIALER_RULESET",
@@ -117,7 +117,7 @@ def escalate(
     rules: PowerDialerFile, totals: Sequence[WindowTotal], timeout: float = 30.0
 ) -> list[Escalation]:
     """Escalations for window totals, evaluated by durable-rules in a child process."""
-    from .engine import run_child
+    from policy.compiler.engine import run_child
 
     if not totals:
         return []

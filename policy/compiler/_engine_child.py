@@ -1,6 +1,6 @@
 """Child-process entry of the rules engine: msgpack on stdin, msgpack on stdout.
 
-``python -m policy._engine_child calls`` evaluates call facts with the fixed ruleset;
+``python -m policy.compiler._engine_child calls`` evaluates call facts with the fixed ruleset;
 ``... dialer`` evaluates power-dialer window totals with a ruleset built from the rule
 file. A plain subprocess (not multiprocessing): the parent's ``__main__`` is never
 re-imported, and the child is a fresh interpreter whose registrations die with it.
@@ -12,8 +12,8 @@ import sys
 
 import msgspec
 
-from .dialer import DialerBatch, escalate_in_process
-from .engine import Engine, decode_facts, encode_verdicts
+from policy.compiler.dialer import DialerBatch, escalate_in_process
+from policy.compiler.engine import Engine, decode_facts, encode_verdicts
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import PolicyError
+from policy.errors import PolicyError
 
 __all__ = [
     "MAX_E164_DIGITS",
