@@ -17,6 +17,7 @@ from policy.errors import (
     RuleErrors,
     RuleWarning,
 )
+from policy.logs import LOG_FORMATS, LOG_LEVELS, configure_logging, log_context, logging_config
 from policy.percall.account import CompiledAccount, compile_account
 from policy.percall.authorize import decide
 from policy.percall.follower import FeedFollower, State
@@ -47,6 +48,7 @@ from policy.state.accounts import (
     ChargeRequest,
     Effect,
     Holding,
+    KeyInfo,
     NumberState,
     Porting,
     Principal,
@@ -85,13 +87,17 @@ from policy.state.store import (
     AccountExists,
     AccountNotFound,
     IdempotencyConflict,
+    KeyNotFound,
     Store,
     StoreError,
+    StoreUnavailable,
     open_store,
 )
 from policy.state.suspension import clear_dialer_flag, resume, suspend
 
 __all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
     "REQUEST_CODES",
     "Account",
     "AccountError",
@@ -117,6 +123,8 @@ __all__ = [
     "Holding",
     "IdempotencyConflict",
     "Identity",
+    "KeyInfo",
+    "KeyNotFound",
     "NumberError",
     "NumberRange",
     "NumberState",
@@ -141,6 +149,7 @@ __all__ = [
     "State",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Suspension",
     "SuspensionGround",
     "UnblockOutcome",
@@ -157,11 +166,14 @@ __all__ = [
     "compile_account",
     "compile_dir",
     "compile_rules",
+    "configure_logging",
     "decide",
     "escalate",
     "explain",
     "load_rules",
     "load_snapshot",
+    "log_context",
+    "logging_config",
     "move_site",
     "open_store",
     "port_in",

@@ -1,13 +1,16 @@
 """``callpolicy``: the operator's command line (check, compile, explain, test, dump).
 
 Modelled on Kamailio's mtree RPCs: validate and compile rule files, ask why a number is
-blocked, run operator test cases, print the published block list. Exit codes: 0 success,
-1 the rules (or the cases) are wrong, 2 usage errors.
+blocked, run operator test cases, print the published block list. Every command that
+prints data takes ``--json`` (errors then come as JSON on stdout too). Exit codes: 0
+success, 1 the rules (or the cases) are wrong, 2 usage errors: bad arguments, a rules
+directory that does not exist, a dial string ``explain`` finds no number in.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import tomllib
@@ -29,6 +32,12 @@ from policy.rules.published import published_blocks, to_csv
 __all__ = ["main"]
 
 DEFAULT_RULES = "rules"
+#: Exit status of a usage error (argparse's too).
+USAGE = 2
+
+
+class UsageError(Exception):
+    """The command cannot run as asked (exit 2): the message says why."""
 
 
 def _fail(message: str) -> int:
@@ -36,8 +45,38 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _print_json(data: object) -> None:
+    print(msgspec.json.format(msgspec.json.encode(data).decode()))
+
+
+def _rule_errors_json(exc: RuleErrors) -> dict[str, object]:
+    """``{"ok": false, "errors": [...]}``: each error's code, place, found and expected."""
+    errors = [
+        {"code": e.code, "file": e.file, "line": e.line, "path": e.path}
+        | {"found": e.found, "expected": e.expected}
+        for e in exc
+    ]
+    return {"ok": False, "errors": errors}
+
+
+def _rules_dir(directory: str) -> str:
+    """``directory`` if it is one; otherwise a UsageError saying so (not 10 missing files)."""
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise UsageError(f"rules directory {directory} {what}")
+    return directory
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("callpolicy")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree that is not installed
+        return "unknown"
+
+
 def _compile(directory: str) -> Snapshot:
     """compile_dir(); its rule errors name paths under ``directory``, ready to open."""
+    _rules_dir(directory)
     try:
         return compile_dir(directory)
     except RuleErrors as exc:  # files are named relative to the directory (load.py)
@@ -60,9 +99,25 @@ def _snapshot(args: argparse.Namespace) -> Snapshot:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a rules directory and compile it through the engine; report every error."""
     snap = _compile(args.rules_dir)
-    for warning in snap.rules.warnings:
-        print(warning.under(args.rules_dir), file=sys.stderr)
+    warnings = [str(w.under(args.rules_dir)) for w in snap.rules.warnings]
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     r = snap.rules
+    if args.json:
+        _print_json(
+            {
+                "ok": True,
+                "directory": args.rules_dir,
+                "categories": len(r.plan.category),
+                "blocks": len(r.blocks.block),
+                "exceptions": len(r.blocks.exception),
+                "classes": len(snap.classes),
+                "prefixes": len(snap.trie),
+                "revision": snap.revision,
+                "warnings": warnings,
+            }
+        )
+        return 0
     print(
         f"ok: {args.rules_dir}: {len(r.plan.category)} categories, {len(r.blocks.block)} blocks, "
         f"{len(r.blocks.exception)} exceptions, {len(snap.classes)} classes, "
@@ -76,6 +131,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     snap = _compile(args.rules_dir)
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)  # var/ on a fresh checkout
     save_snapshot(snap, args.output)
+    if args.json:
+        stages = dict(snap.stages)
+        data = {"output": args.output, "revision": snap.revision, "prefixes": len(snap.trie)}
+        _print_json({**data, "stages": stages})
+        return 0
     print(f"wrote {args.output}: revision {snap.revision[:12]}, {len(snap.trie)} prefixes")
     if args.explain_stages:
         for stage, seconds in snap.stages.items():
@@ -116,21 +176,31 @@ def _print_explanation(e: Explanation, directory: str) -> None:
         print(f"  {s.outcome:<14} {s.step:<22} {s.note}{rule}")
 
 
+def _no_number(dial: str, reason: str) -> int:
+    """Exit status of ``explain`` for a dial string with no callable number in it."""
+    print(f"callpolicy explain: {dial!r} is not a callable number ({reason})", file=sys.stderr)
+    return USAGE
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
-    """Decide one number and show the chain of rules considered."""
+    """Decide one number and show the chain of rules considered.
+
+    A dial string that is not a callable number (invalid, incomplete, a carrier
+    selection prefix) is explained like any other, and the exit status is 2.
+    """
     snap = _snapshot(args)
     policy = _account(args.account_file)
     call = Call(to=args.number, from_number=args.from_number or "")
     if args.no_index:
         d = decide_direct(snap.rules, call, policy)
         print(msgspec.json.encode(d).decode() if args.json else d)
-        return 0
+        return 0 if d.number else _no_number(args.number, d.reason)
     e = explain(snap, call, compile_account(snap, policy))
     if args.json:
-        print(msgspec.json.format(msgspec.json.encode(e).decode()))
+        _print_json(e)
     else:
         _print_explanation(e, snap.rules.directory)
-    return 0
+    return 0 if e.decision.number else _no_number(args.number, e.decision.reason)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -139,6 +209,17 @@ def cmd_test(args: argparse.Namespace) -> int:
     directory = args.cases or os.path.join(args.rules_dir, "tests")
     results = run_cases(snap, directory)
     failed = [r for r in results if not r.ok]
+    code = 1 if failed or not results else 0
+    if args.json:
+        shown = results if args.verbose else failed
+        cases = [
+            {"file": r.file, "line": r.line, "note": r.case.note, "ok": r.ok}
+            | {"failures": list(r.failures)}
+            for r in shown
+        ]
+        passed = len(results) - len(failed)
+        _print_json({"ok": code == 0, "passed": passed, "failed": len(failed), "cases": cases})
+        return code
     for r in failed:
         print(f"{r.file}:{r.line}: FAIL {r.case.note}: " + "; ".join(r.failures))
     if args.verbose:
@@ -146,58 +227,67 @@ def cmd_test(args: argparse.Namespace) -> int:
             if r.ok:
                 print(f"{r.file}:{r.line}: ok {r.case.note}")
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed or not results else 0
+    return code
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
     """Print the published list of operator blocks (clause 9.5)."""
     try:
-        rules = load_rules(args.rules_dir)
+        rules = load_rules(_rules_dir(args.rules_dir))
     except RuleErrors as exc:
         raise exc.under(args.rules_dir) from None
     entries = published_blocks(rules)
-    if args.format == "csv":
+    if args.format == "csv" and not args.json:
         sys.stdout.write(to_csv(entries))
     else:
-        print(msgspec.json.format(msgspec.json.encode(entries).decode()))
+        _print_json(entries)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog="callpolicy", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"callpolicy {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
+    # Every command prints data, so every command takes --json.
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="machine-readable output")
 
-    c = sub.add_parser("check", help="validate rules and report every error")
+    c = sub.add_parser("check", help="validate rules and report every error", parents=[json_flag])
     c.add_argument("rules_dir", metavar="RULES_DIR")
     c.set_defaults(func=cmd_check)
 
-    c = sub.add_parser("compile", help="compile rules into a snapshot file")
+    c = sub.add_parser("compile", help="compile rules into a snapshot file", parents=[json_flag])
     c.add_argument("rules_dir", metavar="RULES_DIR")
     c.add_argument("-o", "--output", required=True, metavar="FILE")
     c.add_argument("--explain-stages", action="store_true", help="print per-stage timings")
     c.set_defaults(func=cmd_compile)
 
-    c = sub.add_parser("explain", help="why is this number blocked (or allowed)?")
+    c = sub.add_parser(
+        "explain", help="why is this number blocked (or allowed)?", parents=[json_flag]
+    )
     c.add_argument("number", metavar="NUMBER")
     src = c.add_mutually_exclusive_group()
     src.add_argument("--rules", default=DEFAULT_RULES, metavar="DIR", help="rules directory")
     src.add_argument("--snapshot", metavar="FILE", help="a compiled snapshot file")
     c.add_argument("--account-file", metavar="F", help="account policy as TOML or JSON")
     c.add_argument("--from", dest="from_number", metavar="N", help="calling number (UPN)")
-    c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--no-index", action="store_true", help="bypass the trie: ask the engine")
     c.set_defaults(func=cmd_explain)
 
-    c = sub.add_parser("test", help="run operator test cases (RULES_DIR/tests/*.toml)")
+    c = sub.add_parser(
+        "test", help="run operator test cases (RULES_DIR/tests/*.toml)", parents=[json_flag]
+    )
     c.add_argument("rules_dir", metavar="RULES_DIR")
     c.add_argument("--cases", metavar="DIR", help="cases directory (default RULES_DIR/tests)")
-    c.add_argument("-v", "--verbose", action="store_true")
+    c.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     c.set_defaults(func=cmd_test)
 
-    c = sub.add_parser("dump", help="print the published list of operator blocks")
+    c = sub.add_parser(
+        "dump", help="print the published list of operator blocks", parents=[json_flag]
+    )
     c.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", default=DEFAULT_RULES)
-    c.add_argument("--format", choices=("json", "csv"), default="json")
+    c.add_argument("--format", choices=("json", "csv"), default="json", help="--json: json")
     c.set_defaults(func=cmd_dump)
     return p
 
@@ -208,8 +298,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except RuleErrors as exc:
+        if args.json:
+            _print_json(_rule_errors_json(exc))
         return _fail(str(exc))
+    except UsageError as exc:
+        if args.json:
+            _print_json({"ok": False, "error": str(exc)})
+        _fail(f"callpolicy {args.command}: {exc}")
+        return USAGE
     except (AccountError, EngineError, ValueError, OSError) as exc:
+        if args.json:
+            _print_json({"ok": False, "error": str(exc)})
         return _fail(f"callpolicy {args.command}: {exc}")
     return code
 

@@ -25,11 +25,13 @@ from litestar.openapi.spec import Components, Reference, SecurityScheme
 
 from policy import EngineError, PolicyRuntime, RuleErrors, Store, open_store
 
+from .access import RequestLog
 from .auth import KEYS_STATE_KEY, ApiKeyAuth, PrincipalCache, principal_of
 from .config import ConfigError, ServerConfig
 from .deps import Clock, Ctx, Services
-from .errors import EXCEPTION_HANDLERS
+from .errors import EXCEPTION_HANDLERS, check_json_body
 from .follower import RulesFollower
+from .openapi import assets_router, document, render_plugins
 from .routes import PUBLIC_V1_HANDLERS, V1_HANDLERS, health, ready
 
 __all__ = ["API_VERSION", "Clock", "app_from_env", "create_app", "preflight"]
@@ -123,27 +125,39 @@ def create_app(
     on_shutdown: list[Callable[[], object]] = [follower.stop]
     if owned:
         on_shutdown.append(the_store.close)
-    return Litestar(
-        route_handlers=[v1, public_v1, health, ready],
+    app = Litestar(
+        route_handlers=[v1, public_v1, health, ready, assets_router()],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=check_json_body,  # 415 for a JSON body that is not, 400 if too deep
         openapi_config=OpenAPIConfig(
             title="callpolicy",
             version=API_VERSION,
             description="Call-authorization policy: accounts, blocks, paid unblocks "
             "(clause 9.5), sites (clauses 9.3, 10), decisions and the operator's rules.",
             components=Components(security_schemes=_SECURITY_SCHEMES),
+            render_plugins=render_plugins(),  # the docs page's script from the package
         ),
         state=State({KEYS_STATE_KEY: PrincipalCache(the_store, clock, config.key_cache_seconds)}),
         on_startup=[follower.start],
         on_shutdown=on_shutdown,
         request_max_body_size=config.max_body_bytes,
         logging_config=LoggingConfig(
-            loggers={"callpolicy": {"level": "INFO", "propagate": True}},
+            # The process's handler (policy.configure_logging, JSON or text) is the root's:
+            # Litestar's loggers propagate to it instead of printing in a format of their own.
+            configure_root_logger=False,
+            loggers={
+                "callpolicy": {"level": "INFO", "propagate": True},
+                "litestar": {"level": "INFO", "propagate": True},
+            },
             log_exceptions="debug",
         ),
         debug=config.debug,
     )
+    document(app)  # every status, error body and role of each operation (server/openapi.py)
+    # Around the router, so 404s and the exception handler's 500s get an id and a log line.
+    app.asgi_handler = RequestLog(app.asgi_handler, config.access_log)
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -17,9 +17,11 @@ rules are:
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException
@@ -29,16 +31,19 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.params import FromPath
 from litestar.types import ASGIApp
 
-from policy import Account, Principal, Role, Store
+from policy import Account, KeyNotFound, Principal, Role, Store, StoreError
 
 from .deps import CtxDep
 
 __all__ = [
     "KEYS_STATE_KEY",
     "ApiKeyAuth",
+    "GuardDoc",
     "PrincipalCache",
     "account_not_found",
     "add_key",
+    "documented_guard",
+    "guard_doc",
     "hash_key",
     "may_change_account",
     "new_key",
@@ -46,8 +51,11 @@ __all__ = [
     "presented_key",
     "principal_of",
     "provide_account",
+    "rotate_key",
     "visible_account_id",
 ]
+
+log = logging.getLogger("callpolicy.server")
 
 KEY_PREFIX = "cpk_"
 """Marks a callpolicy key in logs and secret scanners."""
@@ -63,7 +71,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def add_key(store: Store, role: Role, account: str | None) -> tuple[str, Principal]:
+def add_key(
+    store: Store, role: Role, account: str | None, now: float = 0.0
+) -> tuple[str, Principal]:
     """Create a key for ``role`` (bound to ``account`` unless operator); return it once."""
     if role == "operator" and account is not None:
         raise ValueError("an operator key is not bound to an account: drop --account")
@@ -75,7 +85,17 @@ def add_key(store: Store, role: Role, account: str | None) -> tuple[str, Princip
     key = new_key()
     digest = hash_key(key)
     principal = Principal(key_id="key_" + digest[:12], role=role, account=account)
-    store.put_api_key(digest, principal)
+    store.put_api_key(digest, principal, now)
+    return key, principal
+
+
+def rotate_key(store: Store, key_id: str, now: float) -> tuple[str, Principal]:
+    """A new key with the role and account of ``key_id``, which is revoked (KeyNotFound)."""
+    old = next((k for k in store.list_api_keys() if k.key_id == key_id), None)
+    if old is None or old.revoked_at is not None:
+        raise KeyNotFound(key_id)
+    key, principal = add_key(store, old.role, old.account, now)
+    store.revoke_api_key(key_id, now)
     return key, principal
 
 
@@ -90,9 +110,10 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 class PrincipalCache:
     """The principals of recently used keys, kept ``ttl`` seconds (bounded, oldest out).
 
-    Saves the store read of every request (a Redis round trip on the event loop). Keys are
-    immutable once created (the store has no revocation yet); when one is added, it takes
-    effect within ``ttl``. Unknown keys are never cached. Used on the event loop only.
+    Saves the store read of every request (a Redis round trip on the event loop). A key
+    added or revoked takes effect within ``ttl`` (a revocation through this process at
+    once: :meth:`forget`). Unknown keys are never cached. Each key's last use is written
+    to the store at most once a minute per process. Used on the event loop only.
     """
 
     def __init__(
@@ -104,6 +125,13 @@ class PrincipalCache:
         self._ttl = ttl
         self._size = size
         self._entries: dict[str, tuple[Principal, float]] = {}
+        self._touched: dict[str, float] = {}
+
+    def forget(self, key_id: str) -> None:
+        """Drop a revoked key from the cache at once."""
+        for key_hash, (principal, _) in list(self._entries.items()):
+            if principal.key_id == key_id:
+                del self._entries[key_hash]
 
     def get(self, key_hash: str) -> Principal | None:
         """The principal of ``key_hash``, or None for an unknown key."""
@@ -114,12 +142,29 @@ class PrincipalCache:
         # A point read (SQLite page cache or one Redis round trip): on the event loop, as a
         # thread hop would cost more than the read.
         principal = self._store.get_api_key(key_hash)
+        if principal is not None:
+            self._touch(key_hash, now)
         if principal is not None and self._ttl > 0:
             if key_hash not in self._entries and len(self._entries) >= self._size:
                 del self._entries[next(iter(self._entries))]  # the oldest inserted
             self._entries[key_hash] = (principal, now + self._ttl)
         return principal
 
+    def _touch(self, key_hash: str, now: float) -> None:
+        """Record the key's last use, at most once per TOUCH_INTERVAL (a write each time)."""
+        if now - self._touched.get(key_hash, float("-inf")) < TOUCH_INTERVAL:
+            return
+        if len(self._touched) >= self._size:
+            self._touched.clear()
+        self._touched[key_hash] = now
+        try:
+            self._store.touch_api_key(key_hash, now)
+        except StoreError as exc:  # the last use is bookkeeping: never fail a request on it
+            log.warning("could not record the last use of a key: %s", exc)
+
+
+#: Seconds between two writes of one key's last use by one process.
+TOUCH_INTERVAL = 60.0
 
 KEYS_STATE_KEY = "principals"
 """Key of the PrincipalCache in the app's ``state`` (Litestar deep-copies middleware
@@ -168,12 +213,50 @@ def visible_account_id(principal: Principal, account_id: str) -> str:
     return account_id
 
 
+@dataclass(frozen=True)
+class GuardDoc:
+    """What a guard lets through and what it answers otherwise (the OpenAPI document's
+    ``x-roles`` and error responses are derived from it: ``server.openapi``)."""
+
+    roles: tuple[Role, ...]
+    """The roles that may pass (for an account's admin and employee: its own account)."""
+    answers: dict[int, str]
+    """Each status it answers the others, and when."""
+
+
+Guard = TypeVar("Guard", bound=Callable[..., Any])
+_GUARD_DOCS: dict[Callable[..., Any], GuardDoc] = {}
+
+
+def documented_guard(roles: tuple[Role, ...], answers: dict[int, str]) -> Callable[[Guard], Guard]:
+    """Decorator of a guard: record who passes it and what it answers (``guard_doc``)."""
+
+    def register(guard: Guard) -> Guard:
+        _GUARD_DOCS[guard] = GuardDoc(roles, answers)
+        return guard
+
+    return register
+
+
+def guard_doc(guard: Callable[..., Any]) -> GuardDoc | None:
+    """The GuardDoc of a guard decorated with ``documented_guard``, else None."""
+    return _GUARD_DOCS.get(guard)
+
+
+@documented_guard(("operator",), {403: "A customer key (admin, employee): operators only."})
 def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: operators only (403 for customer keys; no account is named here)."""
     if principal_of(connection).role != "operator":
         raise Forbidden("this operation is for operator keys only")
 
 
+@documented_guard(
+    ("operator", "admin"),
+    {
+        403: "An employee key: it may read the account, not change it (clause 5.1).",
+        404: "No such account, or another customer's (the same answer).",
+    },
+)
 def may_change_account(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of account changes: operators, or the account's own admin (clause 5.1)."""
     principal = principal_of(connection)

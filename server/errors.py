@@ -6,6 +6,9 @@
 - authentication 401, permission 403, not found 404, conflict 409, idempotency 422;
 - a reload with broken rule files: 422, every error located ``{code, file, line, path,
   found, expected}``;
+- a JSON body sent as anything but ``application/json`` (or ``+json``): 415; JSON nested
+  deeper than the decoder goes: 400 (``check_json_body``, the app's before-request hook);
+- the store unreachable or busy (``StoreUnavailable``): 503 with ``Retry-After``;
 - anything else is a fault of server state: 500, logged with its traceback, no details out.
 """
 
@@ -17,7 +20,10 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import BodyKwarg
 from litestar.types import ExceptionHandlersMap
 
 from policy import (
@@ -26,18 +32,23 @@ from policy import (
     CustomerError,
     EngineError,
     IdempotencyConflict,
+    KeyNotFound,
     RuleErrors,
     RuleRef,
+    StoreUnavailable,
 )
 
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "RETRY_AFTER_SECONDS",
     "STATUS_OF_KIND",
     "ErrorV1",
     "FieldErrorV1",
     "InputError",
     "RuleErrorV1",
     "RuleErrorsV1",
+    "check_json_body",
+    "takes_json_body",
 ]
 
 log = logging.getLogger("callpolicy.server")
@@ -198,6 +209,10 @@ def _not_found(_: Request[Any, Any, Any], exc: AccountNotFound) -> Response[Any]
     return _json(404, ErrorV1(code="not_found", message=f"no account {str(exc)!r}"))
 
 
+def _no_key(_: Request[Any, Any, Any], exc: KeyNotFound) -> Response[Any]:
+    return _json(404, ErrorV1(code="not_found", message=f"no live key {str(exc)!r}"))
+
+
 def _exists(_: Request[Any, Any, Any], exc: AccountExists) -> Response[Any]:
     return _json(409, ErrorV1(code="account_exists", message=f"account {str(exc)!r} exists"))
 
@@ -223,6 +238,16 @@ def _engine(_: Request[Any, Any, Any], exc: EngineError) -> Response[Any]:
     return _json(500, ErrorV1(code="engine_error", message=str(exc)))
 
 
+#: Seconds a client should wait before retrying after a 503 (the store unavailable).
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[Any]:
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    body = ErrorV1(code="store_unavailable", message="the store is unavailable: retry later")
+    return _json(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     return _json(500, ErrorV1(code="internal_error", message="internal error"))
@@ -235,9 +260,74 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     CustomerError: _customer,
     AccountNotFound: _not_found,
     AccountExists: _exists,
+    KeyNotFound: _no_key,
     IdempotencyConflict: _idempotency,
     RuleErrors: _rule_errors,
     EngineError: _engine,
+    StoreUnavailable: _unavailable,
     Exception: _internal,
 }
 """Passed to ``Litestar(exception_handlers=...)``; the most specific class wins."""
+
+
+def _too_deep() -> ErrorV1:
+    message = "JSON nested too deeply"
+    return ErrorV1(
+        code="invalid_request",
+        message=message,
+        errors=[FieldErrorV1(key="", source="body", message=message)],
+    )
+
+
+def takes_json_body(handler: HTTPRouteHandler) -> bool:
+    """Whether the handler (or one of its dependencies) reads a JSON request body."""
+    fields = [handler.parsed_fn_signature.parameters.get("data")]
+    fields += [
+        d.parsed_fn_signature.parameters.get("data")
+        for d in handler.resolve_dependencies().values()
+    ]
+    for data in fields:
+        if data is None:
+            continue
+        media_type = (
+            data.kwarg_definition.media_type
+            if isinstance(data.kwarg_definition, BodyKwarg)
+            else None
+        )
+        return media_type in (None, RequestEncodingType.JSON)
+    return False
+
+
+def _is_json(media_type: str) -> bool:
+    kind = media_type.strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
+async def check_json_body(request: Request[Any, Any, Any]) -> None:
+    """Before-request hook: a route with a JSON body gets JSON, decodable, or an error.
+
+    415 (``ErrorV1``) unless the Content-Type is ``application/json`` or
+    ``application/*+json``; then the body is decoded once here (Litestar keeps the result
+    for the handler's ``data``), so JSON nested deeper than the decoder's recursion limit is
+    a 400 on every route rather than a RecursionError (500) somewhere inside. Runs after
+    authentication and guards: a caller who may not use the route learns nothing more.
+    """
+    handler = request.route_handler
+    if not isinstance(handler, HTTPRouteHandler) or not takes_json_body(handler):
+        return
+    media_type, _ = request.content_type
+    if not _is_json(media_type):
+        raise HTTPException(
+            status_code=415,
+            detail="the body must be JSON (Content-Type: application/json), "
+            f"not {media_type or 'none'!r}",
+        )
+    try:
+        await request.json()
+    except RecursionError:
+        too_deep = _too_deep()
+        raise InputError(too_deep.message, too_deep.errors) from None
+    except SerializationException:
+        return  # not JSON at all: the data extraction answers it (400, as ever)

@@ -9,6 +9,7 @@ set a server-owned field is a 400 naming it, not silently ignored.
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
@@ -23,6 +24,7 @@ from policy import (
     ProofKind,
     Site,
     SuspensionGround,
+    UnblockOutcome,
 )
 
 __all__ = [
@@ -30,8 +32,12 @@ __all__ = [
     "AccountList",
     "ActivateWrite",
     "BlocksRead",
+    "ChargeV1",
+    "ChargesPage",
     "HealthV1",
     "HoldingWrite",
+    "KeyWrite",
+    "NewKeyV1",
     "NpnWrite",
     "NumbersRead",
     "OperatorChange",
@@ -48,6 +54,8 @@ __all__ = [
     "SiteWrite",
     "SplitWrite",
     "SuspendWrite",
+    "UnblockV1",
+    "iso8601",
 ]
 
 AccountIdField = Annotated[
@@ -266,12 +274,16 @@ class AccountList(Struct, frozen=True, kw_only=True):
     accounts: list[str]
 
 
-class HealthV1(Struct, frozen=True, kw_only=True):
-    """Liveness, and the state of the long-running parts."""
+class HealthV1(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Liveness, and the state of the long-running parts (the process serves either way)."""
 
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"]
+    """``ok`` only when every part is ``OK``; else ``degraded``, the parts named."""
     rules_follower: str
-    """``OK``, ``WARN: …`` or ``ERROR: …`` of the change-feed follower."""
+    """``OK``, ``WARN: …`` or ``ERROR: …`` of the change-feed follower (it reads the store:
+    ``ERROR: change feed unreadable`` while the store is down)."""
+    degraded: list[str] = []
+    """The parts that are not ``OK`` (``rules_follower``); left out when there are none."""
 
 
 class ReadyV1(Struct, frozen=True, kw_only=True):
@@ -288,7 +300,7 @@ class OperatorOutcome(Struct, frozen=True, kw_only=True):
     lines, and whether it replayed an Idempotency-Key used before."""
 
     numbers: NumbersRead
-    charge: Charge | None
+    charge: ChargeV1 | None
     audit: tuple[AuditEntry, ...]
     replayed: bool
 
@@ -297,7 +309,89 @@ class OperatorOutcome(Struct, frozen=True, kw_only=True):
         """The view of a stored change."""
         return cls(
             numbers=NumbersRead.of(applied.account),
-            charge=applied.charge,
+            charge=ChargeV1.of(applied.charge) if applied.charge else None,
             audit=applied.audit,
             replayed=applied.replayed,
         )
+
+
+def iso8601(seconds: float) -> str:
+    """``2026-01-01T00:00:00Z``: a time as clients read it (RFC 3339, UTC)."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return moment.isoformat(
+        timespec="seconds" if seconds == int(seconds) else "milliseconds"
+    ).replace("+00:00", "Z")
+
+
+class ChargeV1(Struct, frozen=True, kw_only=True):
+    """One charge of the ledger as the API shows it (clauses 9.5, 11)."""
+
+    id: str
+    account: str
+    kind: Literal["unblock", "operator_change"]
+    target: BlockTarget | None
+    """What was unblocked (``kind = "unblock"``)."""
+    description: str
+    fee_cents: int
+    currency: str
+    """ISO 4217 currency of ``fee_cents``."""
+    rule: str
+    idempotency_key: str
+    created_at: str
+    """When it was charged, ISO 8601 (UTC)."""
+
+    @classmethod
+    def of(cls, c: Charge) -> ChargeV1:
+        """The view of a ledger entry."""
+        return cls(
+            id=c.id,
+            account=c.account,
+            kind=c.kind,
+            target=c.target,
+            description=c.description,
+            fee_cents=c.fee_cents,
+            currency=c.currency,
+            rule=c.rule,
+            idempotency_key=c.idempotency_key,
+            created_at=iso8601(c.created_at),
+        )
+
+
+class ChargesPage(Struct, frozen=True, kw_only=True):
+    """A page of the ledger, oldest first; ``next`` is the ``since`` of the next page."""
+
+    charges: list[ChargeV1]
+    next: int | None
+    """Pass as ``since`` to read on; null on the last page."""
+
+
+class KeyWrite(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/keys`` (operators): a new key for a role (bound to an account unless
+    operator, clause 5.1)."""
+
+    role: Literal["operator", "admin", "employee"]
+    account: AccountIdField | None = None
+
+
+class NewKeyV1(Struct, frozen=True, kw_only=True):
+    """A key just created: ``key`` is shown this once (only its hash is kept)."""
+
+    key: str
+    key_id: str
+    role: str
+    account: str | None
+
+
+class UnblockV1(Struct, frozen=True, kw_only=True):
+    """What an unblock did: the account after it, its charge, and whether it replayed an
+    Idempotency-Key used before (then nothing was charged again)."""
+
+    account: Account
+    charge: ChargeV1 | None
+    replayed: bool
+
+    @classmethod
+    def of(cls, outcome: UnblockOutcome) -> UnblockV1:
+        """The view of a stored unblock."""
+        charge = ChargeV1.of(outcome.charge) if outcome.charge else None
+        return cls(account=outcome.account, charge=charge, replayed=outcome.replayed)

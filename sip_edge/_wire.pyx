@@ -42,9 +42,11 @@ cdef enum:
     K_LENGTH = 6
     K_MF = 7
     K_ROUTE = 8
+    K_REQUIRE = 9
 cdef dict _CODES = {
     "via": K_VIA, "from": K_FROM, "to": K_TO, "call-id": K_CALL_ID, "cseq": K_CSEQ,
     "content-length": K_LENGTH, "max-forwards": K_MF, "route": K_ROUTE,
+    "require": K_REQUIRE, "proxy-require": K_REQUIRE,
 }
 
 #: What ``_scan`` builds: everything (``scan``), the head a refusal echoes
@@ -305,6 +307,9 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
                 return None
         method = _text(p, 0, sp1)
         uri_start, uri_end = sp1 + 1, sp2
+        for i in range(uri_start, uri_end):
+            if p[i] == 60 or p[i] == 62 or p[i] == 63:
+                return None  # "<", ">", "?": the reference judges the Request-URI
         uri = _text(p, uri_start, uri_end)
 
     if mode == M_HEAD and status != 0:
@@ -344,6 +349,8 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
             return None
         key = kn[0]
         code = kn[2]
+        if code == K_REQUIRE and light and status == 0:
+            return None  # Require/Proxy-Require: the full path's (420, RFC 3261 8.2.2.3, 16.3)
         vs = colon + 1
         ve = eol
         while vs < ve and _is_space(p[vs]):
@@ -373,8 +380,12 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
                     headers.append(entry)
                     if key not in first:
                         first[key] = entry
-            if values and code == K_VIA:
-                seen |= 1
+            if code == K_VIA:
+                for value in values:
+                    if not _via_plain(value):
+                        return None  # the reference's: maybe empty parameters (400)
+                if values:
+                    seen |= 1
         elif light and (code == K_OTHER or code == K_ROUTE):
             count += 1
         else:
@@ -386,16 +397,22 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
             if key not in first:
                 first[key] = entry
             if code == K_FROM:
+                if seen & 2:
+                    return None  # a second From: the reference answers 400
                 if relay:
-                    if from_span is not None:
-                        return None  # serialize() after set("from") keeps one
                     from_span = (line, eol + 2, value)
                 seen |= 2
             elif code == K_TO:
+                if seen & 4:
+                    return None
                 seen |= 4
             elif code == K_CALL_ID:
+                if seen & 8:
+                    return None
                 seen |= 8
             elif code == K_CSEQ:
+                if seen & 16:
+                    return None
                 seen |= 16
             elif code == K_LENGTH:
                 if cl is None:
@@ -406,14 +423,16 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
                     if kn[1] != "Content-Length":
                         return None  # serialize() writes this spelling, last
                     cl_end = eol + 2
-            elif code == K_MF and relay:
-                if mf_span is not None:
+            elif code == K_MF:
+                if seen & 32:
                     return None
-                mf_span = (line, eol + 2, value)
+                seen |= 32
+                if relay:
+                    mf_span = (line, eol + 2, value)
         if count > _max_headers:
             return None
         line = eol + 2
-    if seen != 31:  # a mandatory header is missing: the reference names it
+    if seen & 31 != 31:  # a mandatory header is missing: the reference names it
         return None
     if relay and cl_end != head_end + 2:
         return None  # no Content-Length, or not the last line (serialize() moves it)
@@ -436,6 +455,8 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
     # The checks of message._check: CSeq, Max-Forwards, URI scheme.
     # The first value of each (``first``; ``seen`` says the mandatory ones are there).
     cseq = first["cseq"][2]
+    if not _name_addr_plain(first["from"][2]) or not _name_addr_plain(first["to"][2]):
+        return None  # quotes or a display name the reference judges
     entry = first.get("max-forwards")
     mf = entry[2] if entry is not None else None
     num, _, cmethod = (<str>cseq).partition(" ")
@@ -446,7 +467,7 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
     if status == 0:
         if cmethod != method:
             return None
-        if mf is not None and (not _digits(mf, 3) or int(mf) > 255):
+        if mf is not None and (not _digits(mf, 10) or int(mf) > 255):
             return None
         if not (
             _ci_prefix(p, uri_start, uri_end, b"sip:")
@@ -473,6 +494,85 @@ cdef bint _digits(str text, Py_ssize_t most):
         if ch < "0" or ch > "9":
             return False
     return True
+
+
+cdef bint _via_plain(str value):
+    """``SIP/2.0/TRANSPORT sent-by(;name[=value])*`` in printable ASCII, one SP, every
+    parameter named: a Via the reference takes as valid (``message.via_valid``)."""
+    cdef Py_ssize_t n = len(value)
+    cdef Py_ssize_t i = 8
+    cdef Py_ssize_t start
+    cdef Py_UCS4 ch
+    cdef bint named
+    if n < 10 or not value.startswith("SIP/2.0/"):
+        return False
+    while i < n and ((value[i] >= u"a" and value[i] <= u"z") or (value[i] >= u"A" and value[i] <= u"Z")):
+        i += 1
+    if i == 8 or i >= n or value[i] != u" ":
+        return False
+    i += 1
+    start = i
+    while i < n and value[i] != u";":
+        ch = value[i]
+        if ch < u"!" or ch > u"~":
+            return False
+        i += 1
+    if i == start:
+        return False
+    while i < n:  # at a ";"
+        i += 1
+        named = False
+        while i < n and value[i] != u";" and value[i] != u"=":
+            ch = value[i]
+            if ch < u"!" or ch > u"~":
+                return False
+            named = True
+            i += 1
+        if not named:
+            return False
+        while i < n and value[i] != u";":
+            ch = value[i]
+            if ch < u"!" or ch > u"~":
+                return False
+            i += 1
+    return True
+
+
+cdef bint _name_addr_plain(str value):
+    """A From/To value the reference takes as valid (``message.name_addr_valid``) for
+    sure: no quotes and tokens before ``<``, or one quoted display name then ``<``."""
+    cdef Py_ssize_t n = len(value)
+    cdef Py_ssize_t i, lt
+    cdef Py_UCS4 ch
+    if u'"' not in value:
+        lt = value.find(u"<")
+        if lt < 0:
+            return True
+        for i in range(lt):
+            ch = value[i]
+            if ch > 127 or not (ch == u" " or ch == u"\t" or _is_token(<unsigned char>ch)):
+                return False
+        return value.find(u">", lt) >= 0
+    if n == 0 or value[0] != u'"':
+        return False
+    i = 1
+    while i < n:
+        ch = value[i]
+        if ch == u"\\":
+            i += 2
+            continue
+        if ch == u'"':
+            break
+        i += 1
+    if i >= n:
+        return False
+    i += 1
+    while i < n and (value[i] == u" " or value[i] == u"\t"):
+        i += 1
+    if i >= n or value[i] != u"<":
+        return False
+    lt = i
+    return value.find(u">", lt) >= 0 and value.find(u'"', lt) < 0
 
 
 cdef bint _token_str(str text):

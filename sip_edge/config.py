@@ -23,6 +23,8 @@ __all__ = [
     "EdgeConfig",
     "LimitsConfig",
     "ListenConfig",
+    "LoggingConfig",
+    "ShutdownConfig",
     "TimersConfig",
     "Trunk",
     "load_config",
@@ -105,6 +107,21 @@ class TimersConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Proxy Timer C: longest ringing set-up."""
 
 
+class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the edge logs besides events (the format: ``--log-format``, shared with the API)."""
+
+    stats_interval: float = 60.0
+    """Seconds between two log lines of the worker's counters; 0: only when it stops."""
+
+
+class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How SIGTERM stops a worker."""
+
+    drain_timeout: float = 32.0
+    """Seconds the calls in set-up get to reach a final response before the worker exits
+    anyway (new calls meanwhile get 503 with Retry-After). 32 s = 64*T1, Timer B."""
+
+
 class Trunk(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A customer trunk: its source address and the account its calls belong to."""
 
@@ -123,6 +140,8 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     trunk: tuple[Trunk, ...] = ()
     limits: LimitsConfig = LimitsConfig()
     timers: TimersConfig = TimersConfig()
+    logging: LoggingConfig = LoggingConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
 
     def __post_init__(self) -> None:
         """Check every key; raise ConfigError naming the first wrong one."""
@@ -154,6 +173,8 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         for key in ("t1", "t2", "t4", "c"):
             if not getattr(self.timers, key) > 0:
                 raise ConfigError(f"timers.{key}", "expected a positive number of seconds")
+        _check_seconds("logging.stats_interval", self.logging.stats_interval, 86_400)
+        _check_seconds("shutdown.drain_timeout", self.shutdown.drain_timeout, 3_600)
 
     def trunk_addresses(self) -> dict[tuple[str, int | None], str]:
         """(ip, port or None) -> account id."""
@@ -186,6 +207,11 @@ def _check_listen(listen: ListenConfig) -> None:
             "listen.tcp_idle_timeout",
             f"expected seconds above 0, at most 86400, got {listen.tcp_idle_timeout}",
         )
+
+
+def _check_seconds(key: str, value: float, most: float) -> None:
+    if not 0 <= value <= most:  # also refuses nan and inf
+        raise ConfigError(key, f"expected seconds from 0 to {most}, got {value}")
 
 
 def _addr(key: str, text: str, port_required: bool) -> tuple[str, int | None]:

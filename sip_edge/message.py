@@ -101,6 +101,10 @@ _TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")
 _VIA = re.compile(r"^SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+([^;\s]+)\s*(;.*)?$", re.S)
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.I | re.M)
 _URI_SCHEMES = ("sip:", "sips:", "tel:")
+_VERSION = re.compile(r"^SIP/[0-9]+\.[0-9]+$")
+_MANDATORY = ("via", "from", "to", "call-id", "cseq")
+#: Headers a message carries at most once (RFC 3261 7.3.1: they are not lists).
+_ONCE = ("from", "to", "call-id", "cseq", "max-forwards")
 #: Header names seen before (as written) -> key: skips validation on the common path.
 _NAMES: dict[str, str] = {}
 _NAMES_MAX = 2048
@@ -327,7 +331,10 @@ def _split_values(value: str) -> list[str]:
     return [v for v in out if v]
 
 
-def _start_line(line: str) -> Message:
+def _start_line(line: str) -> tuple[Message, SipParseError | None]:
+    """The start line as a Message, and the error it holds (raised once the headers are
+    read, so that a request with a bad request line can still be answered: RFC 4475
+    3.1.2.8-3.1.2.10, 3.1.2.16). A line that is not even ``token ...`` raises at once."""
     if line.startswith("SIP/"):
         parts = line.split(" ", 2)
         if len(parts) < 2 or parts[0] != "SIP/2.0":
@@ -335,14 +342,19 @@ def _start_line(line: str) -> Message:
         code = parts[1]
         if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
             raise SipParseError("Bad Status Code")
-        return Message(status=int(code), reason=parts[2] if len(parts) == 3 else "")
+        return Message(status=int(code), reason=parts[2] if len(parts) == 3 else ""), None
     parts = line.split(" ")
-    if len(parts) != 3 or parts[2] != "SIP/2.0":
+    if len(parts) == 3 and parts[2] == "SIP/2.0" and _TOKEN.match(parts[0]) and parts[1]:
+        return Message(method=parts[0], uri=parts[1]), None
+    words = line.split()
+    if not words or not _TOKEN.match(words[0]):
         raise SipParseError("Bad Request Line")
-    method, uri, _ = parts
-    if not _TOKEN.match(method) or not uri:
-        raise SipParseError("Bad Request Line")
-    return Message(method=method, uri=uri)
+    msg = Message(method=words[0], uri=words[1] if len(words) > 1 else "")
+    if len(parts) == 3 and parts[1] and _VERSION.match(parts[2]):
+        # RFC 3261 8.2 / 21.5.7, RFC 4475 3.1.2.16: a version we do not speak.
+        return msg, SipParseError("Version Not Supported", status=505)
+    # RFC 3261 7.1 / 25.1: one SP between the three elements, none before or after.
+    return msg, SipParseError("Bad Request Line")
 
 
 def _key_of(raw: str) -> str | None:
@@ -394,23 +406,84 @@ def _headers(msg: Message, lines: list[str]) -> None:
 
 
 def _check(msg: Message) -> None:
-    """The headers every request and response needs (RFC 3261 8.1.1, 20)."""
-    for key in ("via", "from", "to", "call-id", "cseq"):
+    """The headers every request and response needs (RFC 3261 8.1.1, 20), each once."""
+    for key in _MANDATORY:
         if msg.get(key) is None:
-            raise SipParseError(f"Missing {CANONICAL.get(key, key)}", partial=msg)
+            raise SipParseError(f"Missing {CANONICAL[key]}", partial=msg)
+    for key in _ONCE:
+        if msg.count(key) > 1:
+            # RFC 3261 7.3.1: only list headers may appear more than once (RFC 4475 3.3.8).
+            raise SipParseError(f"Duplicate {CANONICAL[key]}", partial=msg)
     num, _, method = (msg.get("cseq") or "").partition(" ")
     num, method = num.strip(), method.strip()
     if not is_digits(num) or len(num) > 10 or int(num) >= 2**31 or not _TOKEN.match(method):
         raise SipParseError("Bad CSeq", partial=msg)
+    for value in msg.get_all("via"):
+        if not via_valid(value):
+            raise SipParseError("Bad Via", partial=msg)  # RFC 4475 3.1.2.1
+    for key in ("from", "to"):
+        if not name_addr_valid(msg.get(key) or ""):
+            raise SipParseError(f"Bad {CANONICAL[key]}", partial=msg)  # 3.1.2.6, 3.1.2.15
     if msg.is_request:
         if method != msg.method:
             raise SipParseError("CSeq Method Mismatch", partial=msg)
         mf = msg.get("max-forwards")
-        if mf is not None and (not is_digits(mf) or len(mf) > 3 or int(mf) > 255):
+        # 1*DIGIT, 0-255; leading zeros are legal (RFC 4475 3.1.1.1: "0068").
+        if mf is not None and (not is_digits(mf) or len(mf) > 10 or int(mf) > 255):
             raise SipParseError("Bad Max-Forwards", partial=msg)
-        if not msg.uri.lower().startswith(_URI_SCHEMES):
+        uri = msg.uri
+        if uri.startswith("<") or "?" in uri.rpartition("@")[2]:
+            # Not an absoluteURI in angle brackets (RFC 4475 3.1.2.7), no escaped headers
+            # (RFC 3261 19.1.1 table 1, RFC 4475 3.1.2.11).
+            raise SipParseError("Bad Request-URI", partial=msg)
+        if not uri.lower().startswith(_URI_SCHEMES):
             raise SipParseError("Unsupported URI Scheme", status=416, partial=msg)
     msg.top_via()  # the top Via must be usable to answer
+
+
+def via_valid(value: str) -> bool:
+    """One Via value as RFC 3261 25.1 ``via-parm`` has it: the reference's form, and no
+    empty parameter (``;;`` or a trailing ``;``, RFC 4475 3.1.2.1)."""
+    m = _VIA.match(value)
+    if m is None:
+        return False
+    params = m.group(3)
+    if params:
+        for p in params.split(";")[1:]:
+            if not p.partition("=")[0].strip():
+                return False
+    return True
+
+
+def name_addr_valid(value: str) -> bool:
+    """A From/To value of RFC 3261 20.10/20.20: quotes closed (RFC 4475 3.1.2.6) and a
+    display name before ``<`` that is a quoted string or tokens (3.1.2.15)."""
+    lt = -1
+    quoted = False
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<" and lt < 0:
+            lt = i
+        i += 1
+    if quoted:
+        return False
+    if lt < 0:
+        return True  # addr-spec form (RFC 3261 20.10)
+    if value.find(">", lt) < 0:
+        return False
+    display = value[:lt].strip(" \t")
+    if not display or (display[0] == '"' and display[-1] == '"' and len(display) > 1):
+        return True
+    return all(_TOKEN.match(word) for word in display.split())
 
 
 def parse_message(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
@@ -451,8 +524,11 @@ def parse_message_py(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     if not lines[0]:
         raise SipParseError("Empty Message")
-    msg = _start_line(lines[0])
+    msg, start_error = _start_line(lines[0])
     _headers(msg, lines[1:])
+    if start_error is not None:
+        start_error.partial = msg
+        raise start_error
     if not complete:
         raise SipParseError("Missing Empty Line", partial=msg)
     lengths = {h[2].strip() for h in msg.headers if h[0] == "content-length"}
@@ -623,9 +699,10 @@ def response_from(
     entries (Via, From, Call-ID, CSeq, in order) and its To value."""
     lines = [f"SIP/2.0 {status} {reason}"]
     lines += [f"{h[1]}: {h[2]}" for h in echoed]
-    if to_tag and status > 100 and ";tag=" not in to.lower().replace(" ", ""):
-        to = f"{to};tag={to_tag}"
-    lines.append(f"To: {to}")
+    if to:  # a request without To (RFC 4475 3.3.1) gets its 400 without one
+        if to_tag and status > 100 and ";tag=" not in to.lower().replace(" ", ""):
+            to = f"{to};tag={to_tag}"
+        lines.append(f"To: {to}")
     for key, value in extra or ():
         lines.append(f"{CANONICAL.get(key, key.title())}: {value}")
     lines.append("Content-Length: 0\r\n\r\n")

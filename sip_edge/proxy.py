@@ -18,6 +18,7 @@ import hashlib
 import heapq
 import itertools
 import math
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from functools import partial
@@ -51,6 +52,15 @@ from .settings import Addr, CoreSettings, Escalate, Peer, PolicyLike, RulesView,
 from .transaction import ACK, ACK_FORWARD, DROP, ClientInvite, ServerInvite
 
 __all__ = ["MAGIC", "CoreSettings", "EdgeCore", "Escalate", "Peer", "PolicyLike"]
+
+#: Option tags a Require of an initial INVITE or OPTIONS may name (RFC 3261 8.2.2.3): the
+#: extensions the edge carries end to end untouched (reliable provisionals and PRACK,
+#: session timers, Replaces, preconditions, no implicit REFER subscription, History-Info).
+_OPTIONS = frozenset(("100rel", "timer", "replaces", "precondition", "norefersub", "histinfo"))
+#: Option tags a Proxy-Require may name (RFC 3261 16.3 step 5): none, no proxy extension.
+_PROXY_OPTIONS: frozenset[str] = frozenset()
+#: A top Via an error answer can be sent for: a version, a transport, a sent-by.
+_ANSWERABLE_VIA = re.compile(r"^SIP\s*/\s*[0-9]+\.[0-9]+\s*/\s*[A-Za-z]+\s+[^;\s]")
 
 #: Branch prefix of every Via this edge writes (RFC 3261 8.1.1.7 magic cookie + ours).
 MAGIC = "z9hG4bKcpe"
@@ -382,18 +392,18 @@ class EdgeCore:
         self._send(response_bytes(request, status, reason, self._tag(), extra), addr)
 
     def _bad_request(self, msg: Message | None, status: int, phrase: str, addr: Addr) -> None:
-        """Answer 4xx if the request can be answered (RFC 3261 8.2), else drop and count."""
+        """Answer 4xx/505 if the request can be answered (RFC 3261 8.2), else drop and count.
+
+        Answerable: a request (not an ACK) whose top Via names a SIP version, a transport
+        and a sent-by: the answer goes to the source address (18.2.2 with rport), and the
+        Via echoed lets the sender match it. Whatever else is missing (From, To, Call-ID:
+        RFC 4475 3.3.1) is what the 400 says.
+        """
         self.stats[f"error_{status}"] += 1
         if msg is None or not msg.is_request or msg.method == "ACK":
             self.stats["dropped_unparseable"] += 1
             return
-        for key in ("via", "from", "to", "call-id", "cseq"):
-            if not msg.get(key):
-                self.stats["dropped_unparseable"] += 1
-                return
-        try:
-            parse_via(msg.get("via") or "")
-        except SipParseError:
+        if not _ANSWERABLE_VIA.match(msg.get("via") or ""):
             self.stats["dropped_unparseable"] += 1
             return
         self._reply(msg, addr, status, phrase)
@@ -603,10 +613,16 @@ class EdgeCore:
         except SipParseError:
             raise SipParseError("Bad To") from None
         if to_tag:
+            if not self._extensions_supported(msg, addr, False):
+                return
             self._in_dialog(msg, addr, peer, now)
         elif method == "INVITE":
+            if not self._extensions_supported(msg, addr, True):
+                return
             self._on_invite(msg, addr, peer, now)
         elif method == "OPTIONS":
+            if not self._extensions_supported(msg, addr, True):
+                return
             self.stats["options"] += 1
             self._reply(msg, addr, 200, "OK", allow=ALLOW, accept="application/sdp")
         elif method == "BYE":
@@ -614,6 +630,20 @@ class EdgeCore:
         else:
             self.stats["method_not_allowed"] += 1
             self._reply(msg, addr, 405, "Method Not Allowed", allow=ALLOW)
+
+    def _extensions_supported(self, msg: Message, addr: Addr, endpoint: bool) -> bool:
+        """RFC 3261 16.3 step 5 (Proxy-Require, every request this edge forwards) and, where
+        the edge answers or carries the request as the far end sees it (``endpoint``:
+        OPTIONS, an initial INVITE), 8.2.2.3 (Require): option tags it does not support
+        get 420 with ``Unsupported`` listing them (RFC 4475 3.3.5). False: answered."""
+        tags = _unsupported(msg.get_all("proxy-require"), _PROXY_OPTIONS)
+        if endpoint:
+            tags += _unsupported(msg.get_all("require"), _OPTIONS)
+        if not tags:
+            return True
+        self.stats["bad_extension"] += 1
+        self._reply(msg, addr, 420, "Bad Extension", unsupported=", ".join(tags))
+        return False
 
     def _check_loop(self, msg: Message) -> None:
         """RFC 3261 16.3 step 4: our Via with the branch this request would get -> 482."""
@@ -1429,3 +1459,14 @@ _RELIABLE = frozenset(("TCP", "TLS", "SCTP", "WS", "WSS"))
 def _reliable(request: Message) -> bool:
     """Whether the request came over a reliable transport (its top Via's sent-protocol)."""
     return request.top_via().transport in _RELIABLE
+
+
+def _unsupported(values: list[str], known: frozenset[str]) -> list[str]:
+    """The option tags in Require/Proxy-Require ``values`` not in ``known``, in order."""
+    out: list[str] = []
+    for value in values:
+        for tag in value.split(","):
+            tag = tag.strip()
+            if tag and tag.lower() not in known and tag not in out:
+                out.append(tag)
+    return out

@@ -14,6 +14,10 @@ CANCELs) stay on one worker. Responses from carriers would not: each worker ther
 also binds a private port, writes it in its Via and sends forwarded requests from it, so
 a carrier's responses come back to the worker that holds the transaction.
 
+On SIGTERM the worker drains (``__main__.serve``): ``drain()`` keeps the core shedding
+new calls with 503 (Retry-After) while everything else goes on, so the calls in set-up
+(``in_flight()``) can still get their final responses.
+
 TCP connections (``stream.py``) feed the same core and timer. ``flush`` writes a message
 to the live connection whose peer is its destination (a response to a request that came
 over TCP goes back on that connection, RFC 3261 18.2.2) and sends the rest over UDP.
@@ -76,6 +80,8 @@ class EdgeProtocol:
         self._timer_at: float | None = None
         self._behind: set[int] = set()
         """The sockets (by id) whose last read left datagrams waiting."""
+        self.draining = False
+        """Set by :meth:`drain`: new calls are shed from then on."""
 
     def readable(self, sock: BatchSocket) -> None:
         """Everything waiting on ``sock`` (a bounded number of batches) into the core.
@@ -99,7 +105,7 @@ class EdgeProtocol:
             behind.add(id(sock))
         else:
             behind.discard(id(sock))
-        self.core.set_shedding(bool(behind))
+        self.core.set_shedding(bool(behind) or self.draining)
         self.flush()
 
     def feed(self, data: bytes, addr: Addr) -> None:
@@ -151,6 +157,15 @@ class EdgeProtocol:
             self.core.stats["internal_error"] += 1
             log.exception("sip_edge: internal error in a timer")
         self.flush()
+
+    def drain(self) -> None:
+        """Stop taking new calls (503, RFC 3261 21.5.4); calls in set-up go on."""
+        self.draining = True
+        self.core.set_shedding(True)
+
+    def in_flight(self) -> int:
+        """Calls in set-up: INVITEs forwarded and not yet answered with a final response."""
+        return self.core._pending  # the core's own count (it admits calls against it)
 
     def close(self) -> None:
         """Cancel the timer."""

@@ -25,6 +25,7 @@ __all__ = [
     "ChargeRequest",
     "Effect",
     "Holding",
+    "KeyInfo",
     "NumberState",
     "Porting",
     "Principal",
@@ -235,6 +236,8 @@ class Charge(Struct, frozen=True, kw_only=True):
     kind: Literal["unblock", "operator_change"] = "unblock"
     description: str = ""
     """For an operator change: what was done (``number.assign 4930123450..4930123459``)."""
+    currency: str = "EUR"
+    """ISO 4217 code of ``fee_cents`` (the contract's prices are in euros)."""
 
 
 class ChargeRequest(Struct, frozen=True, kw_only=True):
@@ -317,6 +320,19 @@ class Principal(Struct, frozen=True, kw_only=True):
     key_id: str
     role: Role
     account: str | None = None
+
+
+class KeyInfo(Struct, frozen=True, kw_only=True):
+    """What an operator sees of an API key: never the key, its hash neither."""
+
+    key_id: str
+    role: Role
+    account: str | None = None
+    created_at: float = 0.0
+    revoked_at: float | None = None
+    """When it was revoked (a revoked key authenticates nothing)."""
+    last_used_at: float | None = None
+    """Its last use, to within a minute (recorded when a process reads the key)."""
 
 
 account_encoder = msgspec.json.Encoder()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.handlers import HTTPRouteHandler
 
-from . import accounts, blocks, numbers, rules
+from . import accounts, blocks, keys, numbers, rules
 from .decisions import decisions
 from .health import health, ready
 from .published import operator_blocks
@@ -16,6 +16,7 @@ V1_HANDLERS: list[Router | HTTPRouteHandler] = [
     accounts.router,
     blocks.router,
     numbers.router,
+    keys.router,
     rules.router,
     decisions,
 ]

@@ -8,15 +8,13 @@ from typing import Annotated, Literal
 
 from litestar import Router, delete, get, post
 from litestar.di import Provide
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from policy import (
     Account,
     BlockTarget,
-    Charge,
     CustomerError,
     RuleSet,
-    UnblockOutcome,
     UnblockQuote,
     add_block,
     apply_unblock,
@@ -25,7 +23,7 @@ from policy import (
 )
 from server.auth import may_change_account, provide_account
 from server.deps import AccountDep, CtxDep
-from server.schemas import BlocksRead
+from server.schemas import BlocksRead, ChargesPage, ChargeV1, UnblockV1
 
 __all__ = ["CUSTOMER_UNBLOCK_RULE", "router"]
 
@@ -41,6 +39,10 @@ IdempotencyKey = Annotated[
         "twice (same key, other target: 422).",
     ),
 ]
+
+#: Charges per page by default, and at most (a ledger grows without bound: clause 9.5).
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 
 CUSTOMER_UNBLOCK_RULE = "customer-unblock"
 """The ``rule`` of a charge for lifting the customer's own block (no operator rule)."""
@@ -101,7 +103,7 @@ def unblock(
     value: FromPath[str],
     idempotency_key: IdempotencyKey,
     ctx: CtxDep,
-) -> UnblockOutcome:
+) -> UnblockV1:
     """Lift a block for its fee (charged once per Idempotency-Key; a retry replays)."""
     rules = ctx.runtime.snapshot.rules
     requested = BlockTarget(kind, value)
@@ -111,7 +113,7 @@ def unblock(
     # now): the store answers a known key with the first outcome before calling change.
     rule = quote.rule.id if quote.rule else CUSTOMER_UNBLOCK_RULE
     request_hash = hashlib.sha256(f"{target.kind}\x00{target.value}".encode()).hexdigest()
-    return ctx.store.unblock(
+    outcome = ctx.store.unblock(
         account.id,
         target,
         quote.fee_cents,
@@ -121,12 +123,30 @@ def unblock(
         _guarded(rules, requested, quote),
         ctx.now,
     )
+    return UnblockV1.of(outcome)
+
+
+Limit = Annotated[
+    int, QueryParameter(ge=1, le=MAX_PAGE, description=f"Charges per page (at most {MAX_PAGE})")
+]
+Since = Annotated[
+    int,
+    QueryParameter(ge=0, description="The `next` of the previous page; 0 for the first page"),
+]
 
 
 @get("/charges", sync_to_thread=False)
-def list_charges(account: AccountDep, ctx: CtxDep) -> list[Charge]:
-    """The account's ledger, oldest first."""
-    return ctx.store.charges(account.id)
+def list_charges(
+    account: AccountDep, ctx: CtxDep, limit: Limit = DEFAULT_PAGE, since: Since = 0
+) -> ChargesPage:
+    """The account's ledger, oldest first, a page at a time (times ISO 8601, with currency)."""
+    # One more than asked tells whether a next page exists without counting the ledger.
+    rows = ctx.store.charges_page(account.id, since, limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return ChargesPage(
+        charges=[ChargeV1.of(c) for _, c in page], next=page[-1][0] if more and page else None
+    )
 
 
 router = Router(

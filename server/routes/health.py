@@ -12,9 +12,13 @@ __all__ = ["health", "ready"]
 
 @get("/health", sync_to_thread=False, tags=["health"])
 def health(services: ServicesDep) -> HealthV1:
-    """The process serves; the state of the change-feed follower."""
+    """The process serves; ``degraded`` names the parts that do not work (200 either way)."""
     state, message = services.follower.status
-    return HealthV1(status="ok", rules_follower=state if state == "OK" else f"{state}: {message}")
+    if state == "OK":
+        return HealthV1(status="ok", rules_follower=state)
+    return HealthV1(
+        status="degraded", rules_follower=f"{state}: {message}", degraded=["rules_follower"]
+    )
 
 
 @get("/ready", sync_to_thread=True, tags=["health"])

@@ -45,7 +45,7 @@ from policy import (
     split,
     suspend,
 )
-from server.auth import principal_of, provide_account, visible_account_id
+from server.auth import documented_guard, principal_of, provide_account, visible_account_id
 from server.deps import AccountDep, CtxDep
 from server.errors import FieldErrorV1, InputError
 from server.schemas import (
@@ -82,6 +82,13 @@ _OWNED_BY_OPERATOR = (
 )
 
 
+@documented_guard(
+    ("operator",),
+    {
+        403: "A customer key on its own account: numbers are the operator's (clauses 9.1, 9.2).",
+        404: "No such account, or another customer's (the same answer).",
+    },
+)
 def operator_numbers(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: operators only; a customer key sees 404 for another account, else 403."""
     principal = principal_of(connection)

@@ -220,6 +220,11 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any], str, int]] = [
     ),
     ("operator_blocks", "GET", "/v1/operator-blocks", {}, "public", 200),
     ("rules.get", "GET", "/v1/rules", {}, "operator", 200),
+    ("keys.list", "GET", "/v1/keys", {}, "operator", 200),
+    ("keys.create", "POST", "/v1/keys", {"json": {"role": "operator"}}, "operator", 201),
+    # No such key: the operator reaches the handler and gets its 404.
+    ("keys.revoke", "DELETE", "/v1/keys/key_nope", {}, "operator", 404),
+    ("keys.rotate", "POST", "/v1/keys/key_nope/rotate", {}, "operator", 404),
     ("rules.reload", "POST", "/v1/rules/reload", {}, "operator", 200),
 ]
 
@@ -290,6 +295,7 @@ def test_every_v1_route_is_in_the_matrix(api: Api) -> None:
                 re.sub(r"/numbers/[0-9-]+/", "/numbers/{holding}/", p),
             )
             .replace("acme", "{account_id}")
+            .replace("key_nope", "{key_id}")
             .replace("operator/premium-rate", "{kind}/{value}"),
         )
         for _, m, p, *_ in ENDPOINTS

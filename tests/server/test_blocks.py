@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from server.schemas import iso8601
+
 from .conftest import NOW, Api
 
 UNBLOCK_PREMIUM = "/v1/accounts/acme/blocks/operator/premium-rate"
@@ -88,10 +90,11 @@ def test_unblock_charges_once_per_idempotency_key(api: Api) -> None:
     assert body["replayed"] is False
     assert body["account"]["lifted"] == ["premium-rate"]
     charge = body["charge"]
-    assert (charge["fee_cents"], charge["rule"], charge["created_at"]) == (
+    assert (charge["fee_cents"], charge["currency"], charge["rule"], charge["created_at"]) == (
         2500,
+        "EUR",
         "premium-rate",
-        NOW,
+        iso8601(NOW),
     )
 
     again = api.client.delete(UNBLOCK_PREMIUM, headers=h)
@@ -99,7 +102,7 @@ def test_unblock_charges_once_per_idempotency_key(api: Api) -> None:
     assert again.json()["replayed"] is True
     assert again.json()["charge"] == charge
     ledger = api.client.get("/v1/accounts/acme/charges", headers=api.h("employee_a")).json()
-    assert ledger == [charge]
+    assert ledger == {"charges": [charge], "next": None}
 
     # Lifted: the premium-rate number is allowed now.
     d = api.client.get("/v1/decisions", params={"to": "09001 123456"}, headers=api.h("admin_a"))
@@ -174,8 +177,9 @@ def test_unblock_not_liftable_is_409_naming_the_rule(hard_api: Api) -> None:
 
 
 def test_charges_of_an_account(api: Api) -> None:
-    assert api.client.get("/v1/accounts/acme/charges", headers=api.h("admin_a")).json() == []
+    empty = {"charges": [], "next": None}
+    assert api.client.get("/v1/accounts/acme/charges", headers=api.h("admin_a")).json() == empty
     api.client.delete(UNBLOCK_PREMIUM, headers=api.h("operator", Idempotency_Key="op-1"))
     ledger = api.client.get("/v1/accounts/acme/charges", headers=api.h("admin_a")).json()
-    assert [c["idempotency_key"] for c in ledger] == ["op-1"]
-    assert api.client.get("/v1/accounts/bravo/charges", headers=api.h("admin_b")).json() == []
+    assert [c["idempotency_key"] for c in ledger["charges"]] == ["op-1"]
+    assert api.client.get("/v1/accounts/bravo/charges", headers=api.h("admin_b")).json() == empty

@@ -89,7 +89,7 @@ def test_bare_lf_line_ends_are_accepted() -> None:
         ("invite_bad_header_line", 400, "Bad Header Line", True),
         ("invite_unsupported_scheme", 416, "Unsupported URI Scheme", True),
         ("garbage", 400, "Bad Request Line", False),
-        ("bad_request_line", 400, "Bad Request Line", False),
+        ("bad_request_line", 505, "Version Not Supported", True),
     ],
 )
 def test_malformed_inputs_raise_one_error_family(

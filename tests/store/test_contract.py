@@ -17,6 +17,7 @@ from policy.state.store import (
     AccountExists,
     AccountNotFound,
     IdempotencyConflict,
+    KeyNotFound,
     Store,
     StoreError,
 )
@@ -448,3 +449,35 @@ def test_store_errors_share_a_base() -> None:
 def test_changes_since_with_limit_0_is_empty(store: Store) -> None:
     store.publish_rules_change(now=1.0)
     assert store.changes_since(0, limit=0) == []
+
+
+def test_charges_page_by_position(store: Store) -> None:
+    store.create_account(account(), 0.0)
+    for i in range(5):
+        do_unblock(store, f"k{i}", request_hash=f"h{i}", change=add_prefix(f"49{i}"))
+    first = store.charges_page("acme", 0, 2)
+    assert [pos for pos, _ in first] == [1, 2]
+    rest = store.charges_page("acme", first[-1][0], 10)
+    assert [pos for pos, _ in rest] == [3, 4, 5]
+    assert [c.idempotency_key for _, c in first + rest] == [f"k{i}" for i in range(5)]
+    assert store.charges_page("acme", 5, 10) == [] and store.charges_page("acme", 0, 0) == []
+    assert all(c.currency == "EUR" for _, c in rest)
+
+
+def test_api_keys_listed_revoked_and_touched(store: Store) -> None:
+    admin = Principal(key_id="key_admin", role="admin", account="acme")
+    operator = Principal(key_id="key_op", role="operator")
+    store.put_api_key("h-admin", admin, 10.0)
+    store.put_api_key("h-op", operator, 20.0)
+    assert [k.key_id for k in store.list_api_keys()] == ["key_admin", "key_op"]
+    assert [k.key_id for k in store.list_api_keys("acme")] == ["key_admin"]
+    store.touch_api_key("h-admin", 30.0)
+    (info,) = store.list_api_keys("acme")
+    assert (info.created_at, info.last_used_at, info.revoked_at) == (10.0, 30.0, None)
+    revoked = store.revoke_api_key("key_admin", 40.0)
+    assert revoked.revoked_at == 40.0
+    assert store.get_api_key("h-admin") is None  # a revoked key authenticates nothing
+    assert store.revoke_api_key("key_admin", 50.0).revoked_at == 40.0  # the first time stays
+    assert store.get_api_key("h-op") == operator
+    with pytest.raises(KeyNotFound):
+        store.revoke_api_key("key_nope", 60.0)

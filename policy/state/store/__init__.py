@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import AccountExists, AccountNotFound, IdempotencyConflict, Store, StoreError
+from .base import (
+    AccountExists,
+    AccountNotFound,
+    IdempotencyConflict,
+    KeyNotFound,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 from .redis import RedisStore
 from .sqlite import SqliteStore
 
@@ -16,10 +24,12 @@ __all__ = [
     "AccountExists",
     "AccountNotFound",
     "IdempotencyConflict",
+    "KeyNotFound",
     "RedisStore",
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "open_store",
 ]
 

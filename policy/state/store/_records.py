@@ -18,6 +18,7 @@ from policy.state.accounts import (
     Charge,
     ChargeRequest,
     Effect,
+    KeyInfo,
     Principal,
     UnblockOutcome,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "decode_outcome",
     "decode_principal",
     "encode",
+    "key_info",
     "make_charge",
     "new_outcome",
     "replayed",
@@ -152,3 +154,18 @@ def new_outcome(
 def unblock_outcome(applied: Applied) -> UnblockOutcome:
     """The API's view of an unblock."""
     return UnblockOutcome(account=applied.account, charge=applied.charge, replayed=applied.replayed)
+
+
+def key_info(
+    principal: bytes, created_at: float, revoked_at: float | None, last_used_at: float | None
+) -> KeyInfo:
+    """The operator's view of a stored key (its hash never leaves the store)."""
+    p = decode_principal(principal)
+    return KeyInfo(
+        key_id=p.key_id,
+        role=p.role,
+        account=p.account,
+        created_at=float(created_at),
+        revoked_at=None if revoked_at is None else float(revoked_at),
+        last_used_at=None if last_used_at is None else float(last_used_at),
+    )

@@ -21,6 +21,7 @@ from policy.state.accounts import (
     Charge,
     ChargeRequest,
     Effect,
+    KeyInfo,
     Principal,
     UnblockOutcome,
 )
@@ -29,8 +30,10 @@ __all__ = [
     "AccountExists",
     "AccountNotFound",
     "IdempotencyConflict",
+    "KeyNotFound",
     "Store",
     "StoreError",
+    "StoreUnavailable",
 ]
 
 
@@ -46,8 +49,17 @@ class AccountExists(StoreError):
     """An account with that id exists already."""
 
 
+class KeyNotFound(StoreError):
+    """No API key with that id."""
+
+
 class IdempotencyConflict(StoreError):
     """The idempotency key was used before with a different request."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or is busy right now (Redis down or failing over,
+    SQLite locked or unopenable): nothing was written by the failed call; retry later."""
 
 
 Change = Callable[[Account], Account]
@@ -121,12 +133,29 @@ class Store(Protocol):
         """The account's ledger, oldest first."""
         ...
 
-    def put_api_key(self, key_hash: str, principal: Principal) -> None:
+    def charges_page(self, account_id: str, after: int, limit: int) -> list[tuple[int, Charge]]:
+        """Up to ``limit`` charges after position ``after`` (0: from the first), oldest first,
+        each with its position (1, 2, ...: the cursor of the next page)."""
+        ...
+
+    def put_api_key(self, key_hash: str, principal: Principal, now: float = 0.0) -> None:
         """Store an API key by its hash (keys are never stored in clear)."""
         ...
 
     def get_api_key(self, key_hash: str) -> Principal | None:
-        """The principal of a key hash, or None."""
+        """The principal of a key hash, or None (unknown or revoked)."""
+        ...
+
+    def list_api_keys(self, account: str | None = None) -> list[KeyInfo]:
+        """Every key (of ``account`` if given), revoked ones included, by creation."""
+        ...
+
+    def revoke_api_key(self, key_id: str, now: float) -> KeyInfo:
+        """Revoke the key ``key_id`` (KeyNotFound if none); revoking twice keeps the first time."""
+        ...
+
+    def touch_api_key(self, key_hash: str, now: float) -> None:
+        """Record the key's last use."""
         ...
 
     def publish_rules_change(self, now: float) -> ChangeEvent:

@@ -8,7 +8,9 @@ one Cluster slot and one MULTI/EXEC may touch them all:
 - ``cp:{<account>}:audit``: the audit trail, a list of AuditEntry JSON (RPUSH only);
 - ``cp:{<account>}:idem:<key>``: hash ``{request_hash, outcome}`` of a charged change;
 - ``cp:accounts``: set of all account ids (the index);
-- ``cp:key:<hash>``: the Principal JSON of an API key hash;
+- ``cp:key:<hash>``: the Principal JSON of a live API key hash (deleted on revocation);
+- ``cp:keyinfo:<hash>``: hash ``{principal, created_at, revoked_at, last_used_at}`` of
+  every key, and ``cp:keys`` the set of all key hashes (listing and revocation);
 - ``cp:{feed}``: the change feed, a Stream with ids ``<seq>-1`` and one field ``e`` (the
   ChangeEvent JSON; its seq is taken from the entry id), trimmed to about 100 000 entries;
 - ``cp:{feed}:seq``: the feed's counter (the integer seq).
@@ -56,12 +58,21 @@ from policy.state.accounts import (
     ChangeEvent,
     Charge,
     ChargeRequest,
+    KeyInfo,
     Principal,
     UnblockOutcome,
 )
 
 from . import _records as rec
-from .base import AccountExists, AccountNotFound, Change, EffectChange, StoreError
+from ._unavailable import redis_unavailable, unavailable_on
+from .base import (
+    AccountExists,
+    AccountNotFound,
+    Change,
+    EffectChange,
+    KeyNotFound,
+    StoreError,
+)
 
 __all__ = ["FEED_MAXLEN", "RedisStore"]
 
@@ -102,6 +113,15 @@ def _api_key(key_hash: str) -> str:
     return f"cp:key:{key_hash}"
 
 
+def _key_info(key_hash: str) -> str:
+    return f"cp:keyinfo:{key_hash}"
+
+
+_KEYS = "cp:keys"
+_INFO_FIELDS = ("principal", "created_at", "revoked_at", "last_used_at")
+
+
+@unavailable_on(redis_unavailable)
 class RedisStore:
     """The Store on Redis (see the module docstring for the key layout and crash windows)."""
 
@@ -253,6 +273,14 @@ class RedisStore:
         raw = cast(list[bytes], self._r.lrange(_audit(account_id), 0, -1))
         return [rec.decode_audit(r) for r in raw]
 
+    def charges_page(self, account_id: str, after: int, limit: int) -> list[tuple[int, Charge]]:
+        """Up to ``limit`` charges after position ``after``, each with its position."""
+        if limit <= 0:
+            return []
+        start = max(0, after)
+        raw = cast(list[bytes], self._r.lrange(_charges(account_id), start, start + limit - 1))
+        return [(start + i + 1, rec.decode_charge(r)) for i, r in enumerate(raw)]
+
     def charges(self, account_id: str) -> list[Charge]:
         """The account's ledger, oldest first."""
         raw = cast(list[bytes], self._r.lrange(_charges(account_id), 0, -1))
@@ -260,14 +288,51 @@ class RedisStore:
 
     # -- api keys -----------------------------------------------------------------------
 
-    def put_api_key(self, key_hash: str, principal: Principal) -> None:
+    def put_api_key(self, key_hash: str, principal: Principal, now: float = 0.0) -> None:
         """Store an API key by its hash (replacing an earlier principal of that hash)."""
-        self._r.set(_api_key(key_hash), rec.encode(principal))
+        doc = rec.encode(principal)
+        with self._r.pipeline(transaction=False) as pipe:
+            pipe.hset(_key_info(key_hash), mapping={"principal": doc, "created_at": now})
+            pipe.sadd(_KEYS, key_hash)
+            pipe.set(_api_key(key_hash), doc)  # last: a key is live once listed
+            pipe.execute()
 
     def get_api_key(self, key_hash: str) -> Principal | None:
-        """The principal of a key hash, or None."""
+        """The principal of a key hash, or None (unknown or revoked)."""
         raw = cast(bytes | None, self._r.get(_api_key(key_hash)))
         return None if raw is None else rec.decode_principal(raw)
+
+    def _infos(self) -> list[tuple[str, KeyInfo]]:
+        hashes = sorted(m.decode() for m in cast(set[bytes], self._r.smembers(_KEYS)))
+        with self._r.pipeline(transaction=False) as pipe:
+            for h in hashes:
+                pipe.hmget(_key_info(h), list(_INFO_FIELDS))
+            rows = pipe.execute()
+        out = []
+        for h, (principal, created, revoked, used) in zip(hashes, rows, strict=True):
+            if principal is None:
+                continue
+            num = [None if v is None else float(v) for v in (created, revoked, used)]
+            out.append((h, rec.key_info(principal, num[0] or 0.0, num[1], num[2])))
+        return sorted(out, key=lambda x: (x[1].created_at, x[1].key_id))
+
+    def list_api_keys(self, account: str | None = None) -> list[KeyInfo]:
+        """Every key (of ``account`` if given), revoked ones included, by creation."""
+        return [k for _, k in self._infos() if account is None or k.account == account]
+
+    def revoke_api_key(self, key_id: str, now: float) -> KeyInfo:
+        """Delete the live key and record the time; revoking twice keeps the first time."""
+        for key_hash, info in self._infos():
+            if info.key_id == key_id:
+                self._r.hsetnx(_key_info(key_hash), "revoked_at", now)
+                self._r.delete(_api_key(key_hash))
+                revoked = info.revoked_at if info.revoked_at is not None else now
+                return msgspec.structs.replace(info, revoked_at=revoked)
+        raise KeyNotFound(key_id)
+
+    def touch_api_key(self, key_hash: str, now: float) -> None:
+        """Record the key's last use."""
+        self._r.hset(_key_info(key_hash), "last_used_at", now)
 
     # -- change feed --------------------------------------------------------------------
 

@@ -46,12 +46,22 @@ from policy.state.accounts import (
     ChangeEvent,
     Charge,
     ChargeRequest,
+    KeyInfo,
     Principal,
     UnblockOutcome,
 )
 
 from . import _records as rec
-from .base import AccountExists, AccountNotFound, Change, EffectChange, StoreError
+from ._unavailable import sqlite_unavailable, unavailable_on
+from .base import (
+    AccountExists,
+    AccountNotFound,
+    Change,
+    EffectChange,
+    KeyNotFound,
+    StoreError,
+    StoreUnavailable,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -114,6 +124,15 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
     """,
+    # 3: API keys listed, revoked and rotated, with their last use (issue 11).
+    """
+    ALTER TABLE api_keys ADD COLUMN key_id TEXT;
+    ALTER TABLE api_keys ADD COLUMN created_at REAL NOT NULL DEFAULT 0;
+    ALTER TABLE api_keys ADD COLUMN revoked_at REAL;
+    ALTER TABLE api_keys ADD COLUMN last_used_at REAL;
+    UPDATE api_keys SET key_id = json_extract(CAST(principal AS TEXT), '$.key_id');
+    CREATE INDEX api_keys_by_id ON api_keys (key_id);
+    """,
 )
 #: The schema version this code writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -121,6 +140,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _Kind = Literal["account", "rules"]
 
 
+@unavailable_on(sqlite_unavailable)
 class SqliteStore:
     """The Store on one SQLite file (see the module docstring for the trade-offs)."""
 
@@ -162,7 +182,7 @@ class SqliteStore:
                     factory=_Connection,
                 )
             except sqlite3.Error as exc:
-                raise StoreError(f"{self._path}: cannot open the database: {exc}") from None
+                raise StoreUnavailable(f"{self._path}: cannot open the database: {exc}") from None
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
             with self._conns_lock:
@@ -340,6 +360,18 @@ class SqliteStore:
         )
         return [rec.decode_audit(r[0]) for r in rows]
 
+    def charges_page(self, account_id: str, after: int, limit: int) -> list[tuple[int, Charge]]:
+        """Up to ``limit`` charges after position ``after``, each with its position."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT doc FROM charges WHERE account = ? ORDER BY n LIMIT ? OFFSET ?",
+                (account_id, max(0, limit), max(0, after)),
+            )
+            .fetchall()
+        )
+        return [(after + i + 1, rec.decode_charge(r[0])) for i, r in enumerate(rows)]
+
     def charges(self, account_id: str) -> list[Charge]:
         """The account's ledger, oldest first."""
         rows = (
@@ -351,22 +383,51 @@ class SqliteStore:
 
     # -- api keys -----------------------------------------------------------------------
 
-    def put_api_key(self, key_hash: str, principal: Principal) -> None:
+    def put_api_key(self, key_hash: str, principal: Principal, now: float = 0.0) -> None:
         """Store an API key by its hash (replacing an earlier principal of that hash)."""
         with self._write() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO api_keys (hash, principal) VALUES (?, ?)",
-                (key_hash, rec.encode(principal)),
+                "INSERT OR REPLACE INTO api_keys (hash, principal, key_id, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (key_hash, rec.encode(principal), principal.key_id, now),
             )
 
     def get_api_key(self, key_hash: str) -> Principal | None:
-        """The principal of a key hash, or None."""
+        """The principal of a key hash, or None (unknown or revoked)."""
         row = (
             self._conn()
-            .execute("SELECT principal FROM api_keys WHERE hash = ?", (key_hash,))
+            .execute(
+                "SELECT principal FROM api_keys WHERE hash = ? AND revoked_at IS NULL",
+                (key_hash,),
+            )
             .fetchone()
         )
         return None if row is None else rec.decode_principal(row[0])
+
+    _KEY_INFO = "SELECT principal, created_at, revoked_at, last_used_at FROM api_keys"
+
+    def list_api_keys(self, account: str | None = None) -> list[KeyInfo]:
+        """Every key (of ``account`` if given), revoked ones included, by creation."""
+        rows = self._conn().execute(self._KEY_INFO + " ORDER BY created_at, key_id").fetchall()
+        infos = [rec.key_info(*row) for row in rows]
+        return [k for k in infos if account is None or k.account == account]
+
+    def revoke_api_key(self, key_id: str, now: float) -> KeyInfo:
+        """Revoke the key ``key_id``; revoking twice keeps the first time."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?",
+                (now, key_id),
+            )
+            if cur.rowcount == 0:
+                raise KeyNotFound(key_id)
+            row = conn.execute(self._KEY_INFO + " WHERE key_id = ?", (key_id,)).fetchone()
+        return rec.key_info(*row)
+
+    def touch_api_key(self, key_hash: str, now: float) -> None:
+        """Record the key's last use (no fsync needed: a lost touch costs nothing)."""
+        with self._write() as conn:
+            conn.execute("UPDATE api_keys SET last_used_at = ? WHERE hash = ?", (now, key_hash))
 
     # -- change feed --------------------------------------------------------------------
 

@@ -1,0 +1,159 @@
+"""A running worker's operations: SIGHUP reloads, SIGTERM drains, counters in the log.
+
+* **SIGHUP** (the conventional "reload now"): the rules are compiled again beside the
+  running ones and swapped in only when they compile (``PolicyRuntime.reload``); the
+  trunks' accounts are read again from the store. Both off the loop, both logged: a
+  failed reload logs its located errors and the running rules stay. Signals arriving
+  during a reload run one more reload after it (an edit saved meanwhile is not lost).
+* **SIGTERM** (and a first SIGINT): the worker drains. New calls get 503 with
+  Retry-After (the PBX tries another edge), calls in set-up get their final responses,
+  in-dialog requests (ACK, BYE) still pass; the worker exits once no call is in set-up
+  or after ``shutdown.drain_timeout`` seconds. A second SIGINT stops it at once.
+* **Counters**: every ``logging.stats_interval`` seconds (the loop's clock) one event
+  with the core's counters, what changed since the last one and the calls in set-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from policy import EngineError, PolicyRuntime, RuleErrors, StoreError
+
+from .transport import EdgeProtocol
+
+__all__ = ["CounterLog", "Reloader", "drain"]
+
+log = logging.getLogger("callpolicy.sip_edge")
+
+#: Seconds between two looks at the calls in set-up while draining.
+DRAIN_POLL = 0.05
+
+
+class CounterLog:
+    """Logs a worker's counters every ``interval`` seconds of the loop's clock (0: never)."""
+
+    def __init__(self, proto: EdgeProtocol, worker: int, interval: float) -> None:
+        """Report on ``proto``'s core; ``start()`` begins."""
+        self.proto = proto
+        self.worker = worker
+        self.interval = interval
+        self._last: Counter[str] = Counter()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Schedule the first report (nothing if the interval is 0)."""
+        if self.interval > 0:
+            self._handle = self.proto.loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        self.report("counters")
+        self._handle = self.proto.loop.call_later(self.interval, self._tick)
+
+    def report(self, what: str) -> None:
+        """One event: ``sip_edge worker N <what>`` with counters, delta and in_flight."""
+        now = Counter(self.proto.core.stats)
+        delta = {k: v - self._last[k] for k, v in now.items() if v != self._last[k]}
+        self._last = now
+        log.info(
+            "sip_edge worker %d %s",
+            self.worker,
+            what,
+            extra={
+                "event": "counters",
+                "worker": self.worker,
+                "in_flight": self.proto.in_flight(),
+                "counters": dict(sorted(now.items())),
+                "delta": delta,
+            },
+        )
+
+    def stop(self) -> None:
+        """No more periodic reports."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class Reloader:
+    """SIGHUP: reload the rules and re-read the accounts, off the loop, one at a time."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        runtime: PolicyRuntime,
+        reread_accounts: Callable[[], int],
+        clock: Callable[[], float],
+        worker: int,
+    ) -> None:
+        """``reread_accounts()`` re-reads and applies the trunks' accounts (blocking)."""
+        self.loop = loop
+        self.runtime = runtime
+        self.reread_accounts = reread_accounts
+        self.clock = clock
+        self.worker = worker
+        self.reloads = 0
+        """Reloads done (successful or not), for tests and the log."""
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def request(self) -> None:
+        """Reload now, or once more after the reload running now."""
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = self.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        self._again = True
+        while self._again:
+            self._again = False
+            await self.loop.run_in_executor(None, self.reload)
+
+    def reload(self) -> None:
+        """Reload the rules, then re-read the accounts; log each outcome (blocking)."""
+        self.reloads += 1
+        w, old = self.worker, self.runtime.info
+        try:
+            info = self.runtime.reload(self.clock())
+        except RuleErrors as exc:
+            located = exc.under(old.directory)
+            log.error(
+                "sip_edge worker %d: reload (SIGHUP) failed, revision %s kept: %s",
+                *(w, old.revision[:12], located),
+                extra={"event": "reload", "ok": False, "errors": [str(e) for e in located]},
+            )
+        except EngineError as exc:
+            log.error(
+                "sip_edge worker %d: reload (SIGHUP) failed, revision %s kept: %s",
+                *(w, old.revision[:12], exc),
+                extra={"event": "reload", "ok": False, "errors": [str(exc)]},
+            )
+        else:
+            log.info(
+                "sip_edge worker %d: rules reloaded (SIGHUP): revision %s, version %d",
+                *(w, info.revision[:12], info.version),
+                extra={"event": "reload", "ok": True, "revision": info.revision},
+            )
+        try:
+            n = self.reread_accounts()
+        except StoreError as exc:
+            log.error("sip_edge worker %d: accounts not re-read (SIGHUP): %s", w, exc)
+        else:
+            log.info("sip_edge worker %d: %d accounts re-read (SIGHUP)", w, n)
+
+
+async def drain(proto: EdgeProtocol, timeout: float, stop_now: asyncio.Event) -> int:
+    """Shed new calls and wait for the calls in set-up, up to ``timeout`` seconds.
+
+    Returns the calls still in set-up when it gave up (0: drained). ``stop_now`` ends
+    the wait early (a second SIGINT).
+    """
+    proto.drain()
+    loop = proto.loop
+    deadline = loop.time() + timeout
+    while proto.in_flight() and loop.time() < deadline and not stop_now.is_set():
+        await asyncio.sleep(DRAIN_POLL)
+    return proto.in_flight()
