@@ -7,6 +7,7 @@ neither of them (layers depend one way).
 from policy.compiler.compile import Snapshot, compile_dir, compile_rules
 from policy.compiler.dialer import Escalation, WindowTotal, escalate
 from policy.compiler.explain import Explanation, explain
+from policy.compiler.whatif import ChangeGroup, DiffReport, diff
 from policy.errors import (
     REQUEST_CODES,
     AccountError,
@@ -20,6 +21,16 @@ from policy.errors import (
 from policy.logs import LOG_FORMATS, LOG_LEVELS, configure_logging, log_context, logging_config
 from policy.percall.account import CompiledAccount, compile_account
 from policy.percall.authorize import decide
+from policy.percall.decision_log import (
+    DecisionEventV1,
+    DecisionLog,
+    IdSource,
+    ReplayKey,
+    event_of,
+    mask,
+    read_events,
+    read_replay_keys,
+)
 from policy.percall.follower import FeedFollower, State
 from policy.percall.numbers import NumberError, canonical, canonical_prefix
 from policy.percall.reasons import sip_answer
@@ -110,17 +121,22 @@ __all__ = [
     "Call",
     "Carrier",
     "ChangeEvent",
+    "ChangeGroup",
     "Charge",
     "ChargeRequest",
     "CompiledAccount",
     "CustomerError",
     "Decision",
+    "DecisionEventV1",
+    "DecisionLog",
+    "DiffReport",
     "Effect",
     "EngineError",
     "Escalation",
     "Explanation",
     "FeedFollower",
     "Holding",
+    "IdSource",
     "IdempotencyConflict",
     "Identity",
     "KeyInfo",
@@ -135,6 +151,7 @@ __all__ = [
     "Principal",
     "ProofKind",
     "PublishedEntry",
+    "ReplayKey",
     "Role",
     "RuleError",
     "RuleErrors",
@@ -168,12 +185,15 @@ __all__ = [
     "compile_rules",
     "configure_logging",
     "decide",
+    "diff",
     "escalate",
+    "event_of",
     "explain",
     "load_rules",
     "load_snapshot",
     "log_context",
     "logging_config",
+    "mask",
     "move_site",
     "open_store",
     "port_in",
@@ -181,6 +201,8 @@ __all__ = [
     "presentable_since",
     "published_blocks",
     "quote_unblock",
+    "read_events",
+    "read_replay_keys",
     "refuse",
     "relocate",
     "resolve_site",
