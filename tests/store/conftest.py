@@ -14,6 +14,7 @@ import redis
 
 from policy.state.store import RedisStore, SqliteStore, Store
 from tests._procs import free_port, stop
+from tests._redis_cluster import RedisCluster
 
 REDIS_SERVER = shutil.which("redis-server")
 #: Seconds to wait for the private redis-server to answer PING.
@@ -119,13 +120,46 @@ def _redis_backend(url: str) -> Backend:
     return Backend("redis", RedisStore(url), put_raw_doc, lambda: RedisStore(url))
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real Redis Cluster (3 masters, 1 replica each) started for this session."""
+    if REDIS_SERVER is None or shutil.which("redis-cli") is None:
+        pytest.skip("redis-server/redis-cli not found on PATH (CI installs them)")
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _cluster_backend(cluster: RedisCluster) -> Backend:
+    client = redis.RedisCluster(host="127.0.0.1", port=cluster.live()[0].port)
+    try:
+        client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+    finally:
+        client.close()
+
+    def put_raw_doc(account_id: str, doc: bytes) -> None:
+        c = redis.RedisCluster(host="127.0.0.1", port=cluster.live()[0].port)
+        try:
+            c.set(f"cp:{{{account_id}}}:doc", doc)
+        finally:
+            c.close()
+
+    url = cluster.url
+    return Backend("redis-cluster", RedisStore(url), put_raw_doc, lambda: RedisStore(url))
+
+
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Each backend in turn: a fresh SQLite file, or the private Redis flushed."""
+    """Each backend in turn: a fresh SQLite file, the private Redis flushed, or the
+    private Redis Cluster flushed."""
     if request.param == "sqlite":
         b = _sqlite_backend(tmp_path / "store.db")
-    else:
+    elif request.param == "redis":
         b = _redis_backend(request.getfixturevalue("redis_url"))
+    else:
+        b = _cluster_backend(request.getfixturevalue("redis_cluster"))
     try:
         yield b
     finally:

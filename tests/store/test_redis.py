@@ -50,6 +50,8 @@ def test_key_layout(store: RedisStore, client: redis.Redis) -> None:
         "cp:{acme}:charges",
         "cp:{acme}:idem:key:1",
         "cp:key:abc",
+        "cp:keyinfo:abc",
+        "cp:keys",
         "cp:{feed}",
         "cp:{feed}:seq",
     }

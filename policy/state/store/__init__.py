@@ -33,14 +33,15 @@ __all__ = [
     "open_store",
 ]
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis-cluster")
 
 
 def open_store(url: str) -> Store:
     """Open the store named by ``url``.
 
     ``sqlite:///var/lib/callpolicy/state.db`` (an absolute path after ``sqlite://``, as in
-    ``file:///``) or a plain path opens a SqliteStore; ``redis://host:port/db`` (also
+    ``file:///``) or a plain path opens a SqliteStore; ``redis-cluster://host:port`` a
+    RedisStore on a Redis Cluster; ``redis://host:port/db`` (also
     ``rediss://`` and ``unix://``) a RedisStore.
     """
     scheme, sep, _ = url.partition("://")

@@ -74,7 +74,7 @@ from .base import (
     StoreError,
 )
 
-__all__ = ["FEED_MAXLEN", "RedisStore"]
+__all__ = ["CLUSTER_SCHEME", "FEED_MAXLEN", "RedisStore"]
 
 #: Approximate length the change-feed stream is trimmed to.
 FEED_MAXLEN = 100_000
@@ -117,6 +117,9 @@ def _key_info(key_hash: str) -> str:
     return f"cp:keyinfo:{key_hash}"
 
 
+#: The URL scheme of a Redis Cluster (``redis-cluster://host:port``).
+CLUSTER_SCHEME = "redis-cluster"
+
 _KEYS = "cp:keys"
 _INFO_FIELDS = ("principal", "created_at", "revoked_at", "last_used_at")
 
@@ -126,8 +129,16 @@ class RedisStore:
     """The Store on Redis (see the module docstring for the key layout and crash windows)."""
 
     def __init__(self, url: str) -> None:
-        """Connect to ``url`` (``redis://host:port/db``); connections are made lazily."""
-        self._r: redis.Redis = redis.Redis.from_url(url)
+        """Connect to ``url``: ``redis://host:port/db`` one server, ``redis-cluster://host:port``
+        a Redis Cluster (any node; the client discovers the others and follows MOVED)."""
+        self.cluster = url.startswith(CLUSTER_SCHEME + "://")
+        if self.cluster:
+            # Every key of an account shares its slot (the {account} tag), the feed and its
+            # counter share {feed}: WATCH/MULTI/EXEC and the append script stay in one slot.
+            real = "redis://" + url.partition("://")[2]
+            self._r: redis.Redis = redis.RedisCluster.from_url(real)  # type: ignore[assignment]
+        else:
+            self._r = redis.Redis.from_url(url)
         self._append = self._r.register_script(_APPEND)
 
     # -- helpers ------------------------------------------------------------------------
@@ -150,12 +161,12 @@ class RedisStore:
         wrote nothing and its reads need no confirmation (a replay of an idempotency record,
         which is never rewritten). An exception from ``body`` aborts without writing.
         """
-        with self._r.pipeline() as pipe:
+        with self._r.pipeline(transaction=True) as pipe:
             for _ in range(rec.MAX_RETRIES):
                 try:
                     pipe.watch(*watch)  # type: ignore[no-untyped-call]  # untyped in redis-py
                     result = body(pipe)
-                    if pipe.explicit_transaction:
+                    if _in_multi(pipe):
                         pipe.execute()
                     return result
                 except redis.WatchError:
@@ -373,6 +384,15 @@ class RedisStore:
     def close(self) -> None:
         """Release the connection pool."""
         self._r.close()
+
+
+def _in_multi(pipe: Any) -> bool:
+    """Whether ``body`` called ``multi()``: a plain pipeline says so itself, a cluster
+    pipeline through its transaction strategy (redis-py 5.x-8.x)."""
+    if hasattr(pipe, "explicit_transaction"):
+        return bool(pipe.explicit_transaction)
+    strategy = getattr(pipe, "_execution_strategy", None)
+    return bool(getattr(strategy, "_explicit_transaction", False))
 
 
 def _events(entries: Any) -> list[ChangeEvent]:
