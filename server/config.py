@@ -31,7 +31,7 @@ ENV: dict[str, str] = {
     "debug": "CALLPOLICY_DEBUG",
 }
 
-_STORE_SCHEMES = ("sqlite", "redis", "rediss", "unix")
+_STORE_SCHEMES = ("sqlite", "redis", "rediss", "unix", "redis-cluster")
 
 
 class ConfigError(ValueError):
@@ -52,7 +52,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     rules_dir: str
     """Directory of the operator's rule files (``rules/``)."""
     store_url: str = DEFAULT_STORE_URL
-    """``sqlite:///abs/path.db``, a plain path, or ``redis://host:port/db``."""
+    """``sqlite:///abs/path.db``, a plain path, ``redis://host:port/db`` or
+    ``redis-cluster://host:port`` (any node of a Redis Cluster)."""
     host: str = "127.0.0.1"
     """Address ``serve`` binds to."""
     port: int = 8080
@@ -75,7 +76,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         scheme, sep, _ = self.store_url.partition("://")
         if not self.store_url or (sep and scheme not in _STORE_SCHEMES):
             raise _expected(
-                "store_url", self.store_url, "sqlite:///path.db, a path, or redis://host:port/db"
+                "store_url", self.store_url, "sqlite:///path.db, a path, redis://host:port/db or redis-cluster://host:port"
             )
         if not 0 <= self.port <= 65535:
             raise _expected("port", self.port, "a TCP port 0-65535")
