@@ -4,6 +4,8 @@ BIN := $(VENV)/bin
 
 .PHONY: setup run test lint typecheck check-rules bench
 
+# Installs only when pyproject.toml, setup.py or a Cython source changed since the last
+# install (a stamp in .venv); CALLPOLICY_REINSTALL=1 make setup forces it.
 setup:
 	bash scripts/bootstrap.sh
 

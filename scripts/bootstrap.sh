@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything callpolicy needs on a fresh Debian machine: system packages (when
-# missing), a virtualenv in .venv, and the package with its Cython extension built.
+# missing), a virtualenv in .venv, and the package with its Cython extension built
+# (only when its inputs changed since the last run: see the stamp below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,5 +27,31 @@ done
 [ -n "$PY" ] || { echo "bootstrap: need CPython 3.10-3.12 (durable-rules does not import on 3.13)" >&2; exit 1; }
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+
+# The install (pip, the dependencies, the Cython build: most of a start's time) depends
+# on the interpreter, pyproject.toml, setup.py and the Cython sources; the rest of the
+# package is installed editable, so a Python edit needs no install. When none of these
+# changed since the last install, and every extension is still built beside its .pyx,
+# skip it. CALLPOLICY_REINSTALL=1 installs anyway.
+stamp=.venv/.callpolicy-install
+inputs() {
+  .venv/bin/python -c 'import sys; print(sys.version)'
+  find . \( -path ./.venv -o -path ./build -o -path ./.git \) -prune -o \
+    \( -name '*.pyx' -o -name '*.pxd' \) -print | LC_ALL=C sort | xargs sha256sum pyproject.toml setup.py
+}
+built() {
+  local pyx
+  for pyx in compiled/*.pyx sip_edge/*.pyx; do
+    compgen -G "${pyx%.pyx}.*.so" >/dev/null || return 1
+  done
+  [ -x .venv/bin/callpolicy ]
+}
+want="$(inputs | sha256sum | cut -d' ' -f1)"
+if [ "${CALLPOLICY_REINSTALL:-0}" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && built; then
+  echo "bootstrap: .venv is up to date (pyproject.toml, setup.py, *.pyx unchanged)"
+  exit 0
+fi
+rm -f "$stamp"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[dev,bench]'
+echo "$want" > "$stamp"

@@ -29,7 +29,7 @@ from .access import RequestLog
 from .auth import KEYS_STATE_KEY, ApiKeyAuth, PrincipalCache, principal_of
 from .config import ConfigError, ServerConfig
 from .deps import Clock, Ctx, Services
-from .errors import EXCEPTION_HANDLERS, check_json_body
+from .errors import EXCEPTION_HANDLERS, json_body_check
 from .follower import RulesFollower
 from .openapi import assets_router, document, render_plugins
 from .routes import PUBLIC_V1_HANDLERS, V1_HANDLERS, health, ready
@@ -129,7 +129,7 @@ def create_app(
         route_handlers=[v1, public_v1, health, ready, assets_router()],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=check_json_body,  # 415 for a JSON body that is not, 400 if too deep
+        before_request=json_body_check(),  # 415 for a JSON body that is not, 400 if too deep
         openapi_config=OpenAPIConfig(
             title="callpolicy",
             version=API_VERSION,

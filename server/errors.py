@@ -7,7 +7,7 @@
 - a reload with broken rule files: 422, every error located ``{code, file, line, path,
   found, expected}``;
 - a JSON body sent as anything but ``application/json`` (or ``+json``): 415; JSON nested
-  deeper than the decoder goes: 400 (``check_json_body``, the app's before-request hook);
+  deeper than the decoder goes: 400 (``json_body_check``, the app's before-request hook);
 - the store unreachable or busy (``StoreUnavailable``): 503 with ``Retry-After``;
 - anything else is a fault of server state: 500, logged with its traceback, no details out.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -47,7 +48,7 @@ __all__ = [
     "InputError",
     "RuleErrorV1",
     "RuleErrorsV1",
-    "check_json_body",
+    "json_body_check",
     "takes_json_body",
 ]
 
@@ -305,8 +306,25 @@ def _is_json(media_type: str) -> bool:
     )
 
 
-async def check_json_body(request: Request[Any, Any, Any]) -> None:
-    """Before-request hook: a route with a JSON body gets JSON, decodable, or an error.
+def json_body_check() -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """The app's before-request hook (one per app: it remembers which routes take JSON)."""
+    takes_json: dict[HTTPRouteHandler, bool] = {}
+
+    async def check_json_body(request: Request[Any, Any, Any]) -> None:
+        handler = request.route_handler
+        if not isinstance(handler, HTTPRouteHandler):
+            return
+        json_body = takes_json.get(handler)
+        if json_body is None:
+            json_body = takes_json[handler] = takes_json_body(handler)
+        if json_body:
+            await _check_json_body(request)
+
+    return check_json_body
+
+
+async def _check_json_body(request: Request[Any, Any, Any]) -> None:
+    """A route with a JSON body gets JSON, decodable, or an error.
 
     415 (``ErrorV1``) unless the Content-Type is ``application/json`` or
     ``application/*+json``; then the body is decoded once here (Litestar keeps the result
@@ -314,9 +332,6 @@ async def check_json_body(request: Request[Any, Any, Any]) -> None:
     a 400 on every route rather than a RecursionError (500) somewhere inside. Runs after
     authentication and guards: a caller who may not use the route learns nothing more.
     """
-    handler = request.route_handler
-    if not isinstance(handler, HTTPRouteHandler) or not takes_json_body(handler):
-        return
     media_type, _ = request.content_type
     if not _is_json(media_type):
         raise HTTPException(

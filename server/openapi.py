@@ -20,6 +20,7 @@ A guard without a ``GuardDoc`` fails here, at boot, naming the route. The docs p
 
 from __future__ import annotations
 
+import inspect
 import pathlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from litestar.openapi.spec import (
 )
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
+from litestar.utils.helpers import unwrap_partial
 
 from policy import Role
 
@@ -148,6 +150,12 @@ def _operations(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler, Any
                 yield route.path_format or "/", method, handler, kwargs_model
 
 
+def _function(handler: HTTPRouteHandler) -> Callable[..., Any]:
+    """The function a handler was made of (Litestar wraps ``sync_to_thread`` ones)."""
+    fn: Callable[..., Any] = unwrap_partial(handler.fn)
+    return getattr(fn, "func", fn)
+
+
 def _keyed(handler: HTTPRouteHandler) -> bool:
     return any(
         (m.middleware if isinstance(m, DefineMiddleware) else m) is ApiKeyAuth
@@ -159,15 +167,21 @@ class _Answers(dict[int, _Answer]):
     """Status -> answer; the reasons of one status add up."""
 
     def add(self, status: int, reason: str, body: Any = ErrorV1) -> None:
+        """Add ``reason`` to the answer ``status``."""
         old = self.get(status)
         reasons = old.reasons if old else ()
         if reason not in reasons:
             self[status] = _Answer(body, (*reasons, reason))
 
+    def default(self, status: int) -> None:
+        """The general reason of ``status``, unless a more precise one is known (a guard's)."""
+        if status not in self:
+            self.add(status, _WHY[status])
+
 
 def _guarded(path: str, method: str, handler: HTTPRouteHandler, answers: _Answers) -> list[str]:
     """The roles every guard of ``handler`` lets through; their answers added."""
-    roles = list(ROLES)
+    roles: list[str] = list(ROLES)
     for guard in [g for layer in handler.ownership_layers for g in (layer.guards or [])]:
         doc = guard_doc(guard)
         if doc is None:
@@ -189,25 +203,25 @@ def _roles_and_answers(
     keyed = _keyed(handler)
     roles = _guarded(path, method, handler, answers) if keyed else []
     if keyed:
-        answers.add(401, _WHY[401])
-        answers.add(503, _WHY[503])
+        answers.default(401)
+        answers.default(503)
     body = takes_json_body(handler)
     queries = {p.field_alias for p in kwargs_model.expected_query_params}
     headers = {p.field_alias.lower() for p in kwargs_model.expected_header_params}
     if body or kwargs_model.expected_path_params or queries or headers:
-        answers.add(400, _WHY[400])
+        answers.default(400)
     if kwargs_model.expected_path_params or (
         path in _ACCOUNT_QUERY_ROUTES and queries & _ACCOUNT_QUERIES
     ):
-        answers.add(404, _WHY[404])
+        answers.default(404)
     if keyed and method in ("POST", "PUT", "DELETE") and path.startswith("/v1/accounts"):
-        answers.add(409, _WHY[409])
+        answers.default(409)
     if body:
-        answers.add(413, _WHY[413])
-        answers.add(415, _WHY[415])
+        answers.default(413)
+        answers.default(415)
     if "idempotency-key" in headers:
-        answers.add(422, _WHY[422])
-    for status, answer in _SPECIAL.get(handler.fn, {}).items():
+        answers.default(422)
+    for status, answer in _SPECIAL.get(_function(handler), {}).items():
         for reason in answer.reasons:
             answers.add(status, reason, answer.body)
     return roles, answers
@@ -250,7 +264,7 @@ def document(app: Litestar) -> OpenAPI:
         }
         handler.responses = {**specs, **(handler.responses or {})}  # the handler's own win
         handler.operation_class = RoledOperation
-        own = handler.description or (handler.fn.__doc__ or "").strip()
+        own = handler.description or inspect.cleandoc(_function(handler).__doc__ or "")
         handler.description = f"{own}\n\n{_roles_line(roles, _keyed(handler))}".strip()
     doc = app.openapi_schema
     for path, method, handler, _ in _operations(app):
@@ -258,7 +272,7 @@ def document(app: Litestar) -> OpenAPI:
         if not isinstance(operation, RoledOperation) or not operation.responses:
             raise RuntimeError(f"server.openapi: {method} {path} is not in the document")
         operation.x_roles = roles_of[(path, method)] or ["anyone"]
-        _finish(method, path, operation, _CSV_ROUTES.get(handler.fn))
+        _finish(method, path, operation, _CSV_ROUTES.get(_function(handler)))
     return doc
 
 

@@ -8,6 +8,12 @@ mistake stops the command with the key that is wrong. With ``listen.workers`` (o
 ``--workers``) above 1, this process starts the other workers as child processes with
 the same arguments; every worker binds the port with SO_REUSEPORT (transport.py), for
 UDP and, with ``listen.tcp``, for TCP (stream.py).
+
+Signals (``lifecycle.py``; the first process passes SIGHUP and SIGTERM on to the other
+workers): SIGHUP reloads the rules and re-reads the accounts, SIGTERM drains (new calls
+503, calls in set-up finish within ``shutdown.drain_timeout``) and exits 0. Logs: one
+JSON object per line on stderr (``--log-format text`` for a terminal), the format of
+the API's; every ``logging.stats_interval`` seconds a line with each worker's counters.
 """
 
 from __future__ import annotations
@@ -16,16 +22,29 @@ import argparse
 import asyncio
 import hashlib
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 
-from policy import Account, EngineError, PolicyRuntime, RuleErrors, Store, StoreError, open_store
+from policy import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Account,
+    EngineError,
+    PolicyRuntime,
+    RuleErrors,
+    Store,
+    StoreError,
+    configure_logging,
+    open_store,
+)
 
 from .config import ConfigError, EdgeConfig, load_config, parse_address
 from .follower import EdgeFollower
+from .lifecycle import CounterLog, Reloader, Signals, drain, pass_on
 from .proxy import CoreSettings, EdgeCore
 from .stream import bind_tcp, close_streams, open_stream_server
 from .transaction import TimerConfig
@@ -64,8 +83,14 @@ def core_settings(
     )
 
 
-async def serve(config: EdgeConfig, runtime: PolicyRuntime, store: Store, worker: int) -> None:
-    """Run one worker until SIGTERM/SIGINT."""
+async def serve(
+    config: EdgeConfig,
+    runtime: PolicyRuntime,
+    store: Store,
+    worker: int,
+    children: Sequence[subprocess.Popen[bytes]] = (),
+) -> None:
+    """Run one worker until SIGTERM/SIGINT has drained it; pass signals on to ``children``."""
     loop = asyncio.get_running_loop()
     shared = config.listen.workers > 1
     sock = bind_udp(config.listen.host, config.listen.port, reuse_port=shared)
@@ -86,8 +111,15 @@ async def serve(config: EdgeConfig, runtime: PolicyRuntime, store: Store, worker
 
         loop.call_soon_threadsafe(do)
 
-    follower = EdgeFollower(store, runtime, set(settings.trunks.values()), apply, time.time)
+    accounts = sorted(set(settings.trunks.values()))
+    follower = EdgeFollower(store, runtime, accounts, apply, time.time)
     follower.load()
+
+    def reread_accounts() -> int:
+        for account_id in accounts:
+            apply(account_id, store.get_account(account_id))
+        return len(accounts)
+
     tune_gc()
     proto, transports = await open_endpoint(core, sock, escalation_runner(loop, store), private)
     tcp = None
@@ -97,21 +129,31 @@ async def serve(config: EdgeConfig, runtime: PolicyRuntime, store: Store, worker
             proto, tcp_sock, listen.max_tcp_connections, listen.tcp_idle_timeout
         )
     follower.start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    counters = CounterLog(proto, worker, config.logging.stats_interval)
+    reloader = Reloader(loop, runtime, reread_accounts, time.time, worker)
+    # A TCP server stops accepting when draining; its live connections carry their calls.
+    signals = Signals(loop, worker, reloader, children, tcp.close if tcp is not None else None)
+    signals.install()
+    counters.start()
     kinds = "udp+tcp" if tcp is not None else "udp"
     log.info("sip_edge worker %d listening on %s %s:%d", worker, kinds, config.listen.host, port)
     try:
-        await stop.wait()
+        await signals.stopping.wait()
+        timeout = config.shutdown.drain_timeout
+        waiting = proto.in_flight()
+        log.info("sip_edge worker %d: %d calls in set-up, up to %g s", worker, waiting, timeout)
+        left = await drain(proto, timeout, signals.stop_now)
+        if left:
+            log.warning("sip_edge worker %d: stopping with %d calls in set-up", worker, left)
     finally:
+        counters.stop()
         follower.stop()
         if tcp is not None:
             close_streams(tcp, proto)
         proto.close()
         for t in transports:
             t.close()
-        log.info("sip_edge worker %d stopped: %s", worker, dict(core.stats))
+        counters.report("stopped")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +163,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="sqlite:///var/callpolicy.db", help="store URL")
     p.add_argument("--workers", type=int, default=0, help="override listen.workers")
     p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    env = os.environ.get
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=env("CALLPOLICY_LOG_FORMAT", "json").lower(),
+        help="json (default) or text; also $CALLPOLICY_LOG_FORMAT",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=env("CALLPOLICY_LOG_LEVEL", "info").lower(),
+        help="default info; also $CALLPOLICY_LOG_LEVEL",
+    )
     return p
 
 
@@ -133,11 +188,17 @@ def _run(coro_factory: object) -> None:
         uvloop.run(coro_factory)  # type: ignore[arg-type]
 
 
+def _hup_while_starting(signum: int, frame: object) -> None:
+    log.warning("sip_edge: SIGHUP while starting: ignored (the rules are being loaded now)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = _parser().parse_args(argv)
+    # Until serve() installs its handlers, a SIGHUP must not end a starting edge.
+    signal.signal(signal.SIGHUP, _hup_while_starting)
     try:
+        configure_logging(args.log_format, args.log_level)  # $CALLPOLICY_LOG_* may be wrong
         config = load_config(args.config)
         if args.workers:
             import msgspec
@@ -156,16 +217,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         base = [sys.executable, "-m", "sip_edge", "--config", args.config, "--rules", args.rules]
         base += ["--store", args.store, "--workers", str(config.listen.workers)]
+        base += ["--log-format", args.log_format, "--log-level", args.log_level]
         children = [
             subprocess.Popen([*base, "--worker", str(i)]) for i in range(1, config.listen.workers)
         ]
     try:
-        _run(serve(config, runtime, store, args.worker))
+        _run(serve(config, runtime, store, args.worker, children))
     finally:
+        # Draining already if SIGTERM came (a second one does not cut the drain short).
+        pass_on(children, signal.SIGTERM)
         for child in children:
-            child.terminate()
-        for child in children:
-            child.wait()
+            try:
+                child.wait(config.shutdown.drain_timeout + 10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         store.close()
     return 0
 

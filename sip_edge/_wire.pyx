@@ -6,7 +6,9 @@ exactly as ``message.parse_message_py`` would build them (``first``: each key's 
 entry, the Message's header index), or None whenever the message is not in
 the shape this path handles: anything unusual (folded lines, bare LF or CR, a header line
 that is not ``token: value``, conflicting or bad Content-Length, a missing mandatory
-header, a bad CSeq, Max-Forwards or URI scheme ...). For None the caller runs the
+header, a repeated From/To/Call-ID/CSeq/Max-Forwards, a Via that is not plain, quotes in
+From/To, a Request-URI with ``<``, ``>`` or ``?``, a bad CSeq, Max-Forwards or URI scheme
+...). For None the caller runs the
 pure-Python parser, which is the reference: it decides the error and its status, so the
 two paths cannot disagree on what is wrong. ``tests/sip/test_wire.py`` holds this path to
 the reference on fixtures, mutations and generated messages.
@@ -15,6 +17,7 @@ Why C: parsing was half the edge's CPU per call (benchmarks/RESULTS.md, SIP edge
 reference spends it in per-line Python calls (split, partition, strip, regex).
 """
 
+cimport cython
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memcmp
 
@@ -55,6 +58,65 @@ cdef enum:
     M_FULL = 0
     M_HEAD = 1
     M_RELAY = 2
+
+
+@cython.freelist(64)
+cdef class Span:
+    """A header line in a datagram: where it starts, where it ends (past its CRLF), and
+    its value."""
+
+    cdef readonly Py_ssize_t start
+    cdef readonly Py_ssize_t end
+    cdef readonly str value
+
+    def __repr__(self):
+        return f"Span({self.start}, {self.end}, {self.value!r})"
+
+
+cdef inline Span _span(Py_ssize_t start, Py_ssize_t end, str value):
+    cdef Span span = Span.__new__(Span)
+    span.start = start
+    span.end = end
+    span.value = value
+    return span
+
+
+@cython.freelist(8)
+cdef class Head:
+    """What :func:`scan_head` reads of a request: what a refusal needs."""
+
+    cdef readonly str method
+    cdef readonly str uri
+    # The [key, name, value] entries of Via, From, Call-ID and CSeq in message order:
+    # what a response copies (RFC 3261 8.2.6.2).
+    cdef readonly list echoed
+    # The first Via entry among them (the very list: a change shows in echoed).
+    cdef readonly list top_via
+    # The first value of To, Call-ID and Max-Forwards (None if absent).
+    cdef readonly object to
+    cdef readonly object call_id
+    cdef readonly object max_forwards
+
+
+@cython.freelist(8)
+cdef class Relay:
+    """What :func:`scan_relay` reads of a message in canonical form: the lines a relay
+    changes (as :class:`Span` s) and the values it decides on."""
+
+    cdef readonly int status  # 0 for a request
+    cdef readonly str method
+    cdef readonly str uri
+    # Offset of the first header line (just past the start line's CRLF).
+    cdef readonly Py_ssize_t first_header
+    cdef readonly str to
+    cdef readonly str call_id
+    cdef readonly str cseq
+    # The Max-Forwards and From lines (None if absent).
+    cdef readonly Span max_forwards
+    cdef readonly Span from_
+    # Every Via and Route line, in order.
+    cdef readonly list vias
+    cdef readonly list routes
 
 
 def configure(dict compact, split, Py_ssize_t max_headers):
@@ -204,13 +266,11 @@ def scan(bytes data, Py_ssize_t max_size):
 def scan_head(bytes data, Py_ssize_t max_size):
     """The head of a well-formed request, read only as far as a refusal needs, else None.
 
-    ``(method, uri, echoed, top_via, to, call_id, max_forwards)``: ``echoed`` holds the
-    ``[key, name, value]`` entries of Via, From, Call-ID and CSeq in message order (what a
-    response copies, RFC 3261 8.2.6.2), ``top_via`` the first Via entry among them, ``to``
-    / ``call_id`` / ``max_forwards`` the first value (Max-Forwards: None if absent).
-    Accepts exactly what :func:`scan` accepts (the same walk and checks) without
-    building the other headers: the refusal fast path (``proxy.EdgeCore._refuse_fast``)
-    pays for five headers, not all of them. Responses are None.
+    A :class:`Head`. Accepts exactly what :func:`scan` accepts (the same walk and
+    checks) but a request with Require or Proxy-Require (its 420 is the full path's),
+    without building the other headers: the refusal fast path
+    (``proxy.EdgeCore._refuse_fast``) pays for five headers, not all of them. Responses
+    are None.
     """
     return _scan(data, max_size, M_HEAD)
 
@@ -219,11 +279,7 @@ def scan_relay(bytes data, Py_ssize_t max_size):
     """Where the lines a relay changes are, in a well-formed message in canonical form,
     else None.
 
-    ``(status, method, uri, h0, to, call_id, cseq, max_forwards, from_, vias, routes)``:
-    ``status`` 0 for a request; ``h0`` the offset of the first header line; ``to``,
-    ``call_id``, ``cseq`` the values; ``max_forwards`` and ``from_`` a ``(start, end,
-    value)`` span of the line (``end`` past its CRLF) or None if absent; ``vias`` and
-    ``routes`` the spans of every such line, in order.
+    A :class:`Relay`, its lines as :class:`Span` s.
 
     Accepts a subset of what :func:`scan` accepts: the messages whose bytes are exactly
     what ``Message.serialize`` would write of their parse, so that a relay splicing
@@ -231,7 +287,7 @@ def scan_relay(bytes data, Py_ssize_t max_size):
     every header line is ``Name: value`` with one space and no padding, a Via, Route or
     Record-Route line holds one value, at most one From and one Max-Forwards, a
     response has a reason phrase, and the last header line is ``Content-Length`` giving
-    the exact length of the body.
+    the exact length of the body, and (a request) no Require or Proxy-Require.
     """
     return _scan(data, max_size, M_RELAY)
 
@@ -329,8 +385,8 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
     # Relay: line spans (start, end past CRLF, value) of what a relay changes.
     cdef list vias = []
     cdef list routes = []
-    cdef object from_span = None
-    cdef object mf_span = None
+    cdef Span from_span = None
+    cdef Span mf_span = None
     cdef Py_ssize_t cl_end = -1
     line = eol + 2
     while line < head_end + 2:
@@ -370,9 +426,9 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
                         # the empty ones (a stray leading or trailing comma)
                         return None
                 if code == K_VIA:
-                    vias.append((line, eol + 2, values[0]))
+                    vias.append(_span(line, eol + 2, values[0]))
                 elif code == K_ROUTE:
-                    routes.append((line, eol + 2, values[0]))
+                    routes.append(_span(line, eol + 2, values[0]))
             count += len(values)
             if not light or code == K_VIA:
                 for value in values:
@@ -381,9 +437,13 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
                     if key not in first:
                         first[key] = entry
             if code == K_VIA:
-                for value in values:
-                    if not _via_plain(value):
-                        return None  # the reference's: maybe empty parameters (400)
+                if len(values) == 1 and not _via_plain(p, vs, ve):
+                    return None  # the reference's: maybe empty parameters (400)
+                if len(values) > 1:
+                    for value in values:
+                        b = (<str>value).encode("latin-1")
+                        if not _via_plain(<const unsigned char*>b, 0, len(b)):
+                            return None
                 if values:
                     seen |= 1
         elif light and (code == K_OTHER or code == K_ROUTE):
@@ -397,13 +457,13 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
             if key not in first:
                 first[key] = entry
             if code == K_FROM:
-                if seen & 2:
-                    return None  # a second From: the reference answers 400
+                if seen & 2 or not _name_addr_plain(p, vs, ve):
+                    return None  # a second From (400), or quotes the reference judges
                 if relay:
-                    from_span = (line, eol + 2, value)
+                    from_span = _span(line, eol + 2, value)
                 seen |= 2
             elif code == K_TO:
-                if seen & 4:
+                if seen & 4 or not _name_addr_plain(p, vs, ve):
                     return None
                 seen |= 4
             elif code == K_CALL_ID:
@@ -428,7 +488,7 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
                     return None
                 seen |= 32
                 if relay:
-                    mf_span = (line, eol + 2, value)
+                    mf_span = _span(line, eol + 2, value)
         if count > _max_headers:
             return None
         line = eol + 2
@@ -455,8 +515,6 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
     # The checks of message._check: CSeq, Max-Forwards, URI scheme.
     # The first value of each (``first``; ``seen`` says the mandatory ones are there).
     cseq = first["cseq"][2]
-    if not _name_addr_plain(first["from"][2]) or not _name_addr_plain(first["to"][2]):
-        return None  # quotes or a display name the reference judges
     entry = first.get("max-forwards")
     mf = entry[2] if entry is not None else None
     num, _, cmethod = (<str>cseq).partition(" ")
@@ -475,11 +533,32 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
             or _ci_prefix(p, uri_start, uri_end, b"tel:")
         ):
             return None
+    cdef Relay out
+    cdef Head head
     if relay:
-        return (status, method, uri, h0, first["to"][2], first["call-id"][2], cseq, mf_span,
-                from_span, vias, routes)
+        out = Relay.__new__(Relay)
+        out.status = status
+        out.method = method
+        out.uri = uri
+        out.first_header = h0
+        out.to = first["to"][2]
+        out.call_id = first["call-id"][2]
+        out.cseq = cseq
+        out.max_forwards = mf_span
+        out.from_ = from_span
+        out.vias = vias
+        out.routes = routes
+        return out
     if light:
-        return method, uri, headers, first["via"], first["to"][2], first["call-id"][2], mf
+        head = Head.__new__(Head)
+        head.method = method
+        head.uri = uri
+        head.echoed = headers
+        head.top_via = first["via"]
+        head.to = first["to"][2]
+        head.call_id = first["call-id"][2]
+        head.max_forwards = mf
+        return head
     return method, uri, status, reason, headers, body, first
 
 
@@ -496,83 +575,88 @@ cdef bint _digits(str text, Py_ssize_t most):
     return True
 
 
-cdef bint _via_plain(str value):
-    """``SIP/2.0/TRANSPORT sent-by(;name[=value])*`` in printable ASCII, one SP, every
-    parameter named: a Via the reference takes as valid (``message.via_valid``)."""
-    cdef Py_ssize_t n = len(value)
-    cdef Py_ssize_t i = 8
+cdef bint _via_plain(const unsigned char* p, Py_ssize_t a, Py_ssize_t b) noexcept:
+    """p[a:b] is ``SIP/2.0/TRANSPORT sent-by(;name[=value])*`` in printable ASCII, one
+    SP, every parameter named: a Via the reference takes as valid (``via_valid``)."""
+    cdef Py_ssize_t i = a + 8
     cdef Py_ssize_t start
-    cdef Py_UCS4 ch
     cdef bint named
-    if n < 10 or not value.startswith("SIP/2.0/"):
+    if b - a < 10 or memcmp(p + a, b"SIP/2.0/", 8) != 0:
         return False
-    while i < n and ((value[i] >= u"a" and value[i] <= u"z") or (value[i] >= u"A" and value[i] <= u"Z")):
+    while i < b and ((p[i] >= 97 and p[i] <= 122) or (p[i] >= 65 and p[i] <= 90)):
         i += 1
-    if i == 8 or i >= n or value[i] != u" ":
+    if i == a + 8 or i >= b or p[i] != 32:
         return False
     i += 1
     start = i
-    while i < n and value[i] != u";":
-        ch = value[i]
-        if ch < u"!" or ch > u"~":
+    while i < b and p[i] != 59:  # ";"
+        if p[i] < 33 or p[i] > 126:
             return False
         i += 1
     if i == start:
         return False
-    while i < n:  # at a ";"
+    while i < b:  # at a ";"
         i += 1
         named = False
-        while i < n and value[i] != u";" and value[i] != u"=":
-            ch = value[i]
-            if ch < u"!" or ch > u"~":
+        while i < b and p[i] != 59 and p[i] != 61:  # up to ";" or "="
+            if p[i] < 33 or p[i] > 126:
                 return False
             named = True
             i += 1
         if not named:
             return False
-        while i < n and value[i] != u";":
-            ch = value[i]
-            if ch < u"!" or ch > u"~":
+        while i < b and p[i] != 59:
+            if p[i] < 33 or p[i] > 126:
                 return False
             i += 1
     return True
 
 
-cdef bint _name_addr_plain(str value):
-    """A From/To value the reference takes as valid (``message.name_addr_valid``) for
-    sure: no quotes and tokens before ``<``, or one quoted display name then ``<``."""
-    cdef Py_ssize_t n = len(value)
-    cdef Py_ssize_t i, lt
-    cdef Py_UCS4 ch
-    if u'"' not in value:
-        lt = value.find(u"<")
-        if lt < 0:
-            return True
-        for i in range(lt):
-            ch = value[i]
-            if ch > 127 or not (ch == u" " or ch == u"\t" or _is_token(<unsigned char>ch)):
+cdef bint _name_addr_plain(const unsigned char* p, Py_ssize_t a, Py_ssize_t b) noexcept:
+    """p[a:b] is a From/To value the reference takes as valid (``name_addr_valid``) for
+    sure: no quotes and tokens before ``<``, or one quoted display name then ``<``; and
+    no quote after ``<``."""
+    cdef Py_ssize_t i = a
+    cdef Py_ssize_t lt = -1
+    cdef unsigned char c
+    if a < b and p[a] == 34:  # a quoted display name
+        i = a + 1
+        while i < b:
+            c = p[i]
+            if c == 92:  # quoted-pair
+                i += 2
+                continue
+            if c == 34:
+                break
+            i += 1
+        if i >= b:
+            return False
+        i += 1
+        while i < b and (p[i] == 32 or p[i] == 9):
+            i += 1
+        if i >= b or p[i] != 60:
+            return False
+        lt = i
+    else:
+        while i < b and p[i] != 60:
+            c = p[i]
+            if c == 34:
                 return False
-        return value.find(u">", lt) >= 0
-    if n == 0 or value[0] != u'"':
-        return False
-    i = 1
-    while i < n:
-        ch = value[i]
-        if ch == u"\\":
-            i += 2
-            continue
-        if ch == u'"':
-            break
-        i += 1
-    if i >= n:
-        return False
-    i += 1
-    while i < n and (value[i] == u" " or value[i] == u"\t"):
-        i += 1
-    if i >= n or value[i] != u"<":
-        return False
-    lt = i
-    return value.find(u">", lt) >= 0 and value.find(u'"', lt) < 0
+            if lt < 0 and not (c == 32 or c == 9 or _is_token(c)):
+                lt = -2  # not a display name: fine only without "<"
+            i += 1
+        if i >= b:
+            return True  # addr-spec form (no "<"), no quotes: valid
+        if lt == -2:
+            return False
+        lt = i
+    for i in range(lt, b):
+        if p[i] == 34:
+            return False
+    for i in range(lt, b):
+        if p[i] == 62:
+            return True
+    return False
 
 
 cdef bint _token_str(str text):

@@ -6,7 +6,8 @@
   failed reload logs its located errors and the running rules stay. Signals arriving
   during a reload run one more reload after it (an edit saved meanwhile is not lost).
 * **SIGTERM** (and a first SIGINT): the worker drains. New calls get 503 with
-  Retry-After (the PBX tries another edge), calls in set-up get their final responses,
+  Retry-After (the PBX tries another edge; 110/112 are still forwarded, clause 9.3, as
+  under overload), calls in set-up get their final responses,
   in-dialog requests (ACK, BYE) still pass; the worker exits once no call is in set-up
   or after ``shutdown.drain_timeout`` seconds. A second SIGINT stops it at once.
 * **Counters**: every ``logging.stats_interval`` seconds (the loop's clock) one event
@@ -17,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from policy import EngineError, PolicyRuntime, RuleErrors, StoreError
 
 from .transport import EdgeProtocol
 
-__all__ = ["CounterLog", "Reloader", "drain"]
+__all__ = ["CounterLog", "Reloader", "Signals", "drain", "pass_on"]
 
 log = logging.getLogger("callpolicy.sip_edge")
 
@@ -122,19 +125,25 @@ class Reloader:
             located = exc.under(old.directory)
             log.error(
                 "sip_edge worker %d: reload (SIGHUP) failed, revision %s kept: %s",
-                *(w, old.revision[:12], located),
+                w,
+                old.revision[:12],
+                located,
                 extra={"event": "reload", "ok": False, "errors": [str(e) for e in located]},
             )
         except EngineError as exc:
             log.error(
                 "sip_edge worker %d: reload (SIGHUP) failed, revision %s kept: %s",
-                *(w, old.revision[:12], exc),
+                w,
+                old.revision[:12],
+                exc,
                 extra={"event": "reload", "ok": False, "errors": [str(exc)]},
             )
         else:
             log.info(
                 "sip_edge worker %d: rules reloaded (SIGHUP): revision %s, version %d",
-                *(w, info.revision[:12], info.version),
+                w,
+                info.revision[:12],
+                info.version,
                 extra={"event": "reload", "ok": True, "revision": info.revision},
             )
         try:
@@ -157,3 +166,58 @@ async def drain(proto: EdgeProtocol, timeout: float, stop_now: asyncio.Event) ->
     while proto.in_flight() and loop.time() < deadline and not stop_now.is_set():
         await asyncio.sleep(DRAIN_POLL)
     return proto.in_flight()
+
+
+def pass_on(children: Sequence[subprocess.Popen[bytes]], sig: signal.Signals) -> None:
+    """Send ``sig`` to the worker processes still running."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(sig)
+
+
+class Signals:
+    """A worker's handlers of SIGHUP, SIGTERM and SIGINT (``stopping``: drain now)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        worker: int,
+        reloader: Reloader,
+        children: Sequence[subprocess.Popen[bytes]] = (),
+        on_stopping: Callable[[], None] | None = None,
+    ) -> None:
+        """SIGHUP and SIGTERM are passed on to ``children``; ``on_stopping`` runs once."""
+        self.loop = loop
+        self.worker = worker
+        self.reloader = reloader
+        self.children = children
+        self.on_stopping = on_stopping
+        self.stopping = asyncio.Event()
+        """Set by the first SIGTERM or SIGINT: drain."""
+        self.stop_now = asyncio.Event()
+        """Set by a second SIGINT (Ctrl-C twice): stop without waiting for calls."""
+
+    def install(self) -> None:
+        """Replace the default actions (SIGHUP's would end the process)."""
+        self.loop.add_signal_handler(signal.SIGHUP, self.hup)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.stop, sig)
+
+    def hup(self) -> None:
+        """SIGHUP: reload the rules and re-read the accounts."""
+        log.info("sip_edge worker %d: SIGHUP: reloading rules and accounts", self.worker)
+        pass_on(self.children, signal.SIGHUP)
+        self.reloader.request()
+
+    def stop(self, sig: signal.Signals) -> None:
+        """SIGTERM or SIGINT: drain; a second SIGINT stops at once, a second SIGTERM waits."""
+        if self.stopping.is_set():
+            if sig == signal.SIGINT:
+                self.stop_now.set()
+            return
+        log.info("sip_edge worker %d: %s: draining", self.worker, sig.name)
+        if sig == signal.SIGTERM:  # a terminal's Ctrl-C reaches every worker by itself
+            pass_on(self.children, sig)
+        if self.on_stopping is not None:
+            self.on_stopping()
+        self.stopping.set()

@@ -438,7 +438,13 @@ class EdgeCore:
         head = scan_head(data, self.settings.max_message_bytes)
         if head is None:
             return False
-        _, _, echoed, top, to, call_id, mf = head
+        echoed, top, to, call_id, mf = (
+            head.echoed,
+            head.top_via,
+            head.to,
+            head.call_id,
+            head.max_forwards,
+        )
         via = scan_via(top[2])
         if via is None or (mf is not None and int(mf) == 0):
             return False
@@ -506,23 +512,23 @@ class EdgeCore:
         scanned = scan_relay(data, self.settings.max_message_bytes)
         if scanned is None:
             return False
-        via = scan_via(scanned[9][0][2])
+        via = scan_via(scanned.vias[0].value)
         if via is None:
             return False  # the full parse reads this top Via with the reference parser
-        if scanned[0]:
+        if scanned.status:
             return self._respond_fast(data, scanned, via, now)
         return self._in_dialog_fast(data, scanned, via, addr, now)
 
     def _respond_fast(self, data: bytes, scanned: Relay, via: _ViaParts, now: float) -> bool:
         """``_on_response`` on a scanned response."""
-        status, _, _, h0, to, _, cseq, _, from_, vias, _ = scanned
+        status, to, from_, vias = scanned.status, scanned.to, scanned.from_, scanned.vias
         branch = via[3].get("branch", "")
         if (via[1], via[2]) not in self._own or not branch.startswith(MAGIC) or from_ is None:
             return False  # counted and dropped by the full path
-        method = cseq.partition(" ")[2].strip()
+        method = scanned.cseq.partition(" ")[2].strip()
         call = self._clients.get(branch)
         if method == "INVITE" and (call is not None or branch in self._late):
-            as_sent = partial(_spliced_upstream, data, h0, from_, vias)
+            as_sent = partial(_spliced_upstream, data, scanned.first_header, from_, vias)
             if call is not None:
                 self._invite_response(call, status, to, as_sent, now)
             else:
@@ -533,14 +539,14 @@ class EdgeCore:
             if branch in self._retired:
                 return False  # a branch an emergency call left: the full path's (_on_retired)
             # Stateless (16.7, 18.2.2): our Via off, to the next one.
-            nxt = scan_via(vias[1][2]) if len(vias) > 1 else None
+            nxt = scan_via(vias[1].value) if len(vias) > 1 else None
             if nxt is None:
                 return False
             dest = _via_dest(nxt[1], nxt[2], nxt[3])
             if dest[0] not in self._dests:
                 return False
             self.stats["response_stateless"] += 1
-            self._send(data[: vias[0][0]] + data[vias[0][1] :], dest)
+            self._send(data[: vias[0].start] + data[vias[0].end :], dest)
         return True
 
     def _in_dialog_fast(
@@ -548,7 +554,8 @@ class EdgeCore:
     ) -> bool:
         """``_on_request`` on a scanned request inside a dialog: ``_in_dialog``, or the
         ACK of our own refusal absorbed."""
-        _, method, uri, _, to, call_id, cseq, mf, from_, vias, routes = scanned
+        method, uri, to, call_id = scanned.method, scanned.uri, scanned.to, scanned.call_id
+        mf, from_, vias, routes = scanned.max_forwards, scanned.from_, scanned.vias, scanned.routes
         host, params = via[1], via[3]
         if method == "ACK":
             key = (params.get("branch", ""), call_id)
@@ -561,8 +568,8 @@ class EdgeCore:
             return False
         else:
             token = self._via_host
-            for entry in vias:
-                if token in entry[2]:
+            for span in vias:
+                if token in span.value:
                     return False  # the loop check (482) is the full path's
             try:
                 if not parse_name_addr(to).tag:
@@ -572,23 +579,23 @@ class EdgeCore:
         if mf is None:
             return False  # the full path adds one
         try:
-            dest = self._next_hop([r[2] for r in routes], uri, mf[2])
+            dest = self._next_hop([r.value for r in routes], uri, mf.value)
         except (SipParseError, SipTransactionError):
             return False
         if dest is None:
             return False
         top = vias[0]
-        stamped = _stamped(top[2], host, params, addr)
-        ours = self._dialog_via(
-            params.get("branch", ""), self._loop_hash_of(from_ and from_[2], call_id, cseq, uri)
-        )
+        stamped = _stamped(top.value, host, params, addr)
+        from_value = from_.value if from_ is not None else None
+        loop_hash = self._loop_hash_of(from_value, call_id, scanned.cseq, uri)
+        ours = self._dialog_via(params.get("branch", ""), loop_hash)
         self._count_in_dialog(method)
-        self._site_bye(method, call_id, from_ and from_[2], to)
+        self._site_bye(method, call_id, from_value, to)
         edits = [
-            (top[0], top[0], f"Via: {ours}\r\n".encode("latin-1")),
+            (top.start, top.start, f"Via: {ours}\r\n".encode("latin-1")),
             _respelled(data, top, stamped),
-            _respelled(data, mf, str(int(mf[2]) - 1)),
-            (routes[0][0], routes[0][1], b""),
+            _respelled(data, mf, str(int(mf.value) - 1)),
+            (routes[0].start, routes[0].end, b""),
         ]
         edits.sort(key=_span_order)
         self._send(_splice(data, edits), dest)
@@ -636,9 +643,8 @@ class EdgeCore:
         the edge answers or carries the request as the far end sees it (``endpoint``:
         OPTIONS, an initial INVITE), 8.2.2.3 (Require): option tags it does not support
         get 420 with ``Unsupported`` listing them (RFC 4475 3.3.5). False: answered."""
-        tags = _unsupported(msg.get_all("proxy-require"), _PROXY_OPTIONS)
-        if endpoint:
-            tags += _unsupported(msg.get_all("require"), _OPTIONS)
+        tags = _unsupported(msg.get_all("require"), _OPTIONS) if endpoint else []
+        tags += _unsupported(msg.get_all("proxy-require"), _PROXY_OPTIONS)
         if not tags:
             return True
         self.stats["bad_extension"] += 1
@@ -1387,15 +1393,15 @@ def _spliced_upstream(
     the INVITE's Vias as received in after the status line, its From in place of ours."""
     top = "".join(f"{h[1]}: {h[2]}\r\n" for h in upstream.headers if h[0] == "via")
     edits = [(h0, h0, top.encode("latin-1")), _respelled(data, from_, upstream.get("from") or "")]
-    edits += [(start, end, b"") for start, end, _ in vias]
+    edits += [(span.start, span.end, b"") for span in vias]
     edits.sort(key=_span_order)
     return _splice(data, edits)
 
 
 def _respelled(data: bytes, span: Span, value: str) -> tuple[int, int, bytes]:
     """The edit that gives the canonical line ``span`` (``Name: value``) a new value."""
-    start, end, old = span
-    return start, end, data[start : end - 2 - len(old)] + value.encode("latin-1") + b"\r\n"
+    start, end = span.start, span.end
+    return start, end, data[start : end - 2 - len(span.value)] + value.encode("latin-1") + b"\r\n"
 
 
 def _span_order(edit: tuple[int, int, bytes]) -> tuple[int, int]:

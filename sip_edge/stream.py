@@ -19,7 +19,7 @@ import asyncio
 import socket
 from typing import cast
 
-from .message import SipParseError, StreamFramer
+from .message import StreamFramer, StreamFramingError
 from .transport import Addr, EdgeProtocol
 
 __all__ = ["StreamProtocol", "bind_tcp", "close_streams", "open_stream_server"]
@@ -64,11 +64,17 @@ class StreamProtocol(asyncio.Protocol):
         self._last = self.main.loop.time()
         try:
             messages = self._framer.feed(data)
-        except (SipParseError, ValueError):
-            # RFC 3261 18.3: no (usable) Content-Length on a stream, or too large: the
-            # next message's start is unknown, so the connection cannot go on. (ValueError:
-            # a Content-Length of thousands of digits, which int() refuses.)
+        except StreamFramingError as exc:
+            # RFC 3261 18.3: no usable Content-Length on a stream, or too large: the next
+            # message's start is unknown, so the connection cannot go on. The messages
+            # before it are served, and a head whose Content-Length is wrong is answered
+            # (400) before the close.
             self.main.core.stats["tcp_framing_error"] += 1
+            for message in exc.messages:
+                self.main.feed(message, peer)
+            if exc.head is not None:
+                self.main.feed(exc.head, peer)
+            self.main.flush()
             self.close()
             return
         for message in messages:

@@ -10,7 +10,9 @@ from sip_edge.message import (
     Message,
     SipParseError,
     StreamFramer,
+    StreamFramingError,
     parse_message,
+    parse_message_py,
     parse_name_addr,
     parse_via,
     uri_hostport,
@@ -191,3 +193,76 @@ def test_framer_refuses_a_content_length_too_long_to_convert() -> None:
     head = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
     with pytest.raises(SipParseError, match="Too Large"):
         StreamFramer().feed(head)
+
+
+def test_max_forwards_with_leading_zeros_is_accepted() -> None:
+    """RFC 4475 3.1.1.1: Max-Forwards is 1*DIGIT; "0068" is 68."""
+    data = fixture("invite_basic").replace(b"Max-Forwards: 70", b"Max-Forwards: 0068")
+    for parse in (parse_message, parse_message_py):
+        assert parse(data).get("max-forwards") == "0068"
+
+
+_BASIC = fixture("invite_basic")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "status", "phrase"),
+    [
+        (b"INVITE sip:", b"INVITE  sip:", 400, "Bad Request Line"),
+        (b" SIP/2.0\r\nVia", b" SIP/2.0 \r\nVia", 400, "Bad Request Line"),
+        (b"+4930555000@127.0.0.1:5060", b"+4930555000@127.0.0.1; lr", 400, "Bad Request Line"),
+        (b" SIP/2.0\r\nVia", b" SIP/7.0\r\nVia", 505, "Version Not Supported"),
+        (b"INVITE sip:+4930555000@127.0.0.1:5060", b"INVITE <sip:+4930555000@127.0.0.1>", 400,
+         "Bad Request-URI"),
+        (b"@127.0.0.1:5060 SIP", b"@127.0.0.1:5060?Route=%3Csip:x%3E SIP", 400, "Bad Request-URI"),
+        (b"Max-Forwards: 70", b"Max-Forwards: 70\r\nMax-Forwards: 69", 400,
+         "Duplicate Max-Forwards"),
+        (b"CSeq: 1 INVITE", b"CSeq: 1 INVITE\r\nCSeq: 2 INVITE", 400, "Duplicate CSeq"),
+        (b"Call-ID: ", b"Call-ID: x\r\nCall-ID: ", 400, "Duplicate Call-ID"),
+        (b"\r\nTo: ", b"\r\nTo: <sip:x@y>\r\nTo: ", 400, "Duplicate To"),
+        (b";rport", b";;,;,,", 400, "Bad Via"),
+        (b";rport", b";rport;", 400, "Bad Via"),
+        (b'From: "Alice" ', b'From: "Alice ', 400, "Bad From"),
+        (b'From: "Alice" ', b"From: Alice, A. ", 400, "Bad From"),
+        (b"Call-ID: basic-1@127.0.0.2\r\n", b"", 400, "Missing Call-ID"),
+    ],
+)  # fmt: skip
+def test_rfc4475_syntax_errors_are_answerable(
+    old: bytes, new: bytes, status: int, phrase: str
+) -> None:
+    """Each error keeps the partial message, so the core can answer it (RFC 4475 3.1.2)."""
+    data = _BASIC.replace(old, new, 1)
+    assert data != _BASIC
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert (info.value.status, info.value.phrase) == (status, phrase)
+    assert info.value.partial is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['"J Rosenberg \\\\\\"" <sip:j@example.com> ; tag = 9', "caller<sip:c@example.com>;tag=1",
+     "token1~` token2'+_ <sip:m@example.com>", "sip:u@example.com;tag=x", '"a, b" <sip:a@b>',
+     '"W" < sip:t@example.org >'],
+)  # fmt: skip
+def test_valid_name_addr_forms_are_taken(value: str) -> None:
+    data = _BASIC.replace(
+        b'From: "Alice" <sip:+493012345001@127.0.0.2>;tag=a1', f"From: {value}".encode()
+    )
+    assert parse_message(data).get("from") == value.replace("  ", " ")
+
+
+def test_stream_framing_error_keeps_what_came_before() -> None:
+    register = fixture("options").replace(b"OPTIONS", b"REGISTER")
+    bad = fixture("options").replace(b"Content-Length: 0", b"Content-Length: -1")
+    with pytest.raises(StreamFramingError) as info:
+        StreamFramer().feed(register + bad)
+    assert info.value.messages == [register]
+    assert info.value.head == bad
+    conflicting = fixture("options").replace(b"Content-Length: 0", b"l: 1\r\nContent-Length: 0")
+    with pytest.raises(StreamFramingError) as info:
+        StreamFramer().feed(conflicting)
+    assert info.value.messages == [] and info.value.head is not None
+    with pytest.raises(StreamFramingError) as info:
+        StreamFramer().feed(fixture("invite_no_content_length"))
+    assert info.value.head is None

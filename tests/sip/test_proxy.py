@@ -702,3 +702,25 @@ def test_rules_reload_applies_and_calls_in_progress_go_on(rules_copy: object) ->
     # The call in progress still completes through the old carrier address.
     ok = edge.send(response_to(fwd, 200, "OK"), CARRIER_DE)
     assert statuses(ok) == [200]
+
+
+@pytest.mark.parametrize(
+    ("extra", "unsupported"),
+    [
+        ("Require: 100rel, timer\r\n", None),
+        ("Require: 100rel, foo\r\n", "foo"),
+        ("Proxy-Require: bar\r\nRequire: foo\r\n", "foo, bar"),
+    ],
+)
+def test_option_tags_of_an_initial_invite(
+    edge: Harness, extra: str, unsupported: str | None
+) -> None:
+    """RFC 3261 8.2.2.3, 16.3: unsupported option tags get 420 listing them, never a
+    forwarded INVITE; the ones the edge carries end to end go through."""
+    out = edge.send(invite(extra=extra))
+    if unsupported is None:
+        assert statuses(out) == [100, "INVITE"]
+        assert "100rel" in (out[1][0].get("require") or "")
+    else:
+        assert statuses(out) == [420]
+        assert out[0][0].get("unsupported") == unsupported

@@ -91,6 +91,26 @@ def test_the_plain_refusal_takes_the_fast_path(runtime: PolicyRuntime) -> None:
         lambda d: d.replace(b"Call-ID: ", b"i: "),
         lambda d: d.replace(b"\r\nTo: ", b"\r\nt: "),
         lambda d: d.replace(b"Content-Length: ", b"Content-Length:  "),
+        # What the full path answers otherwise since RFC 4475 (issue 11):
+        lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: 0070"),
+        lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: 70\r\nMax-Forwards: 70"),
+        lambda d: d.replace(b"\r\nTo: ", b"\r\nTo: <sip:x@y>\r\nTo: "),
+        lambda d: d.replace(b"Call-ID: ", b"Call-ID: twice\r\nCall-ID: "),
+        lambda d: d.replace(b";rport", b";;rport"),
+        lambda d: d.replace(b";rport", b";rport;"),
+        lambda d: d.replace(b"\r\nVia: ", b"\r\nVia: ;, ", 1),
+        lambda d: d.replace(b'From: "Alice" ', b'From: "Alice '),
+        lambda d: d.replace(b'From: "Alice" ', b"From: Alice, A. "),
+        lambda d: d.replace(
+            b"INVITE sip:09001234567@127.0.0.1:5060", b"INVITE <sip:09001234567@127.0.0.1:5060>"
+        ),
+        lambda d: d.replace(b"@127.0.0.1:5060 SIP", b"@127.0.0.1:5060?Route=x SIP", 1),
+        lambda d: d.replace(b" SIP/2.0\r\n", b" SIP/7.0\r\n", 1),
+        lambda d: d.replace(b" SIP/2.0\r\n", b" SIP/2.0 \r\n", 1),
+        lambda d: d.replace(b"Max-Forwards: 70", b"Require: 100rel\r\nMax-Forwards: 70"),
+        lambda d: d.replace(b"Max-Forwards: 70", b"Require: nothing\r\nMax-Forwards: 70"),
+        lambda d: d.replace(b"Max-Forwards: 70", b"Proxy-Require: x\r\nMax-Forwards: 70"),
+        lambda d: d.replace(b"Call-ID: ", b"X-Call-ID: "),
     ],
 )
 def test_shapes_of_a_refused_invite(runtime: PolicyRuntime, variant: object) -> None:

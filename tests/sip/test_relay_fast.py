@@ -174,6 +174,15 @@ _REQUEST_SHAPES: list[Callable[[bytes], bytes]] = [
     lambda d: d.replace(b"Content-Length: 0", b"Content-Length: 2\r\n\r\nhi")[:-4],
     lambda d: d.replace(b"\r\nContent-Length: 0", b"\r\nContent-Length: 0\r\nX-Late: 1"),
     lambda d: d.replace(b"sip:carrier@127.0.0.1:5070", b"tel:+4930555000"),
+    # What the full path answers otherwise since RFC 4475 (issue 11):
+    lambda d: d.replace(b"Max-Forwards: 70", b"Max-Forwards: 070"),
+    lambda d: d.replace(b"\r\nTo: ", b"\r\nTo: <sip:x@y>;tag=2\r\nTo: "),
+    lambda d: d.replace(b"Call-ID: ", b"Call-ID: twice\r\nCall-ID: "),
+    lambda d: d.replace(b";rport", b";;rport"),
+    lambda d: d.replace(b"\r\nVia: ", b"\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-x;\r\nVia: "),
+    lambda d: d.replace(b"\r\nFrom: ", b'\r\nFrom: "x '),
+    lambda d: d.replace(b"Max-Forwards: 70", b"Proxy-Require: x\r\nMax-Forwards: 70"),
+    lambda d: d.replace(b"Max-Forwards: 70", b"Require: x\r\nMax-Forwards: 70"),
 ]
 
 
@@ -198,6 +207,9 @@ _RESPONSE_SHAPES: list[Callable[[bytes], bytes]] = [
     lambda d: d.replace(b"From: ", b"f: "),
     lambda d: d.replace(b";lr>\r\n", b";lr>,\r\n"),  # an empty Record-Route value
     lambda d: d.replace(b"From: ", b"From: <sip:x@y>;tag=9\r\nFrom: "),
+    lambda d: d.replace(b"Call-ID: ", b"Call-ID: twice\r\nCall-ID: "),
+    lambda d: d.replace(b"Max-Forwards: 70", b"Require: 100rel\r\nMax-Forwards: 70"),
+    lambda d: d.replace(b"\r\nTo: ", b"\r\nRequire: 100rel\r\nTo: "),
     lambda d: d.replace(b"Call-ID: ", b"Via: SIP/2.0/UDP 10.0.0.7;branch=z9hG4bK-x\r\nCall-ID: "),
     lambda d: d.replace(b"z9hG4bKcpe", b"z9hG4bKother", 1),
     lambda d: d.replace(b"127.0.0.1:5060;branch", b"127.0.0.1:5099;branch", 1),

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -66,10 +66,15 @@ class Edge:
 
 
 def _start_edge(
-    d: pathlib.Path, workers: int, listen: str = "", account: Account | None = None
+    d: pathlib.Path,
+    workers: int,
+    listen: str = "",
+    account: Account | None = None,
+    rules_edit: Callable[[pathlib.Path], None] | None = None,
 ) -> Iterator[Edge]:
     """Run the edge in ``d``; ``listen`` adds lines to its [listen] table; ``account``
-    replaces ``acme()`` as the account of trunk 127.0.0.2.
+    replaces ``acme()`` as the account of trunk 127.0.0.2; ``rules_edit`` may change the
+    copy of the shipped rules (its directory) before the edge starts.
 
     A port found free can be taken before the edge binds it (other tests' sipp and edge
     processes pick ports too): an edge that exits while starting is retried on new ports.
@@ -78,6 +83,8 @@ def _start_edge(
     rules.mkdir()
     for f in (ROOT / "rules").glob("*.toml"):
         shutil.copy(f, rules / f.name)
+    if rules_edit is not None:
+        rules_edit(rules)
     store = SqliteStore(str(d / "state.db"))
     store.create_account(account or acme(), 1.0)
     store.create_account(acme(id="dialer"), 1.0)

@@ -136,6 +136,24 @@ def test_no_content_length_closes_the_connection(conn: Conn) -> None:
     assert conn.closed_by_peer()
 
 
+def test_messages_before_a_framing_error_are_answered(conn: Conn) -> None:
+    """A REGISTER and, in the same write, an INVITE the stream cannot frame: the REGISTER
+    is answered (405) before the connection closes (RFC 3261 18.3)."""
+    register = tcp(fixture("options")).replace(b"OPTIONS", b"REGISTER")
+    conn.send(register + tcp(fixture("invite_no_content_length")))
+    assert conn.recv().status == 405
+    assert conn.closed_by_peer()
+
+
+def test_a_bad_content_length_is_answered_then_closed(conn: Conn) -> None:
+    """RFC 4475 3.1.2.3: a negative Content-Length gets its 400; the next message's start
+    is unknown, so the connection closes after it."""
+    conn.send(tcp(fixture("options")).replace(b"Content-Length: 0", b"Content-Length: -1"))
+    resp = conn.recv()
+    assert (resp.status, resp.reason) == (400, "Bad Content-Length")
+    assert conn.closed_by_peer()
+
+
 def test_blocked_premium_rate_invite_gets_403_with_reason(conn: Conn) -> None:
     data = tcp(invite(to="09001234567"))
     conn.send(data)

@@ -69,6 +69,10 @@ EffectChange = Callable[[Account], Effect]
 class Store(Protocol):
     """What the API and the edge need from customer state."""
 
+    notifies: bool
+    """Whether ``wait_changes`` blocks on the server's notification (cheap while idle)
+    rather than polling."""
+
     def create_account(self, account: Account, now: float) -> Account:
         """Insert a new account (version 1); AccountExists if the id is taken."""
         ...

@@ -128,6 +128,9 @@ _INFO_FIELDS = ("principal", "created_at", "revoked_at", "last_used_at")
 class RedisStore:
     """The Store on Redis (see the module docstring for the key layout and crash windows)."""
 
+    #: ``wait_changes`` is XREAD BLOCK: the server wakes the reader.
+    notifies = True
+
     def __init__(self, url: str) -> None:
         """Connect to ``url``: ``redis://host:port/db`` one server, ``redis-cluster://host:port``
         a Redis Cluster (any node; the client discovers the others and follows MOVED)."""

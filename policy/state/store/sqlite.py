@@ -144,6 +144,9 @@ _Kind = Literal["account", "rules"]
 class SqliteStore:
     """The Store on one SQLite file (see the module docstring for the trade-offs)."""
 
+    #: ``wait_changes`` polls the file (SQLite has no notification across processes).
+    notifies = False
+
     def __init__(self, path: str) -> None:
         """Open (creating if needed) the database file at ``path`` and migrate its schema."""
         if path == ":memory:" or path.startswith("file::memory:"):
