@@ -24,6 +24,7 @@ from policy.percall.authorize import decide
 from policy.percall.decision_log import (
     DecisionEventV1,
     DecisionLog,
+    DecisionRecorder,
     IdSource,
     ReplayKey,
     event_of,
@@ -129,6 +130,7 @@ __all__ = [
     "Decision",
     "DecisionEventV1",
     "DecisionLog",
+    "DecisionRecorder",
     "DiffReport",
     "Effect",
     "EngineError",

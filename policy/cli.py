@@ -1,10 +1,11 @@
-"""``callpolicy``: the operator's command line (check, compile, explain, test, dump).
+"""``callpolicy``: the operator's command line (check, compile, explain, test, dump, diff).
 
 Modelled on Kamailio's mtree RPCs: validate and compile rule files, ask why a number is
-blocked, run operator test cases, print the published block list. Every command that
-prints data takes ``--json`` (errors then come as JSON on stdout too). Exit codes: 0
-success, 1 the rules (or the cases) are wrong, 2 usage errors: bad arguments, a rules
-directory that does not exist, a dial string ``explain`` finds no number in.
+blocked, run operator test cases, print the published block list, replay a decision log
+against new rules. Every command that prints data takes ``--json`` (errors then come as
+JSON on stdout too). Exit codes: 0 success, 1 the rules (or the cases) are wrong or
+``diff`` found answers that change, 2 usage errors: bad arguments, a rules directory
+that does not exist, a dial string ``explain`` finds no number in.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import msgspec
 from policy.compiler.compile import Snapshot, compile_dir
 from policy.compiler.explain import Explanation, explain
 from policy.compiler.reference import decide_direct
+from policy.compiler.whatif import diff
 from policy.errors import AccountError, EngineError, RuleErrors
 from policy.percall.account import compile_account
+from policy.percall.decision_log import read_replay_keys
 from policy.percall.snapshot_file import load_snapshot, save_snapshot
 from policy.rules.cases import run_cases
 from policy.rules.load import load_rules
@@ -244,6 +247,41 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accounts(store_url: str | None) -> dict[str, AccountPolicy]:
+    """Every account's policy as the store holds it now (none offline)."""
+    if not store_url:
+        return {}
+    from policy.state.store import open_store
+
+    store = open_store(store_url)
+    try:
+        accounts = (store.get_account(a) for a in store.list_accounts())
+        return {a.id: a.policy() for a in accounts if a is not None}
+    finally:
+        store.close()
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Replay a decision log against two rule sets; exit 1 when any answer changes."""
+    for path in args.log:
+        if not os.path.isfile(path):
+            raise UsageError(f"decision log {path} does not exist")
+    old, new = _compile(args.old_rules), _compile(args.new_rules)
+    report = diff(old, new, read_replay_keys(args.log), _accounts(args.store))
+    if args.json:
+        _print_json(report)
+    else:
+        print(
+            f"{report.lines:,} log lines, {report.replayed:,} replayed ({report.distinct:,} "
+            f"distinct), {report.changed:,} would change, {report.uncertain:,} uncertain "
+            f"(masked digits decide) - rules {old.revision[:12]} -> {new.revision[:12]}"
+        )
+        for g in report.groups:
+            print(f"{g.count:>10,}  {g.old}\n{'':>10}  -> {g.new}")
+            print(f"{'':>10}  e.g. {', '.join(g.examples)}")
+    return 1 if report.changed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog="callpolicy", description=__doc__.splitlines()[0])
@@ -289,6 +327,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", default=DEFAULT_RULES)
     c.add_argument("--format", choices=("json", "csv"), default="json", help="--json: json")
     c.set_defaults(func=cmd_dump)
+
+    c = sub.add_parser(
+        "diff",
+        help="what would new rules change? replay a decision log (exit 1: something changes)",
+        parents=[json_flag],
+    )
+    c.add_argument("old_rules", metavar="OLD_RULES")
+    c.add_argument("new_rules", metavar="NEW_RULES")
+    c.add_argument(
+        "--log",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="decision log (JSON lines); repeat for rotated files, oldest first",
+    )
+    c.add_argument("--store", metavar="URL", help="decide for the accounts as stored now")
+    c.set_defaults(func=cmd_diff)
     return p
 
 

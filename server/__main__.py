@@ -68,6 +68,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         access_log=args.access_log,
+        decision_log=args.decision_log,
+        node=args.node,
     )
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
@@ -174,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=access,
         help="log every request with its id (default: on)",
     )
+    s.add_argument(
+        "--decision-log",
+        default=_env("decision_log", ""),
+        metavar="FILE",
+        help="write one JSON line per decision (with several workers, FILE.<node> each)",
+    )
+    s.add_argument("--node", default=_env("node", ""), help="this node's name in decision ids")
     s.add_argument("--log-format", choices=LOG_FORMATS, default=_log_env("FORMAT", "json"))
     s.add_argument("--log-level", choices=LOG_LEVELS, default=_log_env("LEVEL", "info"))
     s.set_defaults(func=cmd_serve)

@@ -11,6 +11,8 @@ misconfigured server stops at boot with the key that is wrong, not at the first 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +25,15 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, Reference, SecurityScheme
 
-from policy import EngineError, PolicyRuntime, RuleErrors, Store, open_store
+from policy import (
+    DecisionLog,
+    DecisionRecorder,
+    EngineError,
+    PolicyRuntime,
+    RuleErrors,
+    Store,
+    open_store,
+)
 
 from .access import RequestLog
 from .auth import KEYS_STATE_KEY, ApiKeyAuth, PrincipalCache, principal_of
@@ -97,6 +107,13 @@ def create_app(
         raise
     follower = RulesFollower(the_store, the_runtime, clock)
     services = Services(store=the_store, runtime=the_runtime, follower=follower, clock=clock)
+    node = config.node or f"{socket.gethostname()}.{os.getpid()}"
+    # Workers are processes: each appends and rotates a file of its own.
+    path = config.decision_log
+    if path and config.workers > 1:
+        path = f"{path}.{node}"
+    log = DecisionLog(path) if path else None
+    decisions = DecisionRecorder(node, clock(), log, config.decision_log_mask)
 
     def provide_services() -> Services:
         return services
@@ -108,6 +125,7 @@ def create_app(
             follower=follower,
             principal=principal_of(request),
             now=clock(),
+            decisions=decisions,
         )
 
     v1 = Router(
@@ -122,7 +140,7 @@ def create_app(
     # on the authenticated router, whose security requirement the OpenAPI document would
     # still show (Litestar adds up the security of every layer).
     public_v1 = Router("/v1", route_handlers=PUBLIC_V1_HANDLERS)
-    on_shutdown: list[Callable[[], object]] = [follower.stop]
+    on_shutdown: list[Callable[[], object]] = [follower.stop, decisions.close]
     if owned:
         on_shutdown.append(the_store.close)
     app = Litestar(

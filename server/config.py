@@ -29,6 +29,9 @@ ENV: dict[str, str] = {
     "key_cache_seconds": "CALLPOLICY_KEY_CACHE_SECONDS",
     "access_log": "CALLPOLICY_ACCESS_LOG",
     "debug": "CALLPOLICY_DEBUG",
+    "decision_log": "CALLPOLICY_DECISION_LOG",
+    "decision_log_mask": "CALLPOLICY_DECISION_LOG_MASK",
+    "node": "CALLPOLICY_NODE",
 }
 
 _STORE_SCHEMES = ("sqlite", "redis", "rediss", "unix", "redis-cluster")
@@ -64,8 +67,15 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Largest accepted request body; larger ones get 413."""
     key_cache_seconds: float = 30.0
     """How long a process reuses an API key's principal before reading it again (0: never)."""
-    access_log: bool = False
-    """Log one line per request (off by default: it costs throughput)."""
+    access_log: bool = True
+    """Log one line per request with its request id (on by default, as ``serve`` runs;
+    ``--no-access-log`` turns it off where throughput matters more)."""
+    decision_log: str = ""
+    """Path of the decision log (JSON lines, rotated by size); '' writes none."""
+    decision_log_mask: int = 4
+    """Trailing digits of dialled numbers hidden in the decision log."""
+    node: str = ""
+    """This node's name in decision ids and logs (default: host name and process id)."""
     debug: bool = False
     """Litestar debug mode (tracebacks in 500 answers): never in production."""
 
@@ -76,7 +86,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         scheme, sep, _ = self.store_url.partition("://")
         if not self.store_url or (sep and scheme not in _STORE_SCHEMES):
             raise _expected(
-                "store_url", self.store_url, "sqlite:///path.db, a path, redis://host:port/db or redis-cluster://host:port"
+                "store_url",
+                self.store_url,
+                "sqlite:///path.db, a path, redis://host:port/db or redis-cluster://host:port",
             )
         if not 0 <= self.port <= 65535:
             raise _expected("port", self.port, "a TCP port 0-65535")

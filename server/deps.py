@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
-from policy import Account, PolicyRuntime, Principal, Store
+from policy import Account, DecisionRecorder, PolicyRuntime, Principal, Store
 
 from .follower import RulesFollower
 
@@ -57,6 +57,8 @@ class Ctx:
     """Who is calling (set by ``server.auth.ApiKeyAuth``)."""
     now: float
     """The request's time from the injected clock (seconds since the epoch)."""
+    decisions: DecisionRecorder
+    """Decision ids, and the decision log when one is configured."""
 
 
 ServicesDep = NamedDependency[SkipValidation[Services]]

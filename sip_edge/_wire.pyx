@@ -2,7 +2,7 @@
 """The fast path of the SIP parser: one pass over a well-formed message in C.
 
 ``scan(data, max_size)`` returns ``(method, uri, status, reason, headers, body, first)``
-exactly as ``message.parse_message_py`` would build them (``first``: each key's first
+exactly as ``reader.parse_message_py`` would build them (``first``: each key's first
 entry, the Message's header index), or None whenever the message is not in
 the shape this path handles: anything unusual (folded lines, bare LF or CR, a header line
 that is not ``token: value``, conflicting or bad Content-Length, a missing mandatory
@@ -132,7 +132,7 @@ def configure(dict compact, split, Py_ssize_t max_headers):
 
 
 cdef inline bint _is_token(unsigned char c) noexcept nogil:
-    # message._TOKEN: [A-Za-z0-9.!%*_+`'~-]
+    # reader._TOKEN: [A-Za-z0-9.!%*_+`'~-]
     if (c >= 97 and c <= 122) or (c >= 65 and c <= 90) or (c >= 48 and c <= 57):
         return True
     return c == 46 or c == 33 or c == 37 or c == 42 or c == 95 or c == 43 or c == 96 \
@@ -189,7 +189,7 @@ cdef tuple _name_of(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
 
 
 cdef list _split_values(const unsigned char* p, Py_ssize_t start, Py_ssize_t end):
-    """message._split_values over p[start:end] (already stripped); None: not handled."""
+    """reader._split_values over p[start:end] (already stripped); None: not handled."""
     cdef Py_ssize_t i, a, b, seg
     cdef unsigned char c
     cdef bint nested = False
@@ -512,7 +512,8 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
     elif not light:
         body = data[body_start:]
 
-    # The checks of message._check: CSeq, Max-Forwards, URI scheme.
+    # The checks of reader._check: CSeq, Max-Forwards, URI scheme (duplicates, Via and
+    # From/To were checked line by line above).
     # The first value of each (``first``; ``seen`` says the mandatory ones are there).
     cseq = first["cseq"][2]
     entry = first.get("max-forwards")
@@ -565,7 +566,7 @@ cdef object _scan(bytes data, Py_ssize_t max_size, int mode):
 
 
 cdef bint _digits(str text, Py_ssize_t most):
-    """message.is_digits(text) and len(text) <= most."""
+    """model.is_digits(text) and len(text) <= most."""
     cdef Py_ssize_t n = len(text)
     if n == 0 or n > most:
         return False

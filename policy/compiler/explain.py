@@ -61,6 +61,8 @@ class Explanation(msgspec.Struct, frozen=True):
     """The operator's suspension of the account (clause 1), if any: ground, note, since, by."""
     dialer_flag: str = "none"
     """The power-dialer escalation of the account (clause 7.2), enforced by the edge."""
+    decision_id: str = ""
+    """The decision's id in the decision log (set by the API)."""
 
 
 def _customer_blocks(account: CompiledAccount, c: DestClass, digits: str) -> list[BlockMatch]:

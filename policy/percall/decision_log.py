@@ -30,6 +30,7 @@ from policy.rules.model import Decision
 __all__ = [
     "DecisionEventV1",
     "DecisionLog",
+    "DecisionRecorder",
     "IdSource",
     "ReplayKey",
     "event_of",
@@ -268,3 +269,42 @@ def read_replay_keys(paths: Iterable[str]) -> Iterator[ReplayKey]:
                     yield decode(line)
                 except msgspec.DecodeError:
                     continue
+
+
+class DecisionRecorder:
+    """What a process uses per decision: a fresh id, and the log line when a log is set.
+
+    ``record`` builds the event only when there is a log to write it to; the id is always
+    made (the API returns it, the edge puts it on refusals).
+    """
+
+    def __init__(self, node: str, start: float, log: DecisionLog | None, mask_digits: int) -> None:
+        self.node = node
+        self.log = log
+        self.mask_digits = mask_digits
+        self._ids = IdSource(node, start)
+
+    def record(
+        self, decision: Decision, *, account: str, dial: str, revision: str, now: float
+    ) -> str:
+        """The decision's id (its line queued on the log, if any)."""
+        decision_id = self._ids.next()
+        if self.log is not None:
+            self.log.record(
+                event_of(
+                    decision,
+                    decision_id=decision_id,
+                    ts=now,
+                    node=self.node,
+                    revision=revision,
+                    account=account,
+                    dial=dial,
+                    mask_digits=self.mask_digits,
+                )
+            )
+        return decision_id
+
+    def close(self) -> None:
+        """Write what is queued and close the log."""
+        if self.log is not None:
+            self.log.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import get
 from litestar.params import QueryParameter
 
@@ -37,4 +38,8 @@ def decisions(
     if acc is None:
         raise account_not_found(account_id)
     snap = ctx.runtime.snapshot  # read once: a reload may swap it meanwhile
-    return explain(snap, Call(to=to, from_number=from_number), ctx.runtime.compiled(acc, snap))
+    e = explain(snap, Call(to=to, from_number=from_number), ctx.runtime.compiled(acc, snap))
+    decision_id = ctx.decisions.record(
+        e.decision, account=acc.id, dial=to, revision=snap.revision, now=ctx.now
+    )
+    return msgspec.structs.replace(e, decision_id=decision_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
+import msgspec
 import pytest
 
 from policy import (
@@ -87,3 +88,24 @@ def test_the_accounts_own_blocks_are_taken_into_account(
     (group,) = diff(snapshot, all_0900, events, own).groups
     # Blocked before and after, by the account before, by the operator (who goes first) after.
     assert group.old.startswith("block customer_block") and group.new.startswith("block operator")
+
+
+def test_callpolicy_diff_exits_1_on_changes_and_prints_json(
+    snapshot: Snapshot,
+    all_0900: Snapshot,
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from policy.cli import main
+
+    log = tmp_path / "decisions.jsonl"
+    lines = [msgspec.json.encode(e) for e in _events(snapshot, ["+4930999123", "+4930111222"])]
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    old, new = snapshot.rules.directory, all_0900.rules.directory
+    assert main(["diff", old, old, "--log", str(log)]) == 0
+    capsys.readouterr()
+    assert main(["diff", old, new, "--log", str(log), "--json"]) == 1
+    report = msgspec.json.decode(capsys.readouterr().out)
+    assert (report["lines"], report["changed"]) == (2, 1)
+    assert report["groups"][0]["examples"] == ["+4930999123"]
+    assert main(["diff", old, new, "--log", str(tmp_path / "missing.jsonl")]) == 2

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import pathlib
 
-from .conftest import Api
+from litestar.testing import TestClient
+
+from policy import PolicyRuntime, Snapshot, read_events
+from policy.state.store import SqliteStore
+from server import ServerConfig, create_app
+
+from .conftest import NOW, RULES, Api, seed
 
 
 def test_decision_explains_the_chain(api: Api) -> None:
@@ -131,3 +138,33 @@ def test_operator_blocks_csv_by_query_and_by_accept(api: Api) -> None:
         "/v1/operator-blocks?format=json", headers=api.h("admin_a", Accept="text/csv")
     )
     assert r.headers["content-type"].startswith("application/json")
+
+
+def test_decisions_carry_an_id_and_are_logged(
+    store: SqliteStore, snapshot: Snapshot, tmp_path: pathlib.Path
+) -> None:
+    """Issue 12: the id returned leads to the decision-log line (numbers masked)."""
+    log = tmp_path / "decisions.jsonl"
+    config = ServerConfig(
+        rules_dir=str(RULES), store_url="unused.db", decision_log=str(log), node="api1"
+    )
+    keys = seed(store)
+    runtime = PolicyRuntime(str(RULES), NOW, compiler=lambda _: snapshot)
+    app = create_app(config, store=store, runtime=runtime, clock=lambda: NOW)
+    with TestClient(app) as client:
+        r = client.get(
+            "/v1/decisions",
+            params={"to": "09001 123456"},
+            headers={"Authorization": f"Bearer {keys['admin_a']}"},
+        )
+        assert r.status_code == 200
+        decision_id = r.json()["decision_id"]
+        assert decision_id.startswith("api1-")
+    (line,) = read_events([str(log)])  # the app's shutdown wrote the queue out
+    assert (line.id, line.account, line.verdict, line.reason) == (
+        decision_id,
+        "acme",
+        "block",
+        "premium_rate",
+    )
+    assert line.number == "49900112XXXX" and line.ts == NOW and line.sip_status == 403

@@ -329,3 +329,36 @@ _VIA_TEXT = st.text(
 @given(value=st.one_of(_VIA_TEXT, _VIA_TEXT.map(lambda t: "SIP/2.0/UDP " + t)))
 def test_generated_vias_agree(value: str) -> None:
     _via_same_as_reference(value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"Max-Forwards: 70", b"Max-Forwards: 70\r\nMax-Forwards: 69"),
+        (b"CSeq: 1 INVITE", b"CSeq: 1 INVITE\r\nCSeq: 2 INVITE"),
+        (b"Call-ID: ", b"Call-ID: x\r\nCall-ID: "),
+        (b"\r\nTo: ", b"\r\nTo: <sip:x@y>\r\nTo: "),
+        (b";rport", b";;rport"),
+        (b";rport", b";rport;"),
+        (b"\r\nVia: ", b"\r\nVia: SIP/2.0/UDP a;b, SIP/2.0/UDP c;;d\r\nVia: "),
+        (b'From: "Alice" ', b'From: "Alice '),
+        (b'From: "Alice" ', b"From: Alice, A. "),
+        (b"INVITE sip:+4930555000@127.0.0.1:5060", b"INVITE <sip:+4930555000@127.0.0.1>"),
+        (b"@127.0.0.1:5060 SIP", b"@127.0.0.1:5060?Route=x SIP"),
+    ],
+)
+def test_what_the_reference_refuses_since_rfc4475_is_declined(old: bytes, new: bytes) -> None:
+    """RFC 4475 3.1.2 / 3.3.8 shapes: the reference answers them 400, so every pass of
+    the scanner must decline them."""
+    data = SEEDS["invite_basic"].replace(old, new, 1)
+    assert data != SEEDS["invite_basic"]
+    with pytest.raises(SipParseError):
+        parse_message_py(data)
+    assert _wire.scan(data, MAX_MESSAGE_BYTES) is None
+    assert _wire.scan_head(data, MAX_MESSAGE_BYTES) is None
+    assert _wire.scan_relay(data, MAX_MESSAGE_BYTES) is None
+
+
+def test_leading_zeros_in_max_forwards_take_the_fast_path() -> None:
+    data = SEEDS["invite_basic"].replace(b"Max-Forwards: 70", b"Max-Forwards: 0068")
+    assert _same_as_reference(data)
