@@ -105,9 +105,9 @@ def create_app(
         if owned:
             the_store.close()
         raise
-    follower = RulesFollower(the_store, the_runtime, clock)
-    services = Services(store=the_store, runtime=the_runtime, follower=follower, clock=clock)
     node = config.node or f"{socket.gethostname()}.{os.getpid()}"
+    follower = RulesFollower(the_store, the_runtime, clock, node=node)
+    services = Services(store=the_store, runtime=the_runtime, follower=follower, clock=clock)
     # Workers are processes: each appends and rotates a file of its own.
     path = config.decision_log
     if path and config.workers > 1:

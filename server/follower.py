@@ -31,9 +31,12 @@ class RulesFollower(FeedFollower):
     WAIT = WAIT
     THREAD_NAME = "callpolicy-rules-follower"
 
-    def __init__(self, store: Store, runtime: PolicyRuntime, clock: Callable[[], float]) -> None:
-        """Follow ``store``'s feed; reload ``runtime`` with times from ``clock``."""
-        super().__init__(store, runtime, clock, log)
+    def __init__(
+        self, store: Store, runtime: PolicyRuntime, clock: Callable[[], float], node: str = ""
+    ) -> None:
+        """Follow ``store``'s feed; reload ``runtime`` with times from ``clock``; report
+        what this process serves as ``node``."""
+        super().__init__(store, runtime, clock, log, node=node, kind="api")
         self._own: set[int] = set()
         self.lock = threading.Lock()
         """Held while a local reload publishes its event, so the event is known as ours."""

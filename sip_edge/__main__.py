@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -112,7 +113,9 @@ async def serve(
         loop.call_soon_threadsafe(do)
 
     accounts = sorted(set(settings.trunks.values()))
-    follower = EdgeFollower(store, runtime, accounts, apply, time.time)
+    # The name in the store's node list and in decision ids: host, process, worker.
+    node = f"edge-{socket.gethostname()}.{os.getpid()}.{worker}"
+    follower = EdgeFollower(store, runtime, accounts, apply, time.time, node=node)
     follower.load()
 
     def reread_accounts() -> int:
@@ -130,7 +133,7 @@ async def serve(
         )
     follower.start()
     counters = CounterLog(proto, worker, config.logging.stats_interval)
-    reloader = Reloader(loop, runtime, reread_accounts, time.time, worker)
+    reloader = Reloader(loop, runtime, reread_accounts, time.time, worker, follower.reloaded)
     # A TCP server stops accepting when draining; its live connections carry their calls.
     signals = Signals(loop, worker, reloader, children, tcp.close if tcp is not None else None)
     signals.install()

@@ -63,9 +63,11 @@ class EdgeFollower(FeedFollower):
         accounts: Iterable[str],
         apply: Apply,
         clock: Callable[[], float],
+        node: str = "",
     ) -> None:
-        """Follow ``accounts`` (ids); ``apply(id, account or None)`` gets each new state."""
-        super().__init__(store, runtime, clock, log)
+        """Follow ``accounts`` (ids); ``apply(id, account or None)`` gets each new state;
+        report what this worker serves as ``node``."""
+        super().__init__(store, runtime, clock, log, node=node, kind="edge")
         self._accounts = frozenset(accounts)
         self._apply = apply
 

@@ -90,8 +90,11 @@ class Reloader:
         reread_accounts: Callable[[], int],
         clock: Callable[[], float],
         worker: int,
+        on_reload: Callable[[str], None] | None = None,
     ) -> None:
-        """``reread_accounts()`` re-reads and applies the trunks' accounts (blocking)."""
+        """``reread_accounts()`` re-reads and applies the trunks' accounts (blocking);
+        ``on_reload(error)`` hears of each reload ('' when it succeeded)."""
+        self.on_reload = on_reload
         self.loop = loop
         self.runtime = runtime
         self.reread_accounts = reread_accounts
@@ -115,6 +118,10 @@ class Reloader:
             self._again = False
             await self.loop.run_in_executor(None, self.reload)
 
+    def _tell(self, error: str) -> None:
+        if self.on_reload is not None:
+            self.on_reload(error)
+
     def reload(self) -> None:
         """Reload the rules, then re-read the accounts; log each outcome (blocking)."""
         self.reloads += 1
@@ -123,6 +130,7 @@ class Reloader:
             info = self.runtime.reload(self.clock())
         except RuleErrors as exc:
             located = exc.under(old.directory)
+            self._tell(str(located))
             log.error(
                 "sip_edge worker %d: reload (SIGHUP) failed, revision %s kept: %s",
                 w,
@@ -131,6 +139,7 @@ class Reloader:
                 extra={"event": "reload", "ok": False, "errors": [str(e) for e in located]},
             )
         except EngineError as exc:
+            self._tell(str(exc))
             log.error(
                 "sip_edge worker %d: reload (SIGHUP) failed, revision %s kept: %s",
                 w,
@@ -139,6 +148,7 @@ class Reloader:
                 extra={"event": "reload", "ok": False, "errors": [str(exc)]},
             )
         else:
+            self._tell("")
             log.info(
                 "sip_edge worker %d: rules reloaded (SIGHUP): revision %s, version %d",
                 w,

@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 
 from policy.errors import EngineError, RuleErrors
 from policy.percall.runtime import PolicyRuntime
-from policy.state.accounts import ChangeEvent
+from policy.state.accounts import ChangeEvent, NodeStatusV1
 from policy.state.store import Store
 
 __all__ = ["FeedFollower", "State", "reload_for_event"]
@@ -57,10 +57,24 @@ class FeedFollower(abc.ABC):
     #: Name of the thread, as shown in stack dumps.
     THREAD_NAME: ClassVar[str] = "callpolicy-follower"
 
+    #: Seconds between two reports of what this node serves (``Store.report_node``).
+    HEARTBEAT: ClassVar[float] = 5.0
+
     def __init__(
-        self, store: Store, runtime: PolicyRuntime, clock: Callable[[], float], log: logging.Logger
+        self,
+        store: Store,
+        runtime: PolicyRuntime,
+        clock: Callable[[], float],
+        log: logging.Logger,
+        node: str = "",
+        kind: Literal["api", "edge"] = "api",
     ) -> None:
-        """Follow ``store``'s feed; reload ``runtime`` with times from ``clock``."""
+        """Follow ``store``'s feed; reload ``runtime`` with times from ``clock``; report
+        what this process serves under the name ``node`` ('' reports nothing)."""
+        self.node = node
+        self._kind: Literal["api", "edge"] = kind
+        self._reload_error = ""
+        self._reported = float("-inf")
         self._store = store
         self._runtime = runtime
         self._clock = clock
@@ -85,6 +99,7 @@ class FeedFollower(abc.ABC):
             return
         self._stop.clear()
         self._on_start()
+        self.report()
         self._thread = threading.Thread(target=self._run, name=self.THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -119,8 +134,35 @@ class FeedFollower(abc.ABC):
         """Run by ``start()`` before the thread begins (e.g. to note where the feed is)."""
 
     def _on_rules(self, seq: int) -> None:
-        """Another process reloaded its rules (event ``seq``): reload ours."""
+        """Another process reloaded its rules (event ``seq``): reload ours, and say so."""
         self.state, self.message = reload_for_event(self._runtime, self._clock(), seq, self._log)
+        self.reloaded(self.message if self.state == "WARN" else "")
+
+    def reloaded(self, error: str = "") -> None:
+        """Report this node's rules now: after a reload here, with its error if it failed."""
+        self._reload_error = error
+        self.report()
+
+    def report(self) -> None:
+        """Tell the store what this node serves (never fails the caller)."""
+        if not self.node:
+            return
+        now = self._clock()
+        info = self._runtime.info
+        status = NodeStatusV1(
+            node=self.node,
+            kind=self._kind,
+            revision=info.revision,
+            state=self.state,
+            reload_error=self._reload_error,
+            reloaded_at=info.loaded_at,
+            seen_at=now,
+        )
+        try:
+            self._store.report_node(status)
+            self._reported = now
+        except Exception as exc:  # noqa: BLE001  # the store may be down: report later
+            self._log.warning("follower: could not report node %s: %s", self.node, exc)
 
     def _on_account(self, event: ChangeEvent) -> None:  # noqa: B027  # optional hook
         """An account changed; nothing to do unless this process holds accounts."""
@@ -137,3 +179,5 @@ class FeedFollower(abc.ABC):
                 continue
             if self.state == "ERROR":
                 self.state, self.message = "OK", f"following the change feed at seq {self._seq}"
+            if self._clock() - self._reported >= self.HEARTBEAT:
+                self.report()

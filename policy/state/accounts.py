@@ -26,6 +26,7 @@ __all__ = [
     "Effect",
     "Holding",
     "KeyInfo",
+    "NodeStatusV1",
     "NumberState",
     "Porting",
     "Principal",
@@ -333,6 +334,22 @@ class KeyInfo(Struct, frozen=True, kw_only=True):
     """When it was revoked (a revoked key authenticates nothing)."""
     last_used_at: float | None = None
     """Its last use, to within a minute (recorded when a process reads the key)."""
+
+
+class NodeStatusV1(Struct, frozen=True, kw_only=True):
+    """What one API or edge process reports of its rules (issue 12: reload you can trust)."""
+
+    node: str
+    kind: Literal["api", "edge"]
+    revision: str
+    """The rules revision it serves."""
+    state: str
+    """Its follower's state: OK, WARN (a reload failed, old rules serving), ERROR."""
+    reload_error: str = ""
+    """The last failed reload's located errors ('' after a successful one)."""
+    reloaded_at: float = 0.0
+    seen_at: float = 0.0
+    """When it last reported (it reports every few seconds while alive)."""
 
 
 account_encoder = msgspec.json.Encoder()

@@ -226,6 +226,7 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any], str, int]] = [
     ("keys.revoke", "DELETE", "/v1/keys/key_nope", {}, "operator", 404),
     ("keys.rotate", "POST", "/v1/keys/key_nope/rotate", {}, "operator", 404),
     ("rules.reload", "POST", "/v1/rules/reload", {}, "operator", 200),
+    ("rules.status", "GET", "/v1/rules/status", {}, "operator", 200),
 ]
 
 

@@ -81,7 +81,7 @@ def test_reload_swaps_the_rules_and_publishes_a_feed_event(
 
     r = live.client.post("/v1/rules/reload", headers=live.h("operator"))
     assert r.status_code == 200, r.text
-    info = r.json()
+    info = r.json()["rules"]
     assert info["version"] == 2
     assert info["revision"] != before["revision"]
     assert _decide(live, "+881 612345678") == "block"
@@ -137,17 +137,48 @@ def test_a_reload_reaches_every_process_through_the_change_feed(
     """A second app (another worker process) on the same store follows the reload."""
     other_store = SqliteStore(str(tmp_path / "state.db"))
     other_runtime = PolicyRuntime(str(rules_dir), NOW)
-    config = ServerConfig(rules_dir=str(rules_dir), store_url="unused.db")
+    config = ServerConfig(rules_dir=str(rules_dir), store_url="unused.db", node="api2")
     other = create_app(config, store=other_store, runtime=other_runtime, clock=lambda: NOW)
     with TestClient(other) as client:
         with (rules_dir / "blocks.toml").open("a") as fh:
             fh.write(SATELLITE)
         r = live.client.post("/v1/rules/reload", headers=live.h("operator"))
         assert r.status_code == 200
-        revision = r.json()["revision"]
+        revision = r.json()["rules"]["revision"]
+        # The answer says what the other node did: it serves the new revision.
+        nodes = {n["node"]: n for n in r.json()["nodes"]}
+        assert nodes["api2"]["current"] and nodes["api2"]["revision"] == revision
         # The other process's follower reloads on the event.
         wait_until(lambda: other_runtime.info.revision == revision, "the follower's reload")
         health = client.get("/health").json()
         assert health == {"status": "ok", "rules_follower": "OK"}
         assert _decide_with(client, live, "+881 612345678") == "block"
+    other_store.close()
+
+
+def test_rules_status_shows_a_node_whose_reload_failed(
+    live: Api, rules_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """A node that cannot load the published rules keeps its old ones and says why."""
+    other_dir = tmp_path / "other-rules"
+    other_dir.mkdir()
+    for f in rules_dir.glob("*.toml"):
+        (other_dir / f.name).write_text(f.read_text())
+    other_store = SqliteStore(str(tmp_path / "state.db"))
+    other_runtime = PolicyRuntime(str(other_dir), NOW)
+    config = ServerConfig(rules_dir=str(other_dir), store_url="unused.db", node="api2")
+    other = create_app(config, store=other_store, runtime=other_runtime, clock=lambda: NOW)
+    with TestClient(other):
+        with (other_dir / "blocks.toml").open("a") as fh:  # only that node's copy is broken
+            fh.write(BROKEN)
+        with (rules_dir / "blocks.toml").open("a") as fh:
+            fh.write(SATELLITE)
+        r = live.client.post("/v1/rules/reload", headers=live.h("operator"))
+        assert r.status_code == 200
+        api2 = next(n for n in r.json()["nodes"] if n["node"] == "api2")
+        assert not api2["current"] and api2["state"] == "WARN"
+        assert "blocks.toml:" in api2["reload_error"]
+        status = live.client.get("/v1/rules/status", headers=live.h("operator")).json()
+        assert {n["node"] for n in status["nodes"]} >= {"api2"}
+        assert not next(n for n in status["nodes"] if n["node"] == "api2")["stale"]
     other_store.close()

@@ -19,6 +19,7 @@ from policy.state.accounts import (
     ChargeRequest,
     Effect,
     KeyInfo,
+    NodeStatusV1,
     Principal,
     UnblockOutcome,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "decode_audit",
     "decode_charge",
     "decode_event",
+    "decode_node",
     "decode_outcome",
     "decode_principal",
     "encode",
@@ -59,6 +61,7 @@ _account = msgspec.json.Decoder(Account)
 _charge = msgspec.json.Decoder(Charge)
 _outcome = msgspec.json.Decoder(Applied)
 _audit = msgspec.json.Decoder(AuditEntry)
+_node = msgspec.json.Decoder(NodeStatusV1)
 _principal = msgspec.json.Decoder(Principal)
 _event = msgspec.json.Decoder(ChangeEvent)
 
@@ -70,6 +73,8 @@ decode_outcome = _outcome.decode
 """Decode a stored outcome of a charged change (an UnblockOutcome doc decodes too)."""
 decode_audit = _audit.decode
 """Decode an AuditEntry doc."""
+decode_node = _node.decode
+"""Decode a NodeStatusV1 doc."""
 decode_principal = _principal.decode
 """Decode a Principal doc."""
 decode_event = _event.decode

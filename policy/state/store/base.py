@@ -22,6 +22,7 @@ from policy.state.accounts import (
     ChargeRequest,
     Effect,
     KeyInfo,
+    NodeStatusV1,
     Principal,
     UnblockOutcome,
 )
@@ -160,6 +161,14 @@ class Store(Protocol):
 
     def touch_api_key(self, key_hash: str, now: float) -> None:
         """Record the key's last use."""
+        ...
+
+    def report_node(self, status: NodeStatusV1) -> None:
+        """Record what a node serves (replacing its previous report)."""
+        ...
+
+    def nodes(self) -> list[NodeStatusV1]:
+        """Every node's last report, by name."""
         ...
 
     def publish_rules_change(self, now: float) -> ChangeEvent:

@@ -11,6 +11,7 @@ one Cluster slot and one MULTI/EXEC may touch them all:
 - ``cp:key:<hash>``: the Principal JSON of a live API key hash (deleted on revocation);
 - ``cp:keyinfo:<hash>``: hash ``{principal, created_at, revoked_at, last_used_at}`` of
   every key, and ``cp:keys`` the set of all key hashes (listing and revocation);
+- ``cp:nodes``: hash node name -> NodeStatusV1 JSON (what each API and edge serves);
 - ``cp:{feed}``: the change feed, a Stream with ids ``<seq>-1`` and one field ``e`` (the
   ChangeEvent JSON; its seq is taken from the entry id), trimmed to about 100 000 entries;
 - ``cp:{feed}:seq``: the feed's counter (the integer seq).
@@ -59,6 +60,7 @@ from policy.state.accounts import (
     Charge,
     ChargeRequest,
     KeyInfo,
+    NodeStatusV1,
     Principal,
     UnblockOutcome,
 )
@@ -121,6 +123,7 @@ def _key_info(key_hash: str) -> str:
 CLUSTER_SCHEME = "redis-cluster"
 
 _KEYS = "cp:keys"
+_NODES = "cp:nodes"
 _INFO_FIELDS = ("principal", "created_at", "revoked_at", "last_used_at")
 
 
@@ -347,6 +350,17 @@ class RedisStore:
     def touch_api_key(self, key_hash: str, now: float) -> None:
         """Record the key's last use."""
         self._r.hset(_key_info(key_hash), "last_used_at", now)
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def report_node(self, status: NodeStatusV1) -> None:
+        """Record what a node serves (one hash, ``cp:nodes``: one slot)."""
+        self._r.hset(_NODES, status.node, rec.encode(status))
+
+    def nodes(self) -> list[NodeStatusV1]:
+        """Every node's last report, by name."""
+        raw = cast(dict[bytes, bytes], self._r.hgetall(_NODES))
+        return sorted((rec.decode_node(v) for v in raw.values()), key=lambda n: n.node)
 
     # -- change feed --------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from policy.state.accounts import (
     Charge,
     ChargeRequest,
     KeyInfo,
+    NodeStatusV1,
     Principal,
     UnblockOutcome,
 )
@@ -132,6 +133,13 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE api_keys ADD COLUMN last_used_at REAL;
     UPDATE api_keys SET key_id = json_extract(CAST(principal AS TEXT), '$.key_id');
     CREATE INDEX api_keys_by_id ON api_keys (key_id);
+    """,
+    # 4: what each API and edge node serves (issue 12).
+    """
+    CREATE TABLE nodes (
+        node TEXT PRIMARY KEY,
+        doc BLOB NOT NULL
+    );
     """,
 )
 #: The schema version this code writes.
@@ -431,6 +439,21 @@ class SqliteStore:
         """Record the key's last use (no fsync needed: a lost touch costs nothing)."""
         with self._write() as conn:
             conn.execute("UPDATE api_keys SET last_used_at = ? WHERE hash = ?", (now, key_hash))
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def report_node(self, status: NodeStatusV1) -> None:
+        """Record what a node serves (replacing its previous report)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO nodes (node, doc) VALUES (?, ?)",
+                (status.node, rec.encode(status)),
+            )
+
+    def nodes(self) -> list[NodeStatusV1]:
+        """Every node's last report, by name."""
+        rows = self._conn().execute("SELECT doc FROM nodes ORDER BY node").fetchall()
+        return [rec.decode_node(r[0]) for r in rows]
 
     # -- change feed --------------------------------------------------------------------
 
