@@ -34,6 +34,8 @@ from policy import (
     LOG_FORMATS,
     LOG_LEVELS,
     Account,
+    DecisionLog,
+    DecisionRecorder,
     EngineError,
     PolicyRuntime,
     RuleErrors,
@@ -102,6 +104,12 @@ async def serve(
     private = bind_udp(config.listen.host, 0, reuse_port=False) if shared else None
     settings = core_settings(config, port, private.getsockname()[1] if private else None, worker)
     core = EdgeCore(settings, runtime)
+    dl = config.decision_log
+    path = f"{dl.path}.{worker}" if dl.path and config.listen.workers > 1 else dl.path
+    log_file = DecisionLog(path, max_bytes=dl.max_bytes) if path else None
+    core.decisions = DecisionRecorder(
+        f"edge-{socket.gethostname()}.{os.getpid()}.{worker}", time.time(), log_file, dl.mask_digits
+    )
 
     def apply(account_id: str, account: Account | None) -> None:
         def do() -> None:
@@ -151,6 +159,7 @@ async def serve(
     finally:
         counters.stop()
         follower.stop()
+        core.decisions.close()
         if tcp is not None:
             close_streams(tcp, proto)
         proto.close()

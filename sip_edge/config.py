@@ -114,6 +114,18 @@ class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Seconds between two log lines of the worker's counters; 0: only when it stops."""
 
 
+class DecisionLogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[decision_log]``: one JSON line per refused call (issue 12), with its id."""
+
+    path: str = ""
+    """The log file ('' writes none; refusals still carry their decision id). With several
+    workers each appends ``<path>.<worker>``."""
+    mask_digits: int = 4
+    """Trailing digits of dialled numbers hidden in the log."""
+    max_bytes: int = 100 * 2**20
+    """Size at which the file is rotated (``path.1`` ... ``path.5``)."""
+
+
 class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How SIGTERM stops a worker."""
 
@@ -142,6 +154,7 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     timers: TimersConfig = TimersConfig()
     logging: LoggingConfig = LoggingConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    decision_log: DecisionLogConfig = DecisionLogConfig()
 
     def __post_init__(self) -> None:
         """Check every key; raise ConfigError naming the first wrong one."""

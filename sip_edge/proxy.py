@@ -24,7 +24,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
-from policy import Account, AccountError, Call, Decision, RuleRef, SipAnswer, sip_answer
+from policy import (
+    Account,
+    AccountError,
+    Call,
+    Decision,
+    DecisionRecorder,
+    RuleRef,
+    SipAnswer,
+    sip_answer,
+)
 from sip_edge.message import is_digits
 
 from .admission import Hold, SiteAdmission
@@ -109,6 +118,8 @@ class EdgeCore:
         """Build the core; accounts arrive through :meth:`set_account`."""
         self.settings = settings
         self.policy = policy
+        self.decisions: DecisionRecorder | None = None
+        """Decision ids on refusals and the decision log (set by the shell; None: neither)."""
         self.stats: Counter[str] = Counter()
         self.accounts: dict[str, Account] = {}
         self._out: list[tuple[bytes, Addr]] = []
@@ -459,9 +470,8 @@ class EdgeCore:
             refusal = self._dialer
         self.stats[refusal.counter] += 1
         top[2] = _stamped(top[2], via[1], params, addr)
-        answer = response_from(
-            echoed, to or "", refusal.status, refusal.phrase, self._tag(), refusal.extra
-        )
+        extra = self._logged(refusal, user, now, account.id)
+        answer = response_from(echoed, to or "", refusal.status, refusal.phrase, self._tag(), extra)
         self._remember_refusal(key, answer, addr, now)
         self._send(answer, addr)
         return True
@@ -695,22 +705,22 @@ class EdgeCore:
             return
         if account.dialer_flag == "suspend":
             self.limits.reject(account.id, now)
-            self._answer(msg, key, addr, now, self._dialer)
+            self._answer(msg, key, addr, now, self._dialer, account.id)
             return
         if self.limits.admit(account.id, account.dialer_flag, now) is not None:
-            self._answer(msg, key, addr, now, self._dialer)
+            self._answer(msg, key, addr, now, self._dialer, account.id)
             return
         if decision.verdict != "allow":
-            self._answer(msg, key, addr, now, _Refusal.of_decision(decision))
+            self._answer(msg, key, addr, now, _Refusal.of_decision(decision), account.id)
             return
         if not offer_acceptable(msg.body, view.codecs):
-            self._answer(msg, key, addr, now, self._codec)
+            self._answer(msg, key, addr, now, self._codec, account.id)
             return
         if self._overloaded(msg, addr, False):
             return
         hold = self._site_hold(msg, account, view, now, False)
         if hold is _SITE_FULL:
-            self._answer(msg, key, addr, now, self._site_full)
+            self._answer(msg, key, addr, now, self._site_full, account.id)
             return
         self._forward_carrier(msg, key, addr, decision, account, view, now)
         self._keep_hold(key, hold)
@@ -799,14 +809,39 @@ class EdgeCore:
         return len(table) < limit
 
     def _answer(
-        self, msg: Message, key: tuple[str, str], addr: Addr, now: float, refusal: _Refusal
+        self,
+        msg: Message,
+        key: tuple[str, str],
+        addr: Addr,
+        now: float,
+        refusal: _Refusal,
+        account: str = "",
     ) -> None:
         """Refuse the INVITE ourselves with a final response, statelessly (``_answered``),
         and count it."""
         self.stats[refusal.counter] += 1
-        data = response_bytes(msg, refusal.status, refusal.phrase, self._tag(), refusal.extra)
+        extra = self._logged(refusal, uri_user(msg.uri) or msg.uri, now, account)
+        data = response_bytes(msg, refusal.status, refusal.phrase, self._tag(), extra)
         self._remember_refusal(key, data, addr, now)
         self._send(data, addr)
+
+    def _logged(
+        self, refusal: _Refusal, dial: str, now: float, account: str = ""
+    ) -> list[tuple[str, str]]:
+        """The refusal's headers, with its decision id when decisions are recorded: the id
+        travels with the answer (``Callpolicy-Decision``) and names the log line, so a
+        customer's complaint about a refused call leads straight to it."""
+        recorder = self.decisions
+        if recorder is None:
+            return refusal.extra
+        decision_id = recorder.record(
+            refusal.decision,
+            account=account,
+            dial=dial,
+            revision=self.policy.snapshot.revision,
+            now=now,
+        )
+        return [*refusal.extra, ("callpolicy-decision", decision_id)]
 
     def _remember_refusal(self, key: tuple[str, str], data: bytes, addr: Addr, now: float) -> None:
         answered = self._answered
@@ -1336,20 +1371,30 @@ class _Refusal(NamedTuple):
     """Reason (RFC 3326, naming the rule), and Warning where there is one."""
     counter: str
     """The ``stats`` key the refusal is counted under."""
+    decision: Decision
+    """What the decision log records of it (the policy's Decision, or the edge's own)."""
 
     @classmethod
     def of(
-        cls, sip: SipAnswer, reason: str, rule: RuleRef | None, counter: str = "", warning: str = ""
+        cls,
+        sip: SipAnswer,
+        reason: str,
+        rule: RuleRef | None,
+        counter: str = "",
+        warning: str = "",
+        decision: Decision | None = None,
     ) -> _Refusal:
         extra = [("reason", reason_header(sip.cause, reason, rule))]
         if warning:
             extra.append(("warning", warning))
-        return cls(sip.status, sip.phrase, extra, counter or f"refused_{reason}")
+        own = decision or Decision("block", reason, rule, sip)
+        return cls(sip.status, sip.phrase, extra, counter or f"refused_{reason}", own)
 
     @classmethod
     def of_decision(cls, decision: Decision) -> _Refusal:
         """The refusal of a Decision that is neither allow nor emergency."""
-        return cls.of(decision.sip or sip_answer(decision.reason), decision.reason, decision.rule)
+        sip = decision.sip or sip_answer(decision.reason)
+        return cls.of(sip, decision.reason, decision.rule, decision=decision)
 
 
 _UNKNOWN_ACCOUNT = _Refusal.of(sip_answer("unknown_account"), "unknown_account", None)
