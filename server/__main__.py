@@ -23,6 +23,7 @@ import importlib.util
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -92,6 +93,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for key, var in ENV.items():  # each worker reads its config from the environment
         value = getattr(config, key)
         os.environ[var] = str(value).lower() if isinstance(value, bool) else str(value)
+    # Metrics of every worker in one scrape (prometheus_client's multiprocess mode): the
+    # directory must exist, empty, before the workers start.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="callpolicy-metrics-")
     uvicorn.run(
         "server.app:app_from_env",
         factory=True,

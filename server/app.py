@@ -41,6 +41,7 @@ from .config import ConfigError, ServerConfig
 from .deps import Clock, Ctx, Services
 from .errors import EXCEPTION_HANDLERS, json_body_check
 from .follower import RulesFollower
+from .metrics import METRICS_STATE_KEY, ApiMetrics, MetricsMiddleware, metrics
 from .openapi import assets_router, document, render_plugins
 from .routes import PUBLIC_V1_HANDLERS, V1_HANDLERS, health, ready
 
@@ -107,6 +108,7 @@ def create_app(
         raise
     node = config.node or f"{socket.gethostname()}.{os.getpid()}"
     follower = RulesFollower(the_store, the_runtime, clock, node=node)
+    api_metrics = ApiMetrics(the_runtime, follower)
     services = Services(store=the_store, runtime=the_runtime, follower=follower, clock=clock)
     # Workers are processes: each appends and rotates a file of its own.
     path = config.decision_log
@@ -126,6 +128,7 @@ def create_app(
             principal=principal_of(request),
             now=clock(),
             decisions=decisions,
+            metrics=api_metrics,
         )
 
     v1 = Router(
@@ -144,7 +147,7 @@ def create_app(
     if owned:
         on_shutdown.append(the_store.close)
     app = Litestar(
-        route_handlers=[v1, public_v1, health, ready, assets_router()],
+        route_handlers=[v1, public_v1, health, ready, metrics, assets_router()],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=json_body_check(),  # 415 for a JSON body that is not, 400 if too deep
@@ -156,7 +159,12 @@ def create_app(
             components=Components(security_schemes=_SECURITY_SCHEMES),
             render_plugins=render_plugins(),  # the docs page's script from the package
         ),
-        state=State({KEYS_STATE_KEY: PrincipalCache(the_store, clock, config.key_cache_seconds)}),
+        state=State(
+            {
+                KEYS_STATE_KEY: PrincipalCache(the_store, clock, config.key_cache_seconds),
+                METRICS_STATE_KEY: api_metrics,
+            }
+        ),
         on_startup=[follower.start],
         on_shutdown=on_shutdown,
         request_max_body_size=config.max_body_bytes,
@@ -174,7 +182,9 @@ def create_app(
     )
     document(app)  # every status, error body and role of each operation (server/openapi.py)
     # Around the router, so 404s and the exception handler's 500s get an id and a log line.
-    app.asgi_handler = RequestLog(app.asgi_handler, config.access_log)
+    app.asgi_handler = RequestLog(
+        MetricsMiddleware(app.asgi_handler, api_metrics, time.perf_counter), config.access_log
+    )
     return app
 
 

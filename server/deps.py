@@ -25,6 +25,7 @@ from litestar.params import SkipValidation
 from policy import Account, DecisionRecorder, PolicyRuntime, Principal, Store
 
 from .follower import RulesFollower
+from .metrics import ApiMetrics
 
 __all__ = ["AccountDep", "Clock", "Ctx", "CtxDep", "Services", "ServicesDep"]
 
@@ -59,6 +60,8 @@ class Ctx:
     """The request's time from the injected clock (seconds since the epoch)."""
     decisions: DecisionRecorder
     """Decision ids, and the decision log when one is configured."""
+    metrics: ApiMetrics
+    """The API's Prometheus metrics."""
 
 
 ServicesDep = NamedDependency[SkipValidation[Services]]

@@ -245,6 +245,9 @@ RETRY_AFTER_SECONDS = 5
 
 def _unavailable(request: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[Any]:
     log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    metrics = request.app.state.get("metrics")
+    if metrics is not None:
+        metrics.store_errors.inc()
     body = ErrorV1(code="store_unavailable", message="the store is unavailable: retry later")
     return _json(503, body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 

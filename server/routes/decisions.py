@@ -39,6 +39,7 @@ def decisions(
         raise account_not_found(account_id)
     snap = ctx.runtime.snapshot  # read once: a reload may swap it meanwhile
     e = explain(snap, Call(to=to, from_number=from_number), ctx.runtime.compiled(acc, snap))
+    ctx.metrics.decided(e.decision)
     decision_id = ctx.decisions.record(
         e.decision, account=acc.id, dial=to, revision=snap.revision, now=ctx.now
     )
