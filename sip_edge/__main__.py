@@ -45,6 +45,7 @@ from policy import (
     open_store,
 )
 
+from .admin import Admin
 from .config import ConfigError, EdgeConfig, load_config, parse_address
 from .follower import EdgeFollower
 from .lifecycle import CounterLog, Reloader, Signals, drain, pass_on
@@ -140,6 +141,7 @@ async def serve(
             proto, tcp_sock, listen.max_tcp_connections, listen.tcp_idle_timeout
         )
     follower.start()
+    admin = await _admin(config, core, runtime, follower, worker)
     counters = CounterLog(proto, worker, config.logging.stats_interval)
     reloader = Reloader(loop, runtime, reread_accounts, time.time, worker, follower.reloaded)
     # A TCP server stops accepting when draining; its live connections carry their calls.
@@ -158,6 +160,8 @@ async def serve(
             log.warning("sip_edge worker %d: stopping with %d calls in set-up", worker, left)
     finally:
         counters.stop()
+        if admin is not None:
+            admin.close()
         follower.stop()
         core.decisions.close()
         if tcp is not None:
@@ -166,6 +170,26 @@ async def serve(
         for t in transports:
             t.close()
         counters.report("stopped")
+
+
+async def _admin(
+    config: EdgeConfig, core: EdgeCore, runtime: PolicyRuntime, follower: EdgeFollower, worker: int
+) -> Admin | None:
+    """The worker's admin listener (``[admin]``), or None when its port is 0."""
+    if not config.admin.port:
+        return None
+
+    def gauges() -> dict[str, float]:
+        return {
+            "calls_in_setup": float(core.in_flight),
+            "accounts": float(len(core.accounts)),
+            "shedding": 1.0 if core.shedding else 0.0,
+        }
+
+    admin = Admin(lambda: core.stats, gauges, runtime, follower, worker)
+    bound = await admin.start(config.admin.host, config.admin.port + worker)
+    log.info("sip_edge worker %d: admin on http://%s:%d", worker, config.admin.host, bound)
+    return admin
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -126,6 +126,15 @@ class DecisionLogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """Size at which the file is rotated (``path.1`` ... ``path.5``)."""
 
 
+class AdminConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[admin]``: the listener of ``/metrics``, ``/health`` and ``/ready`` (sip_edge/admin.py)."""
+
+    host: str = "127.0.0.1"
+    """Loopback by default: the metrics are the operator's, not the customers'."""
+    port: int = 0
+    """0: no listener. With several workers, worker n listens on ``port + n``."""
+
+
 class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How SIGTERM stops a worker."""
 
@@ -155,6 +164,7 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     logging: LoggingConfig = LoggingConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     decision_log: DecisionLogConfig = DecisionLogConfig()
+    admin: AdminConfig = AdminConfig()
 
     def __post_init__(self) -> None:
         """Check every key; raise ConfigError naming the first wrong one."""

@@ -173,6 +173,11 @@ class EdgeCore:
 
     # --- shell interface ---------------------------------------------------------------
 
+    @property
+    def in_flight(self) -> int:
+        """Calls in set-up now (forwarded INVITEs without a final answer yet)."""
+        return self._pending
+
     def set_account(self, account: Account) -> None:
         """The account as the store has it now (applies to the next INVITE)."""
         self.accounts[account.id] = account

@@ -165,7 +165,7 @@ class EdgeProtocol:
 
     def in_flight(self) -> int:
         """Calls in set-up: INVITEs forwarded and not yet answered with a final response."""
-        return self.core._pending  # the core's own count (it admits calls against it)
+        return self.core.in_flight  # the core's own count (it admits calls against it)
 
     def close(self) -> None:
         """Cancel the timer."""

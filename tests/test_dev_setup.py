@@ -49,6 +49,8 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     config = (ROOT / "config" / "edge.toml").read_text()
     assert "\nport = 5060\n" in config and 'psap = "127.0.0.1:5090"' in config
     config = config.replace("\nport = 5060\n", f"\nport = {port}\n")
+    config = config.replace("port = 9060", f"port = {free_port()}")  # the admin listener
+    config = config.replace('"var/decisions-edge.jsonl"', f'"{d / "decisions.jsonl"}"')
     (d / "edge.toml").write_text(config.replace(":5090", f":{psap}"))
     store = f"sqlite:///{d / 'state.db'}"
     py = sys.executable

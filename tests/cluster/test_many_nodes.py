@@ -43,8 +43,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
         c.stop()
 
 
-def _edge(d: pathlib.Path, store_url: str) -> tuple[subprocess.Popen[bytes], int]:
-    """An edge on ``store_url`` whose power-dialer limits allow a test's rapid INVITEs."""
+def _edge(d: pathlib.Path, store_url: str, extra: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """An edge on ``store_url`` whose power-dialer limits allow a test's rapid INVITEs;
+    ``extra`` is appended to its edge.toml."""
     rules = d / "rules"
     rules.mkdir(parents=True)
     for f in (ROOT / "rules").glob("*.toml"):
@@ -60,7 +61,7 @@ def _edge(d: pathlib.Path, store_url: str) -> tuple[subprocess.Popen[bytes], int
         port, psap = free_port(), free_port()
         (d / "edge.toml").write_text(
             f'psap = "127.0.0.1:{psap}"\n[listen]\nhost = "127.0.0.1"\nport = {port}\n'
-            '[[trunk]]\naddress = "127.0.0.2"\naccount = "acme"\n'
+            '[[trunk]]\naddress = "127.0.0.2"\naccount = "acme"\n' + extra
         )
         cmd = [sys.executable, "-m", "sip_edge", "--config", str(d / "edge.toml")]
         cmd += ["--rules", str(rules), "--store", store_url]
