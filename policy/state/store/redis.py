@@ -55,22 +55,20 @@ from policy.state.accounts import (
     Account,
     Applied,
     AuditEntry,
-    BlockTarget,
     ChangeEvent,
     Charge,
     ChargeRequest,
     KeyInfo,
     NodeStatusV1,
     Principal,
-    UnblockOutcome,
 )
 
 from . import _records as rec
+from ._derived import Derived
 from ._unavailable import redis_unavailable, unavailable_on
 from .base import (
     AccountExists,
     AccountNotFound,
-    Change,
     EffectChange,
     KeyNotFound,
     StoreError,
@@ -128,7 +126,7 @@ _INFO_FIELDS = ("principal", "created_at", "revoked_at", "last_used_at")
 
 
 @unavailable_on(redis_unavailable)
-class RedisStore:
+class RedisStore(Derived):
     """The Store on Redis (see the module docstring for the key layout and crash windows)."""
 
     #: ``wait_changes`` is XREAD BLOCK: the server wakes the reader.
@@ -216,10 +214,6 @@ class RedisStore:
             present = pipe.execute()
         return [a for a, n in zip(ids, present, strict=True) if n]
 
-    def update_account(self, account_id: str, change: Change, now: float) -> Account:
-        """Apply ``change`` under WATCH (retrying on a concurrent write); emit an event."""
-        return self.apply(account_id, rec.as_effect(change), now).account
-
     def apply(
         self,
         account_id: str,
@@ -263,27 +257,6 @@ class RedisStore:
         if not outcome.replayed:
             self._emit(account_id, "account", outcome.account.version, now, detail[0])
         return outcome
-
-    def unblock(
-        self,
-        account_id: str,
-        target: BlockTarget,
-        fee_cents: int,
-        rule: str,
-        idempotency_key: str,
-        request_hash: str,
-        change: Change,
-        now: float,
-    ) -> UnblockOutcome:
-        """Apply ``change``, append the Charge and record the key in one MULTI/EXEC."""
-        charge = ChargeRequest(
-            fee_cents=fee_cents,
-            rule=rule,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            target=target,
-        )
-        return rec.unblock_outcome(self.apply(account_id, rec.as_effect(change), now, charge))
 
     def audit(self, account_id: str) -> list[AuditEntry]:
         """The account's audit trail, oldest first."""

@@ -42,22 +42,20 @@ from policy.state.accounts import (
     Account,
     Applied,
     AuditEntry,
-    BlockTarget,
     ChangeEvent,
     Charge,
     ChargeRequest,
     KeyInfo,
     NodeStatusV1,
     Principal,
-    UnblockOutcome,
 )
 
 from . import _records as rec
+from ._derived import Derived
 from ._unavailable import sqlite_unavailable, unavailable_on
 from .base import (
     AccountExists,
     AccountNotFound,
-    Change,
     EffectChange,
     KeyNotFound,
     StoreError,
@@ -149,7 +147,7 @@ _Kind = Literal["account", "rules"]
 
 
 @unavailable_on(sqlite_unavailable)
-class SqliteStore:
+class SqliteStore(Derived):
     """The Store on one SQLite file (see the module docstring for the trade-offs)."""
 
     #: ``wait_changes`` polls the file (SQLite has no notification across processes).
@@ -291,10 +289,6 @@ class SqliteStore:
         rows = self._conn().execute("SELECT id FROM accounts ORDER BY id").fetchall()
         return [str(r[0]) for r in rows]
 
-    def update_account(self, account_id: str, change: Change, now: float) -> Account:
-        """Apply ``change`` under the write lock; emit a change event."""
-        return self.apply(account_id, rec.as_effect(change), now).account
-
     def apply(
         self,
         account_id: str,
@@ -340,27 +334,6 @@ class SqliteStore:
                 )
             self._emit(conn, new.id, "account", new.version, now, detail)
         return outcome
-
-    def unblock(
-        self,
-        account_id: str,
-        target: BlockTarget,
-        fee_cents: int,
-        rule: str,
-        idempotency_key: str,
-        request_hash: str,
-        change: Change,
-        now: float,
-    ) -> UnblockOutcome:
-        """Apply ``change``, append the Charge and record the key in one transaction."""
-        charge = ChargeRequest(
-            fee_cents=fee_cents,
-            rule=rule,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            target=target,
-        )
-        return rec.unblock_outcome(self.apply(account_id, rec.as_effect(change), now, charge))
 
     def audit(self, account_id: str) -> list[AuditEntry]:
         """The account's audit trail, oldest first."""
