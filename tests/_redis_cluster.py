@@ -16,6 +16,7 @@ from pathlib import Path
 
 import redis
 
+from policy.state.store.redis import close_cluster_client
 from tests._procs import stop
 
 __all__ = ["ClusterError", "RedisCluster"]
@@ -41,6 +42,11 @@ def _cluster_port(taken: set[int]) -> int:
         except OSError:
             continue
         return port
+
+
+def _ping(port: int) -> bool:
+    with redis.Redis(port=port) as client:
+        return bool(client.ping())
 
 
 class ClusterError(RuntimeError):
@@ -90,7 +96,7 @@ class RedisCluster:
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
             self.nodes.append(Node(port, proc, d))
         for node in self.nodes:
-            self._wait(lambda n=node: redis.Redis(port=n.port).ping(), timeout, node)
+            self._wait(lambda n=node: _ping(n.port), timeout, node)
         create = [cli, "--cluster", "create", *(n.address for n in self.nodes),
                   "--cluster-replicas", str(self.replicas), "--cluster-yes"]  # fmt: skip
         done = subprocess.run(create, capture_output=True, text=True, timeout=timeout, check=False)
@@ -103,7 +109,8 @@ class RedisCluster:
 
     @staticmethod
     def _ok(port: int) -> bool:
-        info = redis.Redis(port=port).cluster("info")
+        with redis.Redis(port=port) as client:  # closed: no socket left for the GC to warn of
+            info = client.cluster("info")
         return isinstance(info, dict) and info.get("cluster_state") == "ok"
 
     def _wait(self, ready: object, timeout: float, node: Node) -> None:
@@ -128,7 +135,7 @@ class RedisCluster:
         try:
             port = client.get_node_from_key(key).port
         finally:
-            client.close()
+            close_cluster_client(client)
         return next(n for n in self.nodes if n.port == port)
 
     def live(self) -> list[Node]:

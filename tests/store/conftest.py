@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from policy.state.store import RedisStore, SqliteStore, Store
+from policy.state.store.redis import close_cluster_client
 from tests._procs import free_port, stop
 from tests._redis_cluster import RedisCluster
 
@@ -137,14 +138,14 @@ def _cluster_backend(cluster: RedisCluster) -> Backend:
     try:
         client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
     finally:
-        client.close()
+        close_cluster_client(client)
 
     def put_raw_doc(account_id: str, doc: bytes) -> None:
         c = redis.RedisCluster(host="127.0.0.1", port=cluster.live()[0].port)
         try:
             c.set(f"cp:{{{account_id}}}:doc", doc)
         finally:
-            c.close()
+            close_cluster_client(c)
 
     url = cluster.url
     return Backend("redis-cluster", RedisStore(url), put_raw_doc, lambda: RedisStore(url))

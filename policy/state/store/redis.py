@@ -74,7 +74,7 @@ from .base import (
     StoreError,
 )
 
-__all__ = ["CLUSTER_SCHEME", "FEED_MAXLEN", "RedisStore"]
+__all__ = ["CLUSTER_SCHEME", "FEED_MAXLEN", "RedisStore", "close_cluster_client"]
 
 #: Approximate length the change-feed stream is trimmed to.
 FEED_MAXLEN = 100_000
@@ -372,8 +372,20 @@ class RedisStore(Derived):
         return 0 if raw is None else int(raw)
 
     def close(self) -> None:
-        """Release the connection pool."""
-        self._r.close()
+        """Release the connection pool (a cluster's: every node's)."""
+        if self.cluster:
+            close_cluster_client(self._r)
+        else:
+            self._r.close()
+
+
+def close_cluster_client(client: Any) -> None:
+    """Close a RedisCluster client and its nodes' pools: ``RedisCluster.close`` leaves the
+    node clients' sockets open (their pools are not theirs to close) until collected."""
+    for node in client.get_nodes():
+        if node.redis_connection is not None:
+            node.redis_connection.connection_pool.disconnect()
+    client.close()
 
 
 def _in_multi(pipe: Any) -> bool:
