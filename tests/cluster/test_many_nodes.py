@@ -26,11 +26,6 @@ from tests._redis_cluster import RedisCluster
 from tests.server._serve import Server, add_key
 from tests.sip.conftest import acme, invite, ping
 
-#: A redis-py socket left open by an earlier test module (seen only after tests/store ran;
-#: not found yet, see the session note) may be collected while this one runs: the
-#: ResourceWarning is another test's, so it is not made this test's failure.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: Seconds an edge may take to start, and a change to reach an edge (bounds, not figures).
 START_TIMEOUT = 30.0
