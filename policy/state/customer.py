@@ -16,6 +16,7 @@ from policy.percall.numbers import NumberError, canonical_prefix, geographic_are
 from policy.rules.load import RuleSet
 from policy.rules.model import RuleRef
 from policy.state.accounts import Account, BlockTarget, Site
+from policy.state.lifecycle import HELD
 
 __all__ = [
     "CustomerError",
@@ -203,9 +204,7 @@ def move_site(account: Account, site: Site) -> Account:
         {
             f"+{h.first}" if h.first == h.last else f"+{h.first}..+{h.last}"
             for h in account.holdings
-            if h.state in ("ordered", "porting", "active", "porting_out")
-            and h.area_code
-            and h.area_code != site.area_code
+            if h.state in HELD and h.area_code and h.area_code != site.area_code
         }
     )
     if foreign:

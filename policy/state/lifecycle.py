@@ -44,12 +44,14 @@ from policy.state.accounts import (
 
 __all__ = [
     "BLOCK_SIZES",
+    "HELD",
     "TRANSITIONS",
     "activate",
     "assign",
     "audit_line",
     "canonical_range",
     "find_holding",
+    "held_overlap",
     "port_in",
     "port_out",
     "presentable_since",
@@ -76,7 +78,7 @@ TRANSITIONS: Mapping[NumberState, frozenset[NumberState]] = {
 }
 
 #: States in which a holding still binds its numbers to the account.
-_HELD: frozenset[NumberState] = frozenset({"ordered", "porting", "active", "porting_out"})
+HELD: frozenset[NumberState] = frozenset({"ordered", "porting", "active", "porting_out"})
 
 #: The most extensions one account may map (a PBX's extensions, not a number space).
 MAX_PRESENTATION = 10_000
@@ -149,10 +151,17 @@ def _overlaps(h: Holding, first: str, last: str) -> bool:
     return len(h.first) == len(first) and h.first <= last and first <= h.last
 
 
+def held_overlap(account: Account, first: str, last: str) -> Holding | None:
+    """A holding of ``account`` that still binds a number of ``first..last``, if any."""
+    return next(
+        (h for h in account.holdings if h.state in HELD and _overlaps(h, first, last)), None
+    )
+
+
 def _free(account: Account, first: str, last: str, taken: Iterable[Holding] = ()) -> None:
     """Refuse a range overlapping a held one of this account (or of ``taken``)."""
     for h in (*account.holdings, *taken):
-        if h.state not in _HELD or not _overlaps(h, first, last):
+        if h.state not in HELD or not _overlaps(h, first, last):
             continue
         if h.first >= first and h.last <= last and (h.first, h.last) != (first, last):
             raise CustomerError(
@@ -284,7 +293,10 @@ def port_in(
     a, b = canonical_range(first, last)
     if not previous_provider.strip():
         raise CustomerError(
-            "invalid_number", "previous_provider: expected the name of the previous provider"
+            "invalid_target",
+            f"previous_provider: expected the name of the previous provider, got "
+            f"{previous_provider!r}",
+            "previous_provider",
         )
     area = _ortsnetz(account.site, a, b, "port in")
     _free(account, a, b)
@@ -406,8 +418,7 @@ def _cut(
 ) -> Effect:
     if h.state == "split":
         raise CustomerError("invalid_transition", f"{_label(h)} was split already", "id")
-    ended = h.state in ("returned",)
-    if ended:
+    if h.state == "returned":
         raise CustomerError("invalid_transition", f"{_label(h)} is {h.state}", "id")
     parent = _replace(h, state="split", ended_at=now)
     account = _replace(account, holdings=_with(account, h, parent))
@@ -505,7 +516,7 @@ def relocate(
     old = [
         h
         for h in account.holdings
-        if h.state in _HELD and h.area_code and h.area_code != site.area_code
+        if h.state in HELD and h.area_code and h.area_code != site.area_code
     ]
     lines: list[AuditEntry] = []
     for h in old:

@@ -33,6 +33,7 @@ from policy import (
     assign,
     canonical_range,
     clear_dialer_flag,
+    held_overlap,
     port_in,
     port_out,
     presentable_since,
@@ -165,12 +166,10 @@ def add_numbers(
 def _not_elsewhere(ctx: CtxDep, account_id: str, first: str, last: str) -> None:
     for other_id in ctx.store.list_accounts():
         other = ctx.store.get_account(other_id) if other_id != account_id else None
-        for h in other.holdings if other else ():
-            held = h.state in ("ordered", "porting", "active", "porting_out")
-            if held and len(h.first) == len(first) and h.first <= last and first <= h.last:
-                raise CustomerError(
-                    "number_taken", f"+{first}..+{last} is held by another account", "first"
-                )
+        if other is not None and held_overlap(other, first, last) is not None:
+            raise CustomerError(
+                "number_taken", f"+{first}..+{last} is held by another account", "first"
+            )
 
 
 @post("/numbers/{holding:str}/activate", **_COMMON)
