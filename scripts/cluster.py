@@ -23,7 +23,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="callpolicy-cluster-") as tmp:
         work = pathlib.Path(tmp)
         cluster = RedisCluster(work / "redis").start()
-        url = cluster.url
+        # Three replicas: a charge is acknowledged once one of them holds it (WAIT).
+        url = cluster.url + "?wait_replicas=1"
         store = open_store(url)
         try:
             store.create_account(acme(), time.time())

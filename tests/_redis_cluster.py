@@ -58,6 +58,7 @@ class Node:
     port: int
     proc: subprocess.Popen[bytes]
     dir: Path
+    cmd: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -94,7 +95,7 @@ class RedisCluster:
                 "--dir", str(d), "--logfile", str(d / "redis.log"),
             ]  # fmt: skip
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            self.nodes.append(Node(port, proc, d))
+            self.nodes.append(Node(port, proc, d, cmd))
         for node in self.nodes:
             self._wait(lambda n=node: _ping(n.port), timeout, node)
         create = [cli, "--cluster", "create", *(n.address for n in self.nodes),
@@ -145,6 +146,33 @@ class RedisCluster:
         """SIGKILL one node (a crash, not a shutdown)."""
         node.proc.kill()
         node.proc.wait()
+
+    def restart(self, node: Node, timeout: float = 30.0) -> None:
+        """Start a killed node again on its port and files: it rejoins the cluster (a
+        master that was failed over comes back as its successor's replica)."""
+        node.proc = subprocess.Popen(node.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self._wait(lambda: _ping(node.port), timeout, node)
+
+    def replicas_of(self, master: Node) -> list[Node]:
+        """The live nodes replicating ``master`` now (``role:slave`` pointing at it)."""
+        out = []
+        for node in self.live():
+            with redis.Redis(port=node.port) as client:
+                info = client.info("replication")
+            if info.get("role") == "slave" and int(info.get("master_port", 0)) == master.port:
+                out.append(node)
+        return out
+
+    def wait_promoted(self, node: Node, timeout: float = 30.0) -> None:
+        """Until ``node`` (a replica of a killed master) is a master and the cluster is ok."""
+
+        def promoted() -> bool:
+            with redis.Redis(port=node.port) as client:
+                role = client.info("replication").get("role")
+            return role == "master" and self._ok(node.port)
+
+        self._wait(promoted, timeout, node)
+        self.wait_ok(timeout)
 
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Until every live node reports ``cluster_state:ok`` again (after a failover)."""

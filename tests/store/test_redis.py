@@ -91,3 +91,50 @@ def test_list_accounts_skips_an_index_entry_without_doc(
     assert store.list_accounts() == ["acme"]
     store.create_account(Account(id="crashed-before-create", npn="4930123456"), now=2.0)
     assert store.list_accounts() == ["acme", "crashed-before-create"]
+
+
+# -- WAIT for replicas before a charge is acknowledged (issue 12) ------------------------
+
+
+def test_wait_parameters_are_taken_out_of_the_url() -> None:
+    from policy.state.store.redis import _wait_params
+
+    assert _wait_params("redis://h:1/0") == ("redis://h:1/0", 0, 1000)
+    assert _wait_params("redis-cluster://h:1/0?wait_replicas=1&wait_timeout_ms=250") == (
+        "redis-cluster://h:1/0",
+        1,
+        250,
+    )
+    assert _wait_params("redis://h:1/0?socket_timeout=2&wait_replicas=2") == (
+        "redis://h:1/0?socket_timeout=2",
+        2,
+        1000,
+    )
+    with pytest.raises(ValueError, match=r"wait_replicas .* whole number, not 'one'"):
+        _wait_params("redis://h:1/0?wait_replicas=one")
+
+
+def test_a_charge_no_replica_holds_is_not_acknowledged_and_its_retry_waits_too(
+    redis_url: str,
+) -> None:
+    """The private server has no replica: WAIT 1 times out, so the unblock is refused as
+    unavailable although the master holds it; the retry with the same key replays it and
+    is refused the same way (the replay writes a marker for WAIT to wait for)."""
+    from policy import StoreUnavailable
+
+    waiting = RedisStore(redis_url + "?wait_replicas=1&wait_timeout_ms=50")
+    plain = RedisStore(redis_url)
+    try:
+        plain.create_account(Account(id="acme", npn="4930123456"), now=1.0)
+        target = BlockTarget("operator", "x")
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match=r"on 0 of 1 replicas after 50 ms"):
+                waiting.unblock("acme", target, 100, "r", "k1", "h", lambda a: a, 2.0)
+        assert len(plain.charges("acme")) == 1  # on the master, once
+        # A change without a charge does not wait.
+        assert waiting.update_account("acme", lambda a: a, now=3.0).version == 3
+        replay = plain.unblock("acme", target, 100, "r", "k1", "h", lambda a: a, 4.0)
+        assert replay.replayed
+    finally:
+        waiting.close()
+        plain.close()

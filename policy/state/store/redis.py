@@ -38,8 +38,11 @@ re-read all accounts, as after a restart.
 
 Durability: production Redis runs with AOF ``appendfsync always``, so an EXEC that
 returned (an acknowledged charge) is on disk; the tests' redis-server runs with
-``--appendonly yes --appendfsync always`` too. The client here is redis-py's sync client
-(thread-safe through its connection pool); the key layout is ready for Cluster.
+``--appendonly yes --appendfsync always`` too. With replicas (``?wait_replicas=N``), a
+charge is acknowledged only after WAIT saw N replicas hold it, so a failover that promotes
+one of them keeps it (``_redis_txn``: transactions run on one pinned connection of the
+slot's master, as WAIT counts the replicas holding that connection's writes). The client
+is redis-py's sync client (thread-safe through its connection pool).
 """
 
 from __future__ import annotations
@@ -49,7 +52,6 @@ from typing import Any, Literal, cast
 
 import msgspec
 import redis
-from redis.client import Pipeline
 
 from policy.state.accounts import (
     Account,
@@ -65,6 +67,7 @@ from policy.state.accounts import (
 
 from . import _records as rec
 from ._derived import Derived
+from ._redis_txn import PinnedTxn, run_pinned
 from ._unavailable import redis_unavailable, unavailable_on
 from .base import (
     AccountExists,
@@ -134,7 +137,13 @@ class RedisStore(Derived):
 
     def __init__(self, url: str) -> None:
         """Connect to ``url``: ``redis://host:port/db`` one server, ``redis-cluster://host:port``
-        a Redis Cluster (any node; the client discovers the others and follows MOVED)."""
+        a Redis Cluster (any node; the client discovers the others and follows MOVED).
+
+        Query parameters of ours: ``wait_replicas=N`` (a charged change is acknowledged only
+        once N replicas hold it: WAIT; 0, the default, does not wait) and
+        ``wait_timeout_ms`` (how long WAIT may block, 1000 by default).
+        """
+        url, self.wait_replicas, self.wait_timeout_ms = _wait_params(url)
         self.cluster = url.startswith(CLUSTER_SCHEME + "://")
         if self.cluster:
             # Every key of an account shares its slot (the {account} tag), the feed and its
@@ -157,31 +166,28 @@ class RedisStore(Derived):
         seq = int(self._append(keys=[_FEED, _FEED_SEQ], args=[FEED_MAXLEN, rec.encode(event)]))
         return msgspec.structs.replace(event, seq=seq)
 
-    def _transact(self, watch: list[str], body: Any) -> Any:
-        """Run ``body(pipe)`` under WATCH ``watch``, retrying while another writer wins.
+    def _transact(self, watch: list[str], body: Any, wait: bool = False) -> Any:
+        """Run ``body(txn)`` under WATCH ``watch``, retrying while another writer wins.
 
-        ``body`` reads in immediate mode, calls ``pipe.multi()`` and queues its writes; its
-        return value is returned once EXEC succeeded. If it returns without ``multi()`` it
-        wrote nothing and its reads need no confirmation (a replay of an idempotency record,
+        ``body`` reads in immediate mode, calls ``txn.multi()`` and queues its writes; its
+        return value is returned once EXEC succeeded (and, with ``wait``, once
+        ``wait_replicas`` replicas hold it). If it returns without ``multi()`` it wrote
+        nothing and its reads need no confirmation (a replay of an idempotency record,
         which is never rewritten). An exception from ``body`` aborts without writing.
+        The transaction runs on one pinned connection of the slot's master
+        (``_redis_txn``: WAIT must follow EXEC on the same connection).
         """
-        with self._r.pipeline(transaction=True) as pipe:
-            for _ in range(rec.MAX_RETRIES):
-                try:
-                    pipe.watch(*watch)  # type: ignore[no-untyped-call]  # untyped in redis-py
-                    result = body(pipe)
-                    if _in_multi(pipe):
-                        pipe.execute()
-                    return result
-                except redis.WatchError:
-                    continue
-                finally:
-                    pipe.reset()
+        replicas = self.wait_replicas if wait else 0
+        for _ in range(rec.MAX_RETRIES):
+            try:
+                return run_pinned(self._r, watch, body, replicas, self.wait_timeout_ms)
+            except redis.WatchError:
+                continue
         raise StoreError(f"gave up after {rec.MAX_RETRIES} concurrent-write retries on {watch}")
 
     @staticmethod
-    def _load(pipe: Pipeline, account_id: str) -> Account:
-        raw = cast(bytes | None, pipe.get(_doc(account_id)))
+    def _load(txn: PinnedTxn, account_id: str) -> Account:
+        raw = txn.get(_doc(account_id))
         if raw is None:
             raise AccountNotFound(account_id)
         return rec.decode_account(raw)
@@ -227,9 +233,9 @@ class RedisStore(Derived):
         idem = _idem(account_id, charge.idempotency_key) if charge is not None else ""
         detail = [""]
 
-        def body(pipe: Pipeline) -> Applied:
+        def body(pipe: PinnedTxn) -> Applied:
             if charge is not None:
-                stored = cast(list[bytes | None], pipe.hmget(idem, ["request_hash", "outcome"]))
+                stored = pipe.hmget(idem, ["request_hash", "outcome"])
                 if stored[0] is not None and stored[1] is not None:
                     return rec.replayed(
                         stored[0].decode(),
@@ -253,7 +259,8 @@ class RedisStore(Derived):
             return outcome
 
         watch = [_doc(account_id), idem] if idem else [_doc(account_id)]
-        outcome = cast(Applied, self._transact(watch, body))
+        # A charge is acknowledged only once replicas hold it (``wait_replicas``, issue 12).
+        outcome = cast(Applied, self._transact(watch, body, wait=charge is not None))
         if not outcome.replayed:
             self._emit(account_id, "account", outcome.account.version, now, detail[0])
         return outcome
@@ -388,13 +395,23 @@ def close_cluster_client(client: Any) -> None:
     client.close()
 
 
-def _in_multi(pipe: Any) -> bool:
-    """Whether ``body`` called ``multi()``: a plain pipeline says so itself, a cluster
-    pipeline through its transaction strategy (redis-py 5.x-8.x)."""
-    if hasattr(pipe, "explicit_transaction"):
-        return bool(pipe.explicit_transaction)
-    strategy = getattr(pipe, "_execution_strategy", None)
-    return bool(getattr(strategy, "_explicit_transaction", False))
+def _wait_params(url: str) -> tuple[str, int, int]:
+    """``url`` without our query parameters, and their values (see ``RedisStore``)."""
+    base, sep, query = url.partition("?")
+    kept: list[str] = []
+    replicas, timeout_ms = 0, 1000
+    for part in query.split("&") if sep else []:
+        name, _, value = part.partition("=")
+        if name in ("wait_replicas", "wait_timeout_ms"):
+            if not value.isdigit():
+                raise ValueError(f"{name} in the store URL must be a whole number, not {value!r}")
+            if name == "wait_replicas":
+                replicas = int(value)
+            else:
+                timeout_ms = int(value)
+        elif part:
+            kept.append(part)
+    return (base + ("?" + "&".join(kept) if kept else "")), replicas, timeout_ms
 
 
 def _events(entries: Any) -> list[ChangeEvent]:
