@@ -80,6 +80,15 @@ def test_masked_numbers_that_the_hidden_digits_decide_are_uncertain(
     assert (report.changed, report.uncertain) == (1, 1)
 
 
+def test_masked_numbers_are_certain_when_no_fill_changes(snapshot: Snapshot) -> None:
+    # 4 hidden digits of 11833 leave "1XXXX": 10000 is a carrier selection, 19999
+    # unassigned, but the same rules on both sides change nothing, whatever they are.
+    events = _events(snapshot, ["11833", "0180512345"], masked=4)
+    assert events[0].number == "491XXXX"
+    report = diff(snapshot, snapshot, events)
+    assert (report.changed, report.uncertain) == (0, 0)
+
+
 def test_the_accounts_own_blocks_are_taken_into_account(
     snapshot: Snapshot, all_0900: Snapshot
 ) -> None:
