@@ -50,6 +50,7 @@ from .config import ConfigError, EdgeConfig, load_config, parse_address
 from .follower import EdgeFollower
 from .lifecycle import CounterLog, Reloader, Signals, drain, pass_on
 from .proxy import CoreSettings, EdgeCore
+from .redirect import new_core
 from .stream import bind_tcp, close_streams, open_stream_server
 from .transaction import TimerConfig
 from .transport import bind_udp, escalation_runner, open_endpoint, tune_gc
@@ -84,6 +85,7 @@ def core_settings(
         # The same on every worker: a request looping through another worker is caught.
         secret=hashlib.sha256(f"{advertised}".encode()).digest()[:16],
         instance=f"{worker:x}",
+        mode="redirect" if config.mode == "redirect" else "proxy",
     )
 
 
@@ -104,7 +106,7 @@ async def serve(
     tcp_sock = bind_tcp(config.listen.host, port, reuse_port=shared) if config.listen.tcp else None
     private = bind_udp(config.listen.host, 0, reuse_port=False) if shared else None
     settings = core_settings(config, port, private.getsockname()[1] if private else None, worker)
-    core = EdgeCore(settings, runtime)
+    core = new_core(settings, runtime)  # a proxy, or a redirect server (mode)
     dl = config.decision_log
     path = f"{dl.path}.{worker}" if dl.path and config.listen.workers > 1 else dl.path
     log_file = DecisionLog(path, max_bytes=dl.max_bytes) if path else None
@@ -133,7 +135,9 @@ async def serve(
         return len(accounts)
 
     tune_gc()
-    proto, transports = await open_endpoint(core, sock, escalation_runner(loop, store), private)
+    proto, transports = await open_endpoint(
+        core, sock, escalation_runner(loop, store), private, config.limits.shed_after
+    )
     tcp = None
     if tcp_sock is not None:
         listen = config.listen
@@ -141,9 +145,9 @@ async def serve(
             proto, tcp_sock, listen.max_tcp_connections, listen.tcp_idle_timeout
         )
     follower.start()
-    admin = await _admin(config, core, runtime, follower, worker)
-    counters = CounterLog(proto, worker, config.logging.stats_interval)
     reloader = Reloader(loop, runtime, reread_accounts, time.time, worker, follower.reloaded)
+    admin = await _admin(config, core, runtime, follower, reloader, worker)
+    counters = CounterLog(proto, worker, config.logging.stats_interval)
     # A TCP server stops accepting when draining; its live connections carry their calls.
     signals = Signals(loop, worker, reloader, children, tcp.close if tcp is not None else None)
     signals.install()
@@ -160,6 +164,7 @@ async def serve(
             log.warning("sip_edge worker %d: stopping with %d calls in set-up", worker, left)
     finally:
         counters.stop()
+        reloader.close()
         if admin is not None:
             admin.close()
         follower.stop()
@@ -173,7 +178,12 @@ async def serve(
 
 
 async def _admin(
-    config: EdgeConfig, core: EdgeCore, runtime: PolicyRuntime, follower: EdgeFollower, worker: int
+    config: EdgeConfig,
+    core: EdgeCore,
+    runtime: PolicyRuntime,
+    follower: EdgeFollower,
+    reloader: Reloader,
+    worker: int,
 ) -> Admin | None:
     """The worker's admin listener (``[admin]``), or None when its port is 0."""
     if not config.admin.port:
@@ -186,7 +196,7 @@ async def _admin(
             "shedding": 1.0 if core.shedding else 0.0,
         }
 
-    admin = Admin(lambda: core.stats, gauges, runtime, follower, worker)
+    admin = Admin(lambda: core.stats, gauges, runtime, follower, worker, lambda: reloader.outcome)
     bound = await admin.start(config.admin.host, config.admin.port + worker)
     log.info("sip_edge worker %d: admin on http://%s:%d", worker, config.admin.host, bound)
     return admin

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import NamedTuple
 
 from policy import FeedFollower, PolicyRuntime
 
-__all__ = ["Admin", "exposition"]
+__all__ = ["Admin", "Reloads", "exposition"]
 
 #: Largest request head read (a scraper's GET is a few hundred bytes).
 MAX_HEAD = 8192
@@ -26,6 +27,23 @@ READ_TIMEOUT = 5.0
 
 _TEXT = "text/plain; version=0.0.4; charset=utf-8"
 _PHRASES = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+
+class Reloads(NamedTuple):
+    """The worker's SIGHUP reloads so far (``lifecycle.Reloader.outcome``)."""
+
+    ok: int = 0
+    """Reloads that swapped in the rules compiled from the directory."""
+    failed: int = 0
+    """Reloads refused (rule errors, engine failure): the running rules stayed."""
+    error: str = ""
+    """The last reload's located errors (``file:line: ...``); '' when it succeeded."""
+    seconds: float = 0.0
+    """How long the last reload took (compile and swap, then the accounts re-read)."""
+
+
+#: No SIGHUP reload yet.
+NO_RELOADS = Reloads()
 
 
 def _escape(value: str) -> str:
@@ -38,6 +56,7 @@ def exposition(
     revision: str,
     follower_state: str,
     worker: int,
+    reloads: Reloads = NO_RELOADS,
 ) -> str:
     """The Prometheus text exposition of one worker's counters and gauges."""
     w = f'worker="{worker}"'
@@ -59,6 +78,16 @@ def exposition(
     for state in ("NOT_READY", "OK", "WARN", "ERROR"):
         value = 1 if state == follower_state else 0
         lines.append(f'callpolicy_follower_state{{{w},state="{state}"}} {value}')
+    lines += [
+        "# HELP callpolicy_rules_reloads_total Rules reloads asked for by SIGHUP, by outcome",
+        "# TYPE callpolicy_rules_reloads_total counter",
+        f'callpolicy_rules_reloads_total{{{w},result="ok"}} {reloads.ok}',
+        f'callpolicy_rules_reloads_total{{{w},result="failed"}} {reloads.failed}',
+        "# TYPE callpolicy_rules_last_reload_failed gauge",
+        f"callpolicy_rules_last_reload_failed{{{w}}} {1 if reloads.error else 0}",
+        "# TYPE callpolicy_rules_last_reload_seconds gauge",
+        f"callpolicy_rules_last_reload_seconds{{{w}}} {reloads.seconds:.6f}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -72,7 +101,11 @@ class Admin:
         runtime: PolicyRuntime,
         follower: FeedFollower,
         worker: int,
+        reloads: Callable[[], Reloads] = lambda: NO_RELOADS,
     ) -> None:
+        """Serve ``stats()`` and ``gauges()`` of the core, the rules of ``runtime``, the
+        state of ``follower`` and the outcome of SIGHUP reloads (``reloads()``)."""
+        self._reloads = reloads
         self._stats = stats
         self._gauges = gauges
         self._runtime = runtime
@@ -99,20 +132,33 @@ class Admin:
                 self._runtime.info.revision,
                 state,
                 self._worker,
+                self._reloads(),
             )
             return 200, _TEXT, body
         if path == "/health":
-            degraded = state != "OK"
-            doc = {"status": "degraded" if degraded else "ok", "rules_follower": state}
-            if degraded:
-                doc["message"] = message
-            return 200, "application/json", json.dumps(doc)
+            return 200, "application/json", json.dumps(self._health(state, message))
         if path == "/ready":
             ready = state in ("OK", "WARN")  # WARN: a reload failed, the old rules serve
             doc = {"status": "ready" if ready else "not_ready", "rules_follower": state,
                    "rules_revision": self._runtime.info.revision}  # fmt: skip
             return (200 if ready else 503), "application/json", json.dumps(doc)
         return 404, "text/plain", "not found\n"
+
+    def _health(self, state: str, message: str) -> dict[str, str]:
+        """Degraded while the follower is not OK or the last SIGHUP reload was refused
+        (the running rules still serve; the files on disk are not what runs)."""
+        reload_error = self._reloads().error
+        degraded = state != "OK" or bool(reload_error)
+        doc = {
+            "status": "degraded" if degraded else "ok",
+            "rules_follower": state,
+            "rules_revision": self._runtime.info.revision,
+        }
+        if state != "OK":
+            doc["message"] = message
+        if reload_error:
+            doc["reload_error"] = reload_error
+        return doc
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -19,6 +19,7 @@ import msgspec
 from sip_edge.message import is_digits
 
 __all__ = [
+    "MODES",
     "ConfigError",
     "EdgeConfig",
     "LimitsConfig",
@@ -30,6 +31,10 @@ __all__ = [
     "load_config",
     "parse_address",
 ]
+
+
+#: The edge's modes (``mode``): a proxy, or a redirect server for an SBC in front of it.
+MODES = ("proxy", "redirect")
 
 
 class ConfigError(ValueError):
@@ -92,6 +97,12 @@ class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     emergency_reserve: int = 1_000
     """Transaction-table slots kept for 110/112 (clause 9.3): other calls are shed before
     taking them; ``max_in_flight + emergency_reserve`` must fit in ``max_transactions``."""
+    shed_after: float = 0.2
+    """Seconds a worker may stay behind on a socket (every wake-up finding more waiting
+    than it reads) before it sheds new calls with 503: a reload, a garbage collection or
+    a busy neighbour holds a worker up for longer than its backlog lasts at full rate,
+    and the backlog is worked off well within T1 (0.5 s, when requests are resent).
+    0: shed at the first full wake-up."""
 
 
 class TimersConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -155,6 +166,10 @@ class Trunk(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything ``python -m sip_edge`` needs besides the rules and the store."""
 
+    mode: str = "proxy"
+    """``proxy``: the edge forwards every call itself (RFC 3261 16). ``redirect``: it
+    answers each INVITE with the refusal, or with 302 naming the route and the identity
+    to assert, for an SBC that asks per INVITE (RFC 3261 8.3, ``sip_edge/redirect.py``)."""
     listen: ListenConfig = ListenConfig()
     psap: str = ""
     """``ip:port`` of the emergency-call interface (the PSAP network's ingress)."""
@@ -168,6 +183,8 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     def __post_init__(self) -> None:
         """Check every key; raise ConfigError naming the first wrong one."""
+        if self.mode not in MODES:
+            raise ConfigError("mode", f'expected "proxy" or "redirect", got {self.mode!r}')
         _check_listen(self.listen)
         if not self.psap:
             raise ConfigError("psap", "expected ip:port of the emergency interface, got nothing")
@@ -196,6 +213,7 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         for key in ("t1", "t2", "t4", "c"):
             if not getattr(self.timers, key) > 0:
                 raise ConfigError(f"timers.{key}", "expected a positive number of seconds")
+        _check_seconds("limits.shed_after", lim.shed_after, 10)
         _check_seconds("logging.stats_interval", self.logging.stats_interval, 86_400)
         _check_seconds("shutdown.drain_timeout", self.shutdown.drain_timeout, 3_600)
 

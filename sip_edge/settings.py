@@ -82,6 +82,9 @@ class CoreSettings:
     """Key of the loop-detection hash: the same on every worker of one edge."""
     instance: str = "0"
     """Distinguishes the branches and tags of workers."""
+    mode: Literal["proxy", "redirect"] = "proxy"
+    """``redirect``: answer allowed calls with 302 instead of forwarding them
+    (``redirect.RedirectCore``; ``redirect.new_core`` builds the core of a mode)."""
 
 
 class RulesView:

@@ -65,8 +65,11 @@ class EdgeProtocol:
         loop: asyncio.AbstractEventLoop,
         on_effect: Callable[[Escalate], None],
         clock: Callable[[], float] | None = None,
+        shed_after: float = 0.0,
     ) -> None:
-        """``on_effect`` runs each Escalate effect (off the loop)."""
+        """``on_effect`` runs each Escalate effect (off the loop); new calls are shed once
+        a socket has stayed behind for ``shed_after`` seconds (``limits.shed_after``)."""
+        self.shed_after = shed_after
         self.core = core
         self.loop = loop
         self.on_effect = on_effect
@@ -78,8 +81,8 @@ class EdgeProtocol:
         """Live TCP connections of this worker by peer address (kept by ``stream.py``)."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._behind: set[int] = set()
-        """The sockets (by id) whose last read left datagrams waiting."""
+        self._behind: dict[int, float] = {}
+        """The sockets (by id) whose reads have left datagrams waiting since (clock)."""
         self.draining = False
         """Set by :meth:`drain`: new calls are shed from then on."""
 
@@ -98,14 +101,20 @@ class EdgeProtocol:
                 break
             full += 1
         # Behind: every batch came back full, so more was waiting than a wake-up reads
-        # (over ~256 datagrams, a few ms of traffic at capacity). Until a wake-up drains
-        # the socket again, new calls are shed with 503 before they cost state.
+        # (over ~256 datagrams, a few ms of traffic at capacity). Once a socket has been
+        # behind for shed_after seconds, and until a wake-up drains it again, new calls
+        # are shed with 503 before they cost state. A shorter hold-up (a reload, a
+        # collection, a busy neighbour) is worked off from the socket's buffer.
         behind = self._behind
         if full == _BATCHES_PER_WAKE:
-            behind.add(id(sock))
+            behind.setdefault(id(sock), self.clock())
         else:
-            behind.discard(id(sock))
-        self.core.set_shedding(bool(behind) or self.draining)
+            behind.pop(id(sock), None)
+        shed = self.draining
+        if behind and not shed:
+            since = min(behind.values())
+            shed = self.clock() - since >= self.shed_after
+        self.core.set_shedding(shed)
         self.flush()
 
     def feed(self, data: bytes, addr: Addr) -> None:
@@ -240,10 +249,11 @@ async def open_endpoint(
     sock: socket.socket,
     on_effect: Callable[[Escalate], None],
     requests_sock: socket.socket | None = None,
+    shed_after: float = 0.0,
 ) -> tuple[EdgeProtocol, list[UdpReader]]:
     """Serve ``sock`` (and the private ``requests_sock``) with one shell and core."""
     loop = asyncio.get_running_loop()
-    proto = EdgeProtocol(core, loop, on_effect)
+    proto = EdgeProtocol(core, loop, on_effect, shed_after=shed_after)
     main = UdpReader(proto, sock)
     proto.udp = main.batch
     readers = [main]

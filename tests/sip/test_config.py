@@ -29,6 +29,7 @@ def write(tmp_path: pathlib.Path, text: str) -> str:
 
 def test_shipped_config_loads() -> None:
     config = load_config(str(ROOT / "config" / "edge.toml"))
+    assert config.mode == "proxy"
     assert config.psap_address() == ("127.0.0.1", 5090)
     assert config.trunk_addresses() == {("127.0.0.2", None): "demo"}
 
@@ -38,6 +39,11 @@ def test_tcp_defaults_and_off(tmp_path: pathlib.Path) -> None:
     assert (listen.tcp, listen.max_tcp_connections, listen.tcp_idle_timeout) == (True, 1024, 300)
     off = load_config(write(tmp_path, GOOD.replace("port = 5060", "port = 5060\ntcp = false")))
     assert off.listen.tcp is False
+
+
+def test_mode_proxy_by_default_or_redirect(tmp_path: pathlib.Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).mode == "proxy"
+    assert load_config(write(tmp_path, 'mode = "redirect"\n' + GOOD)).mode == "redirect"
 
 
 def test_trunk_with_port(tmp_path: pathlib.Path) -> None:
@@ -56,6 +62,11 @@ def test_trunk_with_port(tmp_path: pathlib.Path) -> None:
             ('host = "127.0.0.1"', 'hots = "127.0.0.1"'),
             r"listen: Object contains unknown field `hots`",
         ),
+        (
+            ('psap = "127.0.0.1:5090"', 'mode = "redirector"\npsap = "127.0.0.1:5090"'),
+            r"mode: expected \"proxy\" or \"redirect\", got 'redirector'$",
+        ),
+        (('psap = "127.0.0.1:5090"', 'mode = 1\npsap = "127.0.0.1:5090"'), r"mode: Expected `str`"),
         (('host = "127.0.0.1"', 'host = "localhost"'), r"listen\.host: expected an IP address"),
         (('account = "acme"', 'account = ""'), r"trunk\[0\]\.account: expected an account id"),
         (("port = 5060", "port = 5060\ntcp = 1"), r"listen\.tcp: Expected `bool`, got `int`"),

@@ -185,12 +185,21 @@ def start_uas(edge: Edge, args: list[str]) -> subprocess.Popen[bytes]:
 def uac(
     edge: Edge, xml: str, service: str, ip: str = "127.0.0.2", calls: int = 1, *extra: str
 ) -> subprocess.CompletedProcess[bytes]:
-    """A sipp UAC (the customer PBX) placing ``calls`` calls to ``service``."""
-    args = sipp_args(xml, ip, calls, "-s", service, *extra)
-    args.insert(1, f"127.0.0.1:{edge.port}")
-    return subprocess.run(
-        args, cwd=edge.dir, capture_output=True, timeout=RUN_TIMEOUT + 30, check=False
-    )
+    """A sipp UAC (the customer PBX) placing ``calls`` calls to ``service``.
+
+    sipp exits 254 (its EXIT_BIND_ERROR) before any call when a port ``free_port`` found
+    was taken since by another process (tests run beside each other): tried again, on new
+    ports.
+    """
+    for _ in range(3):
+        args = sipp_args(xml, ip, calls, "-s", service, *extra)
+        args.insert(1, f"127.0.0.1:{edge.port}")
+        done = subprocess.run(
+            args, cwd=edge.dir, capture_output=True, timeout=RUN_TIMEOUT + 30, check=False
+        )
+        if done.returncode != 254:
+            break
+    return done
 
 
 def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
