@@ -6,7 +6,7 @@ neither of them (layers depend one way).
 
 from policy.compiler.compile import Snapshot, compile_dir, compile_rules
 from policy.compiler.dialer import Escalation, WindowTotal, escalate
-from policy.compiler.explain import Explanation, explain
+from policy.compiler.explain import BlockMatch, Explanation, explain
 from policy.compiler.whatif import ChangeGroup, DiffReport, diff
 from policy.errors import (
     REQUEST_CODES,
@@ -105,13 +105,27 @@ from policy.state.store import (
     Store,
     StoreError,
     StoreUnavailable,
+    UserExists,
+    UserNotFound,
     open_store,
 )
 from policy.state.suspension import clear_dialer_flag, resume, suspend
+from policy.state.users import (
+    MIN_PASSWORD,
+    User,
+    WebSession,
+    check_password,
+    hash_password,
+    new_user,
+    normalise_login,
+    upgraded_hash,
+    verify_password,
+)
 
 __all__ = [
     "LOG_FORMATS",
     "LOG_LEVELS",
+    "MIN_PASSWORD",
     "REQUEST_CODES",
     "Account",
     "AccountError",
@@ -120,6 +134,7 @@ __all__ = [
     "AccountPolicy",
     "Applied",
     "AuditEntry",
+    "BlockMatch",
     "BlockTarget",
     "Call",
     "Carrier",
@@ -176,6 +191,10 @@ __all__ = [
     "SuspensionGround",
     "UnblockOutcome",
     "UnblockQuote",
+    "User",
+    "UserExists",
+    "UserNotFound",
+    "WebSession",
     "WindowTotal",
     "activate",
     "add_block",
@@ -184,6 +203,7 @@ __all__ = [
     "canonical",
     "canonical_prefix",
     "canonical_range",
+    "check_password",
     "clear_dialer_flag",
     "compile_account",
     "compile_dir",
@@ -194,6 +214,7 @@ __all__ = [
     "escalate",
     "event_of",
     "explain",
+    "hash_password",
     "held_overlap",
     "load_rules",
     "load_snapshot",
@@ -201,6 +222,8 @@ __all__ = [
     "logging_config",
     "mask",
     "move_site",
+    "new_user",
+    "normalise_login",
     "open_store",
     "port_in",
     "port_out",
@@ -222,4 +245,6 @@ __all__ = [
     "split",
     "suspend",
     "to_csv",
+    "upgraded_hash",
+    "verify_password",
 ]

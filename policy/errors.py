@@ -154,6 +154,9 @@ REQUEST_CODES: dict[str, frozenset[str]] = {
             "invalid_proof",
             "invalid_presentation",
             "unknown_municipality",
+            "invalid_login",
+            "invalid_password",
+            "invalid_user",
         }
     ),
     # The request names something that does not exist.

@@ -13,13 +13,15 @@ API_PORT="${CALLPOLICY_API_PORT:-8080}"
 mkdir -p var
 
 $BIN/callpolicy check rules
-$BIN/python scripts/seed_demo.py "$STORE" rules
+$BIN/python scripts/seed_demo.py "$STORE" rules var/web-logins.txt
 if [ ! -s var/operator.key ]; then
   # Shown once: only its hash is stored. Kept in var/ (git-ignored) for this dev set-up.
   $BIN/python -m server keys add --role operator --store "$STORE" > var/operator.key
 fi
 echo "operator API key: $(cat var/operator.key)  (in var/operator.key)"
 echo "API:      http://127.0.0.1:$API_PORT  (OpenAPI at /schema/openapi.json)"
+echo "web:      http://127.0.0.1:$API_PORT/web/  (logins operator, demo-admin, demo-employee:"
+echo "          passwords in var/web-logins.txt)"
 echo "SIP edge: udp 127.0.0.1:5060, trunk 127.0.0.2 -> account demo (config/edge.toml)"
 echo "          admin and employee API keys: README.md, \"make run\""
 

@@ -4,6 +4,8 @@
                            [--no-access-log] [--log-format json|text] [--log-level L]
     python -m server keys add --role operator|admin|employee [--account ID] [--store URL]
     python -m server keys list [--account ID] [--json] | revoke KEY_ID | rotate KEY_ID
+    python -m server users add --login NAME --role operator|admin|employee [--account ID]
+    python -m server users list [--account ID] [--json] | passwd | disable | enable --login NAME
 
 Options fall back to the ``CALLPOLICY_*`` environment variables (``server.config.ENV``).
 With ``--workers N`` > 1, uvicorn runs N processes, each building the app through
@@ -44,6 +46,7 @@ from .app import create_app, preflight
 from .auth import add_key, rotate_key
 from .config import DEFAULT_STORE_URL, ENV, ConfigError, ServerConfig
 from .schemas import iso8601
+from .users_cli import add_user_commands
 
 __all__ = ["main"]
 
@@ -212,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("key_id", help="the key's id (key_…, as `keys list` shows)")
         r.add_argument("--store", default=store_default, metavar="URL")
         r.set_defaults(func=func)
+    add_user_commands(sub, store_default)  # web logins (clause 5.1): users_cli.py
     return p
 
 

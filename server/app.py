@@ -44,6 +44,7 @@ from .follower import RulesFollower
 from .metrics import METRICS_STATE_KEY, ApiMetrics, MetricsMiddleware, metrics
 from .openapi import assets_router, document, render_plugins
 from .routes import PUBLIC_V1_HANDLERS, V1_HANDLERS, health, ready
+from .web import WEB_STATE_KEY, WebState, static_router, templates, web_router, with_web_pages
 
 __all__ = ["API_VERSION", "Clock", "app_from_env", "create_app", "preflight"]
 
@@ -147,9 +148,21 @@ def create_app(
     if owned:
         on_shutdown.append(the_store.close)
     app = Litestar(
-        route_handlers=[v1, public_v1, health, ready, metrics, assets_router()],
+        # The Telefonie-Konto's pages (clause 5.1), outside the OpenAPI document.
+        route_handlers=[
+            v1,
+            public_v1,
+            health,
+            ready,
+            metrics,
+            assets_router(),
+            web_router(),
+            static_router(),
+        ],
+        template_config=templates(),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        # A /web URL that names no page: the pages' HTML 404 (/v1 keeps its JSON errors).
+        exception_handlers=with_web_pages(EXCEPTION_HANDLERS),
         before_request=json_body_check(),  # 415 for a JSON body that is not, 400 if too deep
         openapi_config=OpenAPIConfig(
             title="callpolicy",
@@ -163,6 +176,7 @@ def create_app(
             {
                 KEYS_STATE_KEY: PrincipalCache(the_store, clock, config.key_cache_seconds),
                 METRICS_STATE_KEY: api_metrics,
+                WEB_STATE_KEY: WebState(the_store, the_runtime, clock, decisions),
             }
         ),
         on_startup=[follower.start],

@@ -1,8 +1,9 @@
 """scripts/bootstrap.sh installs only when its inputs changed (`make run` starts fast).
 
 Runs the real script in a scratch tree with a stand-in ``.venv/bin/python`` that records
-``pip`` calls instead of installing, and stand-ins for redis-server and sipp on PATH (so
-apt-get is never reached). The shared .venv is not touched.
+``pip`` calls instead of installing, stand-ins for redis-server, sipp, chromium and
+kamailio on PATH (so apt-get is never reached) and a stand-in npm that records its calls.
+The shared .venv and tests/web/node_modules are not touched.
 """
 
 from __future__ import annotations
@@ -40,10 +41,21 @@ def tree(tmp_path: pathlib.Path) -> pathlib.Path:
     (venv / "callpolicy").write_text("#!/bin/sh\n")
     tools = tmp_path / "tools"
     tools.mkdir()
-    for tool in ("redis-server", "sipp"):
+    for tool in ("redis-server", "sipp", "chromium", "kamailio"):
         (tools / tool).write_text("#!/bin/sh\n")
-    for f in (fake, venv / "callpolicy", tools / "redis-server", tools / "sipp"):
+    # npm ci replaces node_modules with the locked packages: so does the stand-in.
+    (tools / "npm").write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {tmp_path / "npm.log"}\n'
+        "rm -rf node_modules && mkdir -p node_modules/axe-core && "
+        "touch node_modules/axe-core/axe.min.js\n"
+    )
+    for f in (fake, venv / "callpolicy", *tools.iterdir()):
         f.chmod(0o755)
+    web = tmp_path / "tests" / "web"
+    web.mkdir(parents=True)
+    (web / "package.json").write_text('{"devDependencies": {"axe-core": "4.14.1"}}\n')
+    (web / "package-lock.json").write_text('{"lockfileVersion": 3}\n')
     return tmp_path
 
 
@@ -62,6 +74,12 @@ def bootstrap(tree: pathlib.Path, **env: str) -> tuple[list[str], str]:
     )
     calls = log.read_text().splitlines() if log.exists() else []
     return calls, done.stdout
+
+
+def npm_calls(tree: pathlib.Path) -> list[str]:
+    """The npm calls of every run so far."""
+    log = tree / "npm.log"
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_installs_once_then_skips_until_an_input_changes(tree: pathlib.Path) -> None:
@@ -88,3 +106,22 @@ def test_a_missing_extension_or_a_forced_run_installs(tree: pathlib.Path) -> Non
     (tree / "compiled" / "_trie.cpython-311-x86_64-linux-gnu.so").write_text("")
     assert bootstrap(tree)[0] == []
     assert bootstrap(tree, CALLPOLICY_REINSTALL="1")[0] != []
+
+
+def test_npm_ci_runs_when_the_lock_changed_or_the_packages_are_gone(tree: pathlib.Path) -> None:
+    bootstrap(tree)
+    assert npm_calls(tree) == ["ci --no-audit --no-fund --loglevel=error"]
+    bootstrap(tree)
+    assert len(npm_calls(tree)) == 1  # unchanged: no npm at all
+
+    web = tree / "tests" / "web"
+    (web / "package-lock.json").write_text('{"lockfileVersion": 3, "changed": true}\n')
+    bootstrap(tree)
+    assert len(npm_calls(tree)) == 2
+    bootstrap(tree)
+    assert len(npm_calls(tree)) == 2
+
+    shutil.rmtree(web / "node_modules")
+    calls, out = bootstrap(tree)
+    assert len(npm_calls(tree)) == 3
+    assert calls == [] and "up to date" in out  # the venv's stamp is a separate matter

@@ -24,6 +24,8 @@ from policy.state.store import SqliteStore
 from server import ServerConfig, create_app
 from server.auth import add_key
 from tests._numbers import account_with, ordered
+from tests._web import seed_web_account
+from tests.server._webclient import Clock, Web
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -138,3 +140,22 @@ def hard_api(store: SqliteStore, tmp_path: pathlib.Path) -> Iterator[Api]:
     """The app on rules with a hard block (+881, not liftable), compiled for real."""
     rules = copy_rules(tmp_path / "rules", HARD_BLOCK)
     yield from make_api(store, PolicyRuntime(str(rules), NOW), rules)
+
+
+@pytest.fixture
+def web(store: SqliteStore, snapshot: Snapshot) -> Iterator[Web]:
+    """The app with the web pages (clause 5.1) on a movable clock, the seeded accounts and
+    logins for both: ``admin_a``, ``employee_a``, ``admin_b``, ``employee_b``, ``operator``."""
+    seed(store)
+    logins = {}
+    for account, suffix in (("acme", "a"), ("bravo", "b")):
+        seeded = seed_web_account(store, account, now=NOW)
+        logins[f"admin_{suffix}"] = seeded["admin"]
+        logins[f"employee_{suffix}"] = seeded["employee"]
+        logins["operator"] = seeded["operator"]
+    clock = Clock(NOW)
+    runtime = PolicyRuntime(str(RULES), NOW, compiler=lambda _: snapshot)
+    config = ServerConfig(rules_dir=str(RULES), store_url="unused.db")
+    app = create_app(config, store=store, runtime=runtime, clock=clock)
+    with TestClient(app) as client:
+        yield Web(client, store, clock, logins)

@@ -16,6 +16,8 @@ from .base import (
     Store,
     StoreError,
     StoreUnavailable,
+    UserExists,
+    UserNotFound,
 )
 from .redis import RedisStore
 from .sqlite import SqliteStore
@@ -30,6 +32,8 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "UserExists",
+    "UserNotFound",
     "open_store",
 ]
 

@@ -26,6 +26,7 @@ from policy.state.accounts import (
     Principal,
     UnblockOutcome,
 )
+from policy.state.users import User, WebSession
 
 __all__ = [
     "AccountExists",
@@ -35,6 +36,8 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "UserExists",
+    "UserNotFound",
 ]
 
 
@@ -54,6 +57,14 @@ class KeyNotFound(StoreError):
     """No API key with that id."""
 
 
+class UserExists(StoreError):
+    """A web login with that name exists already (login names are unique, clause 5.1)."""
+
+
+class UserNotFound(StoreError):
+    """No web login with that name."""
+
+
 class IdempotencyConflict(StoreError):
     """The idempotency key was used before with a different request."""
 
@@ -65,6 +76,7 @@ class StoreUnavailable(StoreError):
 
 Change = Callable[[Account], Account]
 EffectChange = Callable[[Account], Effect]
+UserChange = Callable[[User], User]
 
 
 class Store(Protocol):
@@ -161,6 +173,55 @@ class Store(Protocol):
 
     def touch_api_key(self, key_hash: str, now: float) -> None:
         """Record the key's last use."""
+        ...
+
+    # -- web logins (clause 5.1): users, sessions, login failures ------------------------
+
+    def create_user(self, user: User) -> User:
+        """Insert a web login; UserExists if its (normalised) login name is taken."""
+        ...
+
+    def get_user(self, login: str) -> User | None:
+        """The login, or None."""
+        ...
+
+    def list_users(self, account: str | None) -> list[User]:
+        """The logins of ``account`` (None: the operators' logins), by name."""
+        ...
+
+    def update_user(self, login: str, change: UserChange) -> User:
+        """Apply ``change`` to the login atomically (UserNotFound if none); its name, account
+        and role stay (``change`` may not move a login to another account)."""
+        ...
+
+    def put_session(self, token_hash: str, session: WebSession, now: float) -> None:
+        """Store (or refresh) a session by the SHA-256 of its token, until ``expires_at``
+        (``now`` makes the time to live; expired sessions may be deleted meanwhile)."""
+        ...
+
+    def get_session(self, token_hash: str, now: float) -> WebSession | None:
+        """The session, or None when unknown or expired at ``now``."""
+        ...
+
+    def delete_session(self, token_hash: str) -> None:
+        """End one session (logout); unknown hashes are ignored."""
+        ...
+
+    def delete_sessions_of(self, login: str) -> int:
+        """End every session of ``login`` (disabled, or a new password); how many there were."""
+        ...
+
+    def note_login_failure(self, key: str, now: float, window_s: float) -> int:
+        """Record a failed login for ``key`` (``user:<login>``, ``addr:<ip>``) and return
+        how many failures it had in the last ``window_s`` seconds, this one included."""
+        ...
+
+    def login_failures(self, key: str, now: float, window_s: float) -> list[float]:
+        """The times of ``key``'s failed logins in the last ``window_s`` seconds, oldest first."""
+        ...
+
+    def clear_login_failures(self, key: str) -> None:
+        """Forget ``key``'s failed logins (after a successful login)."""
         ...
 
     def report_node(self, status: NodeStatusV1) -> None:

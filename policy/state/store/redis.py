@@ -68,6 +68,7 @@ from policy.state.accounts import (
 from . import _records as rec
 from ._derived import Derived
 from ._redis_txn import PinnedTxn, run_pinned
+from ._redis_users import RedisUsers
 from ._unavailable import redis_unavailable, unavailable_on
 from .base import (
     AccountExists,
@@ -129,7 +130,7 @@ _INFO_FIELDS = ("principal", "created_at", "revoked_at", "last_used_at")
 
 
 @unavailable_on(redis_unavailable)
-class RedisStore(Derived):
+class RedisStore(Derived, RedisUsers):
     """The Store on Redis (see the module docstring for the key layout and crash windows)."""
 
     #: ``wait_changes`` is XREAD BLOCK: the server wakes the reader.

@@ -52,6 +52,8 @@ from policy.state.accounts import (
 
 from . import _records as rec
 from ._derived import Derived
+from ._sqlite_users import MIGRATION as USERS_MIGRATION
+from ._sqlite_users import SqliteUsers
 from ._unavailable import sqlite_unavailable, unavailable_on
 from .base import (
     AccountExists,
@@ -139,6 +141,8 @@ _MIGRATIONS: tuple[str, ...] = (
         doc BLOB NOT NULL
     );
     """,
+    # 5: web logins, their sessions and failed logins (clause 5.1: the Telefonie-Konto).
+    USERS_MIGRATION,
 )
 #: The schema version this code writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -147,7 +151,7 @@ _Kind = Literal["account", "rules"]
 
 
 @unavailable_on(sqlite_unavailable)
-class SqliteStore(Derived):
+class SqliteStore(Derived, SqliteUsers):
     """The Store on one SQLite file (see the module docstring for the trade-offs)."""
 
     #: ``wait_changes`` polls the file (SQLite has no notification across processes).
