@@ -1,4 +1,4 @@
-"""Build hook: compiles the Cython extensions (trie, SIP scanner, batched UDP) on pip install."""
+"""Build hook: compiles the extensions (trie, SIP scanner, batched UDP, C paths) on pip install."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -11,6 +11,30 @@ setup(
             Extension("compiled._trie", ["compiled/_trie.pyx"], extra_compile_args=["-O3"]),
             Extension("sip_edge._wire", ["sip_edge/_wire.pyx"], extra_compile_args=["-O3"]),
             Extension("sip_edge._udp", ["sip_edge/_udp.pyx"], extra_compile_args=["-O3"]),
+            # decide.c is plain C99 (no Python.h), compiled in beside its Cython wrapper.
+            Extension(
+                "sip_edge.fast._cdecide",
+                ["sip_edge/fast/_cdecide.pyx", "sip_edge/fast/decide.c"],
+                include_dirs=["sip_edge/fast"],
+                depends=["sip_edge/fast/decide.h"],
+                extra_compile_args=["-O3"],
+            ),
+            # The data plane: plain C (plane.c, scan.c, limits.c) behind a Cython wrapper,
+            # deciding with decide.c compiled in again (no cross-module C linking).
+            Extension(
+                "sip_edge.fast._plane",
+                [
+                    "sip_edge/fast/_plane.pyx",
+                    "sip_edge/fast/plane.c",
+                    "sip_edge/fast/scan.c",
+                    "sip_edge/fast/limits.c",
+                    "sip_edge/fast/logline.c",
+                    "sip_edge/fast/decide.c",
+                ],
+                include_dirs=["sip_edge/fast"],
+                depends=["sip_edge/fast/plane.h", "sip_edge/fast/scan.h", "sip_edge/fast/decide.h"],
+                extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-function"],
+            ),
         ],
         compiler_directives={
             "language_level": 3,

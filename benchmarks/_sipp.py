@@ -151,18 +151,20 @@ def run_edge(
     psap: int = 0,
     rules: pathlib.Path | None = None,
     name: str = "edge",
+    top: str = "",
 ) -> Iterator[tuple[int, int]]:
     """``python -m sip_edge``; yields (port, pid).
 
     ``limits``: the [limits] table's lines; ``admin``: the admin listener's first port
     (0: none); ``psap``: where 110/112 go (default: a port nobody listens on);
     ``rules``: the rules directory (default: the setup's copy); ``name``: of its config,
-    log and decision log in the work directory (several edges may run at once).
+    log and decision log in the work directory (several edges may run at once); ``top``:
+    top-level config lines (e.g. ``data_plane = "python"``).
     """
     port = free_port()
     cfg = setup.dir / f"{name}.toml"
     cfg.write_text(
-        f'psap = "127.0.0.1:{psap or free_port()}"\n[listen]\nhost = "127.0.0.1"\n'
+        f'{top}psap = "127.0.0.1:{psap or free_port()}"\n[listen]\nhost = "127.0.0.1"\n'
         f"port = {port}\nworkers = {workers}\n[limits]\n{limits}[admin]\nport = {admin}\n"
         f'[decision_log]\npath = "{setup.dir / f"{name}-decisions.jsonl"}"\n'
         '[[trunk]]\naddress = "127.0.0.2"\naccount = "bench"\n'

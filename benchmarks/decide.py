@@ -35,6 +35,16 @@ SCENARIOS = [
     ("separators + tel: URI", Call(to="tel:+49-30-987654")),
 ]
 
+#: The calling account of every scenario (also benchmarks/cdecide.py's and the C tests').
+POLICY = AccountPolicy(
+    account="bench",
+    npn="+4930123456",
+    area_code="30",
+    numbers=("+4930123457",),
+    blocked_prefixes=("+4989",),
+    lifted=("directory",),
+)
+
 
 def _median_ns(fn: object, number: int, repeat: int) -> float:
     times = timeit.repeat(fn, number=number, repeat=repeat)  # type: ignore[arg-type]
@@ -50,14 +60,7 @@ def main() -> int:
     number, repeat, ref_number = (2_000, 3, 20) if args.quick else (200_000, 7, 2_000)
 
     snap = compile_dir(os.path.join(ROOT, "rules"))
-    policy = AccountPolicy(
-        account="bench",
-        npn="+4930123456",
-        area_code="30",
-        numbers=("+4930123457",),
-        blocked_prefixes=("+4989",),
-        lifted=("directory",),
-    )
+    policy = POLICY
     account = compile_account(snap, policy)
     rows = []
     for name, call in SCENARIOS:

@@ -63,15 +63,19 @@ from _sipp import (  # sibling module: benchmarks/ is not a package
 )
 
 KAMAILIO_CFG = ROOT / "benchmarks" / "peers" / "kamailio.cfg"
+#: The same made stateful (tm's t_relay()): what the edge is, a transaction-stateful proxy.
+KAMAILIO_TM_CFG = ROOT / "benchmarks" / "peers" / "kamailio_tm.cfg"
 BARE = ROOT / "benchmarks" / "peers" / "bare_responder.py"
 
 
 @contextmanager
-def run_kamailio(setup: Setup, children: int) -> Iterator[tuple[int, int]]:
-    """Kamailio with benchmarks/peers/kamailio.cfg; yields (port, pid)."""
+def run_kamailio(
+    setup: Setup, children: int, cfg: pathlib.Path = KAMAILIO_CFG
+) -> Iterator[tuple[int, int]]:
+    """Kamailio with benchmarks/peers/kamailio.cfg (stateless forward()); yields (port, pid)."""
     port = free_port()
     kam = shutil.which("kamailio") or "/usr/sbin/kamailio"
-    cmd = [kam, "-f", str(KAMAILIO_CFG), "-DD", "-E", "-Y", str(setup.dir), "-w", str(setup.dir),
+    cmd = [kam, "-f", str(cfg), "-DD", "-E", "-Y", str(setup.dir), "-w", str(setup.dir),
            "-n", str(children), "-m", "256", "-l", f"udp:127.0.0.1:{port}",
            "-A", f'CARRIER="127.0.0.1:{setup.carrier_port}"']  # fmt: skip
     with open(setup.dir / "kamailio.log", "ab") as log:
@@ -101,9 +105,21 @@ def run_bare(setup: Setup, workers: int) -> Iterator[tuple[int, int]]:
             subprocess.run(["pkill", "-f", f"{BARE} {port} "], check=False)
 
 
+def run_edge_python(setup: Setup, workers: int) -> AbstractContextManager[tuple[int, int]]:
+    """The edge with the C data plane off (``data_plane = "python"``): the reference."""
+    return run_edge(setup, workers, name="edge-py", top='data_plane = "python"\n')
+
+
+def run_kamailio_tm(setup: Setup, children: int) -> AbstractContextManager[tuple[int, int]]:
+    """Kamailio stateful (benchmarks/peers/kamailio_tm.cfg, t_relay())."""
+    return run_kamailio(setup, children, KAMAILIO_TM_CFG)
+
+
 RUNNERS: dict[str, Callable[[Setup, int], AbstractContextManager[tuple[int, int]]]] = {
     "edge": run_edge,
+    "edge-py": run_edge_python,
     "kamailio": run_kamailio,
+    "kamailio-tm": run_kamailio_tm,
     "bare": run_bare,
 }
 
@@ -142,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds, start, cap, cpu_rates = 2.0, 50, 100, [50]
     proxies = [x for x in args.proxies.split(",") if x]
     if (
-        "kamailio" in proxies
+        any(x.startswith("kamailio") for x in proxies)
         and shutil.which("kamailio") is None
         and not os.path.exists("/usr/sbin/kamailio")
     ):
         print("kamailio not found: measuring the others only", file=sys.stderr)
-        proxies.remove("kamailio")
+        proxies = [x for x in proxies if not x.startswith("kamailio")]
     if args.metrics_cost:
         return _metrics_cost(args, seconds, cpu_rates)
     results = []
@@ -225,12 +241,20 @@ def measure(
 
 
 def table(results: list[dict[str, object]], cpu_rates: list[int], seconds: float) -> str:
-    """A Markdown table; the edge/Kamailio CPU ratio per common rate."""
-    kam = {r["scenario"]: r for r in results if r["proxy"] == "kamailio"}
+    """A Markdown table; the CPU ratio per common rate to Kamailio stateless (forward())
+    and, when it ran, stateful (t_relay())."""
+    peers = [p for p in ("kamailio", "kamailio-tm") if any(r["proxy"] == p for r in results)]
+    by = {(r["proxy"], r["scenario"]): r for r in results}
     head = [f"scenario | proxy | highest rate held (cps, <1% failed, {seconds:g} s) "
             "| CPU µs/call at that rate"]  # fmt: skip
-    head += [f"CPU µs/call at {rate} cps | ÷ Kamailio" for rate in cpu_rates]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|" + "---:|---:|" * len(cpu_rates)]
+    for rate in cpu_rates:
+        head.append(f"CPU µs/call at {rate} cps")
+        head += [f"÷ {'Kamailio' if p == 'kamailio' else 'Kamailio stateful'}" for p in peers]
+    per_rate = 1 + len(peers)
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|---|---|---:|---:|" + "---:|" * per_rate * len(cpu_rates),
+    ]
     for r in results:
         at_max = r["cpu_us_per_call_at_max"]
         cells = [str(r["scenario"]), str(r["proxy"]), str(r["max_rate"] or "-"),
@@ -240,12 +264,13 @@ def table(results: list[dict[str, object]], cpu_rates: list[int], seconds: float
         for rate in cpu_rates:
             c = common[str(rate)]
             cells.append(f"{c['cpu_us_per_call']}{'' if c['passed'] else ' (failed calls)'}")
-            other = kam.get(r["scenario"])
-            ratio = "-"
-            if other is not None and r["proxy"] != "kamailio":
-                theirs = other["common"][str(rate)]["cpu_us_per_call"]  # type: ignore[index]
-                ratio = f"{c['cpu_us_per_call'] / max(theirs, 0.1):.2f}×"
-            cells.append(ratio)
+            for peer in peers:
+                other = by.get((peer, r["scenario"]))
+                ratio = "-"
+                if other is not None and r["proxy"] != peer:
+                    theirs = other["common"][str(rate)]["cpu_us_per_call"]  # type: ignore[index]
+                    ratio = f"{c['cpu_us_per_call'] / max(theirs, 0.1):.2f}×"
+                cells.append(ratio)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

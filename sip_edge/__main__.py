@@ -136,7 +136,12 @@ async def serve(
 
     tune_gc()
     proto, transports = await open_endpoint(
-        core, sock, escalation_runner(loop, store), private, config.limits.shed_after
+        core,
+        sock,
+        escalation_runner(loop, store),
+        private,
+        config.limits.shed_after,
+        plane=config.data_plane == "c" and config.mode == "proxy",
     )
     tcp = None
     if tcp_sock is not None:

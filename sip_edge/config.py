@@ -170,6 +170,10 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """``proxy``: the edge forwards every call itself (RFC 3261 16). ``redirect``: it
     answers each INVITE with the refusal, or with 302 naming the route and the identity
     to assert, for an SBC that asks per INVITE (RFC 3261 8.3, ``sip_edge/redirect.py``)."""
+    data_plane: str = "c"
+    """``c``: in proxy mode, the UDP socket is read by the C data plane, which answers the
+    plain refused call itself and hands everything else to the Python core
+    (``sip_edge/fast/``). ``python``: the core reads every datagram (the reference)."""
     listen: ListenConfig = ListenConfig()
     psap: str = ""
     """``ip:port`` of the emergency-call interface (the PSAP network's ingress)."""
@@ -185,6 +189,8 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         """Check every key; raise ConfigError naming the first wrong one."""
         if self.mode not in MODES:
             raise ConfigError("mode", f'expected "proxy" or "redirect", got {self.mode!r}')
+        if self.data_plane not in ("c", "python"):
+            raise ConfigError("data_plane", f'expected "c" or "python", got {self.data_plane!r}')
         _check_listen(self.listen)
         if not self.psap:
             raise ConfigError("psap", "expected ip:port of the emergency interface, got nothing")

@@ -17,14 +17,37 @@ Memory is bounded: at most ``rate`` timestamps per account and ``max_accounts`` 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from typing import Literal
+from typing import Literal, Protocol
 
 from policy import WindowTotal
 
-__all__ = ["Limits", "Refusal"]
+__all__ = ["DialerLimits", "Limits", "Refusal"]
 
 Refusal = Literal["rate", "concurrent"]
 Flag = Literal["none", "warn", "throttle", "suspend"]
+
+
+class DialerLimits(Protocol):
+    """What the core uses of the counters: :class:`Limits`, or the same counting in C
+    tables that a data plane shares (``sip_edge.fast._plane.CLimits``)."""
+
+    @property
+    def rate(self) -> int: ...
+    @property
+    def concurrent(self) -> int: ...
+    @property
+    def window_seconds(self) -> float: ...
+    @property
+    def max_accounts(self) -> int: ...
+    @property
+    def window_end(self) -> float | None: ...
+    def configure(self, rate: int, concurrent: int, window_seconds: float) -> None: ...
+    def admit(self, account: str, flag: Flag, now: float) -> Refusal | None: ...
+    def reject(self, account: str, now: float) -> None: ...
+    def started(self, account: str) -> None: ...
+    def ended(self, account: str) -> None: ...
+    def in_progress(self, account: str) -> int: ...
+    def close_window(self, now: float) -> list[WindowTotal]: ...
 
 
 class _Account:

@@ -20,7 +20,7 @@ import itertools
 import math
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -37,8 +37,9 @@ from policy import (
 from sip_edge.message import is_digits
 
 from .admission import Hold, SiteAdmission
-from .limits import Limits
+from .limits import DialerLimits, Limits
 from .message import (
+    CANONICAL,
     Message,
     Relay,
     SipParseError,
@@ -57,7 +58,16 @@ from .message import (
 )
 from .rewrite import apply_emergency, apply_identity, location_value, upn_candidate
 from .sdp import offer_acceptable, offer_share
-from .settings import Addr, CoreSettings, Escalate, Peer, PolicyLike, RulesView, reason_header
+from .settings import (
+    Addr,
+    AnsweredElsewhere,
+    CoreSettings,
+    Escalate,
+    Peer,
+    PolicyLike,
+    RulesView,
+    reason_header,
+)
 from .transaction import ACK, ACK_FORWARD, DROP, ClientInvite, ServerInvite
 
 __all__ = ["MAGIC", "CoreSettings", "EdgeCore", "Escalate", "Peer", "PolicyLike"]
@@ -152,7 +162,19 @@ class EdgeCore:
         """Deadlines of transactions, stale entries skipped (lazy deletion): a client
         transaction finds its call through ``_clients``, so a stale entry holds only it."""
         self._seq = itertools.count()
-        self._ids = itertools.count(1)
+        self._ids: Iterator[int] = itertools.count(1)
+        self.generation = 0
+        self.wall_offset = 0.0
+        """The core's clock plus this is Unix time: the decision log's ``ts`` (the shell
+        sets it; the core itself only ever compares its own clock's times)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called after an account change (a data plane rebuilds its tables at once)."""
+        self.elsewhere: AnsweredElsewhere | None = None
+        """The refusals a data plane in front of the core answered (``_answered``'s twin),
+        consulted where the core looks up its own: a message the plane declines (a CANCEL,
+        an ACK in another shape) finds them all the same."""
+        """Counts account changes (``set_account``, ``drop_account``): a data plane beside
+        the core rebuilds its account tables when it moves (``sip_edge.fast.bridge``)."""
         self._via_host = f"{settings.via[0]}:{settings.via[1]}"
         self._rr = f"<sip:{settings.record_route[0]}:{settings.record_route[1]};lr>"
         self._own = {settings.via, settings.record_route}
@@ -163,7 +185,7 @@ class EdgeCore:
         self._carrier_peers: dict[Addr, Peer] = {}
         self._dests: set[str] = set()
         view = self._rules()
-        self.limits = Limits(
+        self.limits: DialerLimits = Limits(
             view.dialer.max_attempts_per_second,
             view.dialer.max_concurrent_setups,
             view.dialer.window_seconds,
@@ -182,11 +204,62 @@ class EdgeCore:
         """The account as the store has it now (applies to the next INVITE)."""
         self.accounts[account.id] = account
         self._refusals.clear()
+        self.generation += 1
+        if self.on_change is not None:
+            self.on_change()
 
     def drop_account(self, account_id: str) -> None:
         """The account is gone from the store."""
         self.accounts.pop(account_id, None)
         self._refusals.clear()
+        self.generation += 1
+        if self.on_change is not None:
+            self.on_change()
+
+    # --- what a data plane beside the core needs (sip_edge/fast/bridge.py) ---------------
+
+    def share_ids(self, ids: Iterator[int]) -> None:
+        """Draw To tags and branches from ``ids`` (a counter shared with a data plane, so
+        both paths number from one sequence)."""
+        self._ids = ids
+
+    @property
+    def via_host(self) -> str:
+        """The edge's Via sent-by, ``host:port``: a request carrying it loops (482)."""
+        return self._via_host
+
+    @property
+    def tag_prefix(self) -> str:
+        """What every To tag of the edge's own answers starts with (``_tag``)."""
+        return f"cpe{self.settings.instance}x"
+
+    def rules_view(self) -> RulesView:
+        """The running rules as the core uses them (refreshed after a reload)."""
+        return self._rules()
+
+    def peers(self) -> dict[Addr, Peer]:
+        """The peers known by address and port (carriers, the PSAP, trunks with a port)."""
+        self._rules()
+        return dict(self._peers)
+
+    def trunk_hosts(self) -> dict[str, Peer]:
+        """Trunks known by address alone (any port): looked up after :meth:`peers`."""
+        return dict(self._trunk_ip)
+
+    def rendered(self, decision: Decision) -> tuple[bytes, bytes, str]:
+        """The refusal of ``decision`` as the core writes it: its status line, the header
+        lines that do not depend on the request, and its ``stats`` key."""
+        return _rendered(_Refusal.of_decision(decision))
+
+    def rendered_dialer(self) -> tuple[bytes, bytes, str]:
+        """The power-dialer refusal of the running rules, as :meth:`rendered`."""
+        self._rules()
+        return _rendered(self._dialer)
+
+    def rendered_dialer_decision(self) -> Decision:
+        """What the decision log records of a power-dialer refusal."""
+        self._rules()
+        return self._dialer.decision
 
     def set_shedding(self, on: bool) -> None:
         """Whether new non-emergency calls are shed with 503 before they are forwarded.
@@ -466,7 +539,7 @@ class EdgeCore:
             return False
         params = via[3]
         key = (params.get("branch", ""), call_id or "")
-        if key in self._answered or key in self._server or not self._initial(echoed, to):
+        if self._was_answered(key) or key in self._server or not self._initial(echoed, to):
             return False
         refusal = self._refusal(account, user) if cached is _UNSEEN else cached
         if refusal is None:
@@ -574,7 +647,7 @@ class EdgeCore:
         host, params = via[1], via[3]
         if method == "ACK":
             key = (params.get("branch", ""), call_id)
-            if key in self._answered:
+            if self._was_answered(key):
                 self.stats["ack_absorbed"] += 1  # ACK of our own refusal (RFC 3261 8.2.7)
                 return True
             if key in self._server:
@@ -764,13 +837,15 @@ class EdgeCore:
 
     def _retransmission(self, key: tuple[str, str], now: float) -> bool:
         """An INVITE seen before: answered again as the first time (True), or not."""
-        answered = self._answered.get(key)
+        answered = self._answered_get(key)
         if answered is not None:
             if answered[0] > now:
                 self.stats["invite_retransmission"] += 1
                 self._send(answered[1], answered[2])
                 return True
-            del self._answered[key]  # past Timer H: a new attempt, decided again
+            # Past Timer H: a new attempt, decided again.
+            if self._answered.pop(key, None) is None and self.elsewhere is not None:
+                self.elsewhere.forget(key)
         txn = self._server.get(key)
         if txn is None:
             return False
@@ -844,9 +919,21 @@ class EdgeCore:
             account=account,
             dial=dial,
             revision=self.policy.snapshot.revision,
-            now=now,
+            now=now + self.wall_offset,
         )
         return [*refusal.extra, ("callpolicy-decision", decision_id)]
+
+    def _answered_get(self, key: tuple[str, str]) -> tuple[float, bytes, Addr] | None:
+        """A refusal of ours still remembered (ours, or the data plane's), None if none."""
+        hit = self._answered.get(key)
+        if hit is None and self.elsewhere is not None:
+            hit = self.elsewhere.get(key)
+        return hit
+
+    def _was_answered(self, key: tuple[str, str]) -> bool:
+        return key in self._answered or (
+            self.elsewhere is not None and self.elsewhere.get(key) is not None
+        )
 
     def _remember_refusal(self, key: tuple[str, str], data: bytes, addr: Addr, now: float) -> None:
         answered = self._answered
@@ -957,7 +1044,7 @@ class EdgeCore:
 
     def _on_ack(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
         key = self._server_key(msg)
-        if key in self._answered:
+        if self._was_answered(key):
             self.stats["ack_absorbed"] += 1  # ACK of our own refusal (RFC 3261 8.2.7)
             return
         txn = self._server.get(key)
@@ -974,7 +1061,7 @@ class EdgeCore:
 
     def _on_cancel(self, msg: Message, addr: Addr, now: float) -> None:
         key = self._server_key(msg)
-        answered = self._answered.get(key)
+        answered = self._answered_get(key)
         if answered is not None and answered[2][0] == addr[0]:
             self.stats["cancel"] += 1
             self._reply(msg, addr, 200, "OK")  # RFC 3261 9.2: already answered, no effect
@@ -1406,6 +1493,13 @@ _UNKNOWN_ACCOUNT = _Refusal.of(sip_answer("unknown_account"), "unknown_account",
 
 #: Not held: the site's bandwidth is used up (``EdgeCore._site_hold``).
 _SITE_FULL = Hold(("", ""), "", 0, math.inf)
+
+
+def _rendered(refusal: _Refusal) -> tuple[bytes, bytes, str]:
+    """What ``response_from`` writes of ``refusal`` around the request's own lines."""
+    status = f"SIP/2.0 {refusal.status} {refusal.phrase}\r\n".encode("latin-1")
+    lines = "".join(f"{CANONICAL.get(k, k.title())}: {v}\r\n" for k, v in refusal.extra)
+    return status, lines.encode("latin-1"), refusal.counter
 
 
 def _tag_of(value: str | None) -> str:

@@ -157,7 +157,7 @@ class RedirectCore(EdgeCore):
                 account=account,
                 dial=uri_user(msg.uri) or msg.uri,
                 revision=self.policy.snapshot.revision,
-                now=now,
+                now=now + self.wall_offset,
             )
             extra.append(("callpolicy-decision", decision_id))
         data = response_bytes(msg, 302, "Moved Temporarily", self._tag(), extra)

@@ -17,7 +17,16 @@ from sip_edge.message import is_digits
 from .sdp import AllowedCodecs, MediaShares
 from .transaction import TimerConfig
 
-__all__ = ["Addr", "CoreSettings", "Escalate", "Peer", "PolicyLike", "RulesView", "reason_header"]
+__all__ = [
+    "Addr",
+    "AnsweredElsewhere",
+    "CoreSettings",
+    "Escalate",
+    "Peer",
+    "PolicyLike",
+    "RulesView",
+    "reason_header",
+]
 
 Addr = tuple[str, int]
 
@@ -32,6 +41,18 @@ class PolicyLike(Protocol):
 
     def decide(self, account: Account, call: Call) -> Decision:
         """Decide one call of ``account``."""
+        ...
+
+
+class AnsweredElsewhere(Protocol):
+    """Refusals answered by a data plane in front of the core (sip_edge/fast/)."""
+
+    def get(self, key: tuple[str, str]) -> tuple[float, bytes, tuple[str, int]] | None:
+        """(until, the answer, where it went) of the (branch, Call-ID), None if none."""
+        ...
+
+    def forget(self, key: tuple[str, str]) -> None:
+        """Drop it (past Timer H)."""
         ...
 
 

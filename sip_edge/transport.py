@@ -35,11 +35,13 @@ from collections.abc import Callable
 from policy import Store
 
 from ._udp import BatchSocket
+from .fast.bridge import PlaneBridge, new_plane
 from .follower import run_escalation
 from .proxy import EdgeCore, Escalate
 
 __all__ = [
     "EdgeProtocol",
+    "PlaneReader",
     "UdpReader",
     "bind_udp",
     "escalation_runner",
@@ -54,6 +56,8 @@ Addr = tuple[str, int]
 #: gets a turn (timers, TCP, the feed): at most 256 datagrams between two turns.
 _BATCH = 64
 _BATCHES_PER_WAKE = 4
+#: How often the C data plane's counters and decision-log lines are taken (seconds).
+_TICK = 0.05
 
 
 class EdgeProtocol:
@@ -100,6 +104,26 @@ class EdgeProtocol:
             if len(batch) < _BATCH:
                 break
             full += 1
+        self._settle(id(sock), full)
+
+    def readable_declined(self, bridge: PlaneBridge) -> None:
+        """What the C data plane's thread left to the core (everything but the refused
+        calls it answered), into the core; then one flush.
+
+        The plane reads the socket on its own thread, without the GIL: a wake-up here
+        happens only when Python has work, so a refused call costs no Python at all.
+        """
+        bridge.sync()
+        batch = bridge.plane.take_declined()
+        for data, addr in batch:
+            self.feed(data, addr)
+        # Behind: more was waiting than a wake-up of ``readable`` reads (see there).
+        full = _BATCHES_PER_WAKE if len(batch) >= _BATCH * _BATCHES_PER_WAKE else 0
+        self._settle(id(bridge), full, flush=False)
+        bridge.settle()
+        self.flush()
+
+    def _settle(self, key: int, full: int, flush: bool = True) -> None:
         # Behind: every batch came back full, so more was waiting than a wake-up reads
         # (over ~256 datagrams, a few ms of traffic at capacity). Once a socket has been
         # behind for shed_after seconds, and until a wake-up drains it again, new calls
@@ -107,15 +131,16 @@ class EdgeProtocol:
         # collection, a busy neighbour) is worked off from the socket's buffer.
         behind = self._behind
         if full == _BATCHES_PER_WAKE:
-            behind.setdefault(id(sock), self.clock())
+            behind.setdefault(key, self.clock())
         else:
-            behind.pop(id(sock), None)
+            behind.pop(key, None)
         shed = self.draining
         if behind and not shed:
             since = min(behind.values())
             shed = self.clock() - since >= self.shed_after
         self.core.set_shedding(shed)
-        self.flush()
+        if flush:
+            self.flush()
 
     def feed(self, data: bytes, addr: Addr) -> None:
         """One whole message into the core, without flushing (a read may hold several)."""
@@ -181,6 +206,44 @@ class EdgeProtocol:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._timer_at = None
+
+
+class PlaneReader:
+    """A bound UDP socket read by the C data plane's thread for ``main`` (closes the
+    socket); the core's own datagrams leave through a send-only ``BatchSocket`` on it."""
+
+    def __init__(self, main: EdgeProtocol, sock: socket.socket) -> None:
+        self.main = main
+        self.sock = sock
+        size = main.core.settings.max_message_bytes + 1
+        self.bridge = new_plane(main.core, sock.fileno(), _BATCH, size)
+        self.batch = BatchSocket(sock.fileno(), int(sock.family), _BATCH, 1)
+        self.bridge.sync()  # the tables before the first datagram
+        self._wake = self.bridge.plane.start()
+        main.loop.add_reader(self._wake, main.readable_declined, self.bridge)
+        self._tick_handle: asyncio.TimerHandle | None = main.loop.call_later(_TICK, self._tick)
+
+    def _tick(self) -> None:
+        """The plane's counters into ``stats`` and its refusals into the decision log,
+        every ``_TICK`` seconds (what ``/metrics`` shows lags by at most that), and its
+        tables in step with a rules reload."""
+        try:
+            self.bridge.sync()
+            self.bridge.settle()
+        except Exception:  # last resort: the tick must go on
+            log.exception("sip_edge: internal error settling the data plane")
+        self._tick_handle = self.main.loop.call_later(_TICK, self._tick)
+
+    def close(self) -> None:
+        """Stop the thread and reading, close the socket (idempotent)."""
+        if self._tick_handle is None:
+            return
+        self._tick_handle.cancel()
+        self._tick_handle = None
+        self.bridge.plane.stop()
+        self.main.loop.remove_reader(self._wake)
+        self.bridge.settle()
+        self.sock.close()
 
 
 class UdpReader:
@@ -250,13 +313,20 @@ async def open_endpoint(
     on_effect: Callable[[Escalate], None],
     requests_sock: socket.socket | None = None,
     shed_after: float = 0.0,
-) -> tuple[EdgeProtocol, list[UdpReader]]:
-    """Serve ``sock`` (and the private ``requests_sock``) with one shell and core."""
+    plane: bool = False,
+) -> tuple[EdgeProtocol, list[UdpReader | PlaneReader]]:
+    """Serve ``sock`` (and the private ``requests_sock``) with one shell and core; with
+    ``plane``, ``sock`` is read by the C data plane (IPv4 only; else the core reads it)."""
     loop = asyncio.get_running_loop()
+    core.wall_offset = time.time() - loop.time()
     proto = EdgeProtocol(core, loop, on_effect, shed_after=shed_after)
-    main = UdpReader(proto, sock)
+    main: UdpReader | PlaneReader
+    if plane and sock.family == socket.AF_INET:
+        main = PlaneReader(proto, sock)
+    else:
+        main = UdpReader(proto, sock)
     proto.udp = main.batch
-    readers = [main]
+    readers: list[UdpReader | PlaneReader] = [main]
     if requests_sock is not None:
         # Responses to our forwarded requests arrive here and go to the same core.
         side = UdpReader(proto, requests_sock)

@@ -33,6 +33,7 @@ __all__ = [
     "DecisionRecorder",
     "IdSource",
     "ReplayKey",
+    "encode_event",
     "event_of",
     "mask",
     "read_events",
@@ -85,12 +86,21 @@ class IdSource:
     """Decision ids: ``<node>-<start, base 36>-<counter, base 36>``; thread-safe."""
 
     def __init__(self, node: str, start: float) -> None:
-        self._prefix = f"{node}-{_b36(int(start))}-"
-        self._counter = itertools.count(1)  # next() on a count is atomic under the GIL
+        self.prefix = f"{node}-{_b36(int(start))}-"
+        self._counter: Iterator[int] = itertools.count(1)  # next() is atomic under the GIL
+
+    def share(self, counter: Iterator[int]) -> None:
+        """Number from ``counter`` instead (one shared with a C data plane that writes
+        ids itself, so that ids stay unique per process)."""
+        self._counter = counter
 
     def next(self) -> str:
         """A new id."""
-        return self._prefix + _b36(next(self._counter))
+        return self.prefix + _b36(next(self._counter))
+
+    def of(self, number: int) -> str:
+        """The id of ``number`` of the sequence (one a data plane took)."""
+        return self.prefix + _b36(number)
 
 
 def _b36(n: int) -> str:
@@ -139,6 +149,17 @@ def event_of(
 
 
 _encoder = msgspec.json.Encoder()
+
+
+def _line(item: DecisionEventV1 | bytes) -> bytes:
+    return item if isinstance(item, bytes) else _encoder.encode(item) + b"\n"
+
+
+def encode_event(event: DecisionEventV1) -> bytes:
+    """One line of the log as written (for writers that render parts of lines once)."""
+    return _encoder.encode(event)
+
+
 _decoder = msgspec.json.Decoder(DecisionEventV1)
 
 
@@ -157,7 +178,7 @@ class DecisionLog:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        self._queue: deque[DecisionEventV1] = deque()
+        self._queue: deque[DecisionEventV1 | bytes] = deque()
         self._limit = buffer
         self._batch = batch
         self.written = 0
@@ -181,6 +202,16 @@ class DecisionLog:
         if len(self._queue) >= self._batch:
             self._wake.set()
 
+    def record_lines(self, lines: bytes) -> None:
+        """Queue lines already encoded (a C data plane writes its own, ``sip_edge/fast``),
+        one or more whole lines ending in a newline; counted as one entry of the buffer."""
+        if len(self._queue) >= self._limit:
+            self.dropped += lines.count(b"\n")
+            return
+        self._queue.append(lines)
+        if len(self._queue) >= self._batch:
+            self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(0.2)
@@ -195,11 +226,11 @@ class DecisionLog:
         queue = self._queue
         while queue:
             n = min(len(queue), self._batch)
-            data = b"".join(_encoder.encode(queue.popleft()) + b"\n" for _ in range(n))
+            data = b"".join(_line(queue.popleft()) for _ in range(n))
             if self._file.tell() + len(data) > self.max_bytes and self._file.tell() > 0:
                 self._rotate()
             self._file.write(data)
-            self.written += n
+            self.written += data.count(b"\n")
         self._file.flush()
 
     def _rotate(self) -> None:
@@ -289,6 +320,35 @@ class DecisionRecorder:
     ) -> str:
         """The decision's id (its line queued on the log, if any)."""
         decision_id = self._ids.next()
+        self.record_as(
+            decision_id, decision, account=account, dial=dial, revision=revision, now=now
+        )
+        return decision_id
+
+    @property
+    def id_prefix(self) -> str:
+        """What every id of this recorder starts with (``<node>-<start>-``)."""
+        return self._ids.prefix
+
+    def share_ids(self, counter: Iterator[int]) -> None:
+        """Number ids from ``counter`` (see ``IdSource.share``)."""
+        self._ids.share(counter)
+
+    def id_of(self, number: int) -> str:
+        """The id numbered ``number`` (taken by a data plane)."""
+        return self._ids.of(number)
+
+    def record_as(
+        self,
+        decision_id: str,
+        decision: Decision,
+        *,
+        account: str,
+        dial: str,
+        revision: str,
+        now: float,
+    ) -> None:
+        """Queue the log line of a decision whose id was already given out."""
         if self.log is not None:
             self.log.record(
                 event_of(
@@ -302,7 +362,11 @@ class DecisionRecorder:
                     mask_digits=self.mask_digits,
                 )
             )
-        return decision_id
+
+    def record_lines(self, lines: bytes) -> None:
+        """Queue log lines a C data plane wrote itself (ids from :meth:`share_ids`)."""
+        if self.log is not None:
+            self.log.record_lines(lines)
 
     def close(self) -> None:
         """Write what is queued and close the log."""

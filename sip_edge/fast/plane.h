@@ -1,0 +1,231 @@
+/* The edge's UDP data plane in C: the refused call end to end, without Python objects.
+ *
+ * One plane per worker socket. cp_plane_recv() reads a batch with recvmmsg(2) and
+ * handles, for each datagram, what it can decide alone:
+ *   - a trunk's INVITE the policy refuses -> the refusal built and queued, remembered
+ *     for Timer H (64*T1) by (branch, Call-ID), as the Python core's `_answered`;
+ *   - a retransmission of such an INVITE -> the same answer again;
+ *   - the ACK of such an answer -> absorbed (RFC 3261 8.2.7, 17.2.1).
+ * Everything else is marked for the Python core, which is the reference (sip_edge/proxy.py):
+ * the plane declines any message whose shape it does not take for sure, before any
+ * effect, so a decline costs nothing but the scan. cp_plane_flush() sends the queued
+ * answers with sendmmsg(2).
+ *
+ * Decisions come from decide.h (cp_decide); the per-account power-dialer counters
+ * (clause 7.2) live in cp_limits, shared with the Python core through _plane.pyx's
+ * CLimits, so both paths count in the same table.
+ */
+#ifndef CP_PLANE_H
+#define CP_PLANE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "decide.h"
+
+/* ---- power-dialer counters (sip_edge/limits.py is the reference) ------------------- */
+
+typedef struct cp_limit {
+    double *stamps;      /* ring of the last `rate` admitted attempt times */
+    int cap, head, count;
+    int concurrent;
+    long long attempts, rejected;
+    int live;            /* in the LRU list (the Python OrderedDict's keys) */
+    int prev, next;      /* LRU list links (-1: none) */
+} cp_limit;
+
+typedef struct cp_limits {
+    /* Guards everything a plane's thread and Python share: these counters and the
+     * plane's tables (a plane points at the limits it counts in, so the lock lives here). */
+    pthread_mutex_t lock;
+    cp_limit *slots;
+    int nslots, capslots;
+    int lru_head, lru_tail, nlive;
+    int max_accounts;
+    int rate, concurrent;
+    double window_seconds;
+    double window_end;
+    int window_open;     /* 0: nothing counted since the last window closed */
+} cp_limits;
+
+enum { CP_ADMIT = 0, CP_LIMIT_RATE = 1, CP_LIMIT_CONCURRENT = 2 };
+
+int cp_limits_init(cp_limits *l, int rate, int concurrent, double window, int max_accounts);
+void cp_limits_free(cp_limits *l);
+int cp_limits_new_slot(cp_limits *l);
+void cp_limits_touch(cp_limits *l, int slot);      /* _get(): make live, most recent */
+int cp_limits_admit(cp_limits *l, int slot, int throttle, double now);
+void cp_limits_reject(cp_limits *l, int slot, double now);
+void cp_limits_unlink(cp_limits *l, int slot);     /* forget its counts (evict, idle) */
+void cp_limits_expire_stamps(cp_limit *a, double now);
+
+/* ---- the plane ---------------------------------------------------------------------- */
+
+/* One refusal, rendered once per rules snapshot (row of the decision table). */
+typedef struct cp_refusal {
+    char *status_line;   /* "SIP/2.0 403 Forbidden\r\n" */
+    size_t status_len;
+    char *extra;         /* "Reason: ...\r\n" and the other fixed header lines */
+    size_t extra_len;
+    int counter;         /* index into the plane's counters */
+    char *log_tail;      /* its decision-log line from "verdict" to the end (and "\n") */
+    size_t log_tail_len;
+} cp_refusal;
+
+/* A trunk account the plane answers for. */
+typedef struct cp_trunk {
+    const cp_account *account;  /* NULL: the Python core decides (unknown, suspended) */
+    int limits_slot;
+    int throttle;
+    char *account_json;         /* the account id as a JSON string, for the log */
+    size_t account_json_len;
+} cp_trunk;
+
+/* The decision log's lines, written in C (logline.c) as policy's DecisionEventV1 encodes:
+ * the parts that depend on the node, the rules, the account or the row are rendered once by
+ * Python (msgspec) and copied; the id, time, dial and number are written per call. */
+typedef struct cp_logfmt {
+    char *head;        /* {"schema":1,"id":"<node>-<start>- */
+    size_t head_len;
+    char *middle;      /* ,"node":"..","revision":"..","account": */
+    size_t middle_len;
+    int mask_digits;   /* trailing digits of dial and number written as X */
+    double wall_offset;  /* the loop's clock + this = Unix time (the line's ts) */
+} cp_logfmt;
+
+/* Lines waiting for Python past this many bytes are dropped (counted), not the calls. */
+#define CP_LOG_MAX (8u << 20)
+/* Masked digits the plane writes at most (decision_log.mask_digits beyond: the core's). */
+#define CP_MASK_MAX 32
+
+struct cp_answered;
+
+/* A datagram the thread leaves to the Python core (copied out of the batch). */
+typedef struct cp_queued {
+    char *data;
+    size_t len;
+    struct sockaddr_in src;
+} cp_queued;
+
+/* Datagrams queued for Python at most: past it Python is far behind and the datagram is
+ * dropped (UDP: the sender retransmits), counted in queue_dropped. */
+#define CP_QUEUE_MAX 16384
+
+
+/* A source that is no peer at all (the core drops its datagrams). */
+#define CP_NO_PEER (-2)
+
+enum {
+    CP_C_RECEIVED = 0,
+    CP_C_HANDLED,           /* datagrams the plane answered or absorbed */
+    CP_C_DECLINED,          /* handed to the Python core */
+    CP_C_RETRANSMISSION,    /* "invite_retransmission" */
+    CP_C_ACK_ABSORBED,      /* "ack_absorbed" */
+    CP_C_EVICTED,           /* "evicted" */
+    CP_C_DIALER,            /* refusals for the dialer limits (the dialer row's counter) */
+    CP_C_FIXED              /* refusal counters start here (cp_refusal.counter) */
+};
+
+typedef struct cp_plane {
+    int fd;
+    unsigned batch;
+    size_t size;
+    /* receive side */
+    char *buffers;
+    void *msgs;              /* struct mmsghdr[batch] */
+    void *iovs;              /* struct iovec[batch] */
+    struct sockaddr_in *names;
+    unsigned char *python;   /* per datagram of the last batch: 1 = for the Python core */
+    unsigned filled;
+    /* send side: answers queued by this batch */
+    char *out;
+    size_t out_cap, out_len;
+    size_t *out_off, *out_len_each;
+    struct sockaddr_in *out_dest;
+    unsigned nout, out_slots;
+    /* policy */
+    const cp_rules *rules;
+    cp_refusal *refusals;    /* by decision row; status_line NULL: not a refusal */
+    int nrefusals;
+    cp_refusal dialer;       /* the power-dialer refusal (its own row) */
+    cp_trunk *trunks;
+    int ntrunks;
+    /* peers: IPv4 (addr, port) -> trunk (>= 0) or -1 (another peer: the core's) */
+    uint64_t *peer_keys;     /* addr << 17 | port << 1 | 1; 0 = empty */
+    int *peer_vals;
+    size_t peer_cap;
+    /* the edge's own Via sent-by ("host:port"): a request carrying it loops (482) */
+    char via_host[128];
+    size_t via_host_len;
+    /* identifiers shared with the Python core */
+    unsigned long long next_id;        /* To tags and branches (EdgeCore._ids) */
+    unsigned long long next_decision;  /* decision ids (IdSource) */
+    char tag_prefix[32];               /* "cpe<instance>x" */
+    size_t tag_prefix_len;
+    char decision_prefix[96];          /* "<node>-<start>-"; empty: no decision ids */
+    size_t decision_prefix_len;
+    /* state */
+    struct cp_answered *answered;
+    double t1;
+    size_t max_answered;
+    cp_limits *limits;
+    cp_logfmt log;
+    char *log_buf;           /* decision-log lines not yet taken by Python */
+    size_t log_len, log_cap;
+    unsigned long long log_dropped;
+    unsigned long long counters[CP_C_FIXED + 64];
+    size_t max_message;
+    int enabled;             /* 0: every datagram goes to Python (no rules yet) */
+    /* the plane's own thread (cp_plane_start): reads without the GIL, queues for Python */
+    pthread_t thread;
+    int running;
+    int stop;
+    int wake_fd;             /* an eventfd Python watches: datagrams are queued for it */
+    cp_queued *queue;
+    unsigned nqueue, queue_cap;
+    unsigned long long queue_dropped, sent, send_errors;
+} cp_plane;
+
+cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t max_answered,
+                       cp_limits *limits);
+void cp_plane_free(cp_plane *p);
+/* Read one batch (up to `batch` datagrams) and handle what the plane can; returns the
+ * number read (0: nothing waiting), -1 on an error other than EAGAIN (errno kept). */
+int cp_plane_recv(cp_plane *p, double now);
+/* Handle one datagram from `src` as the batch loop does (for tests and the TCP-free
+ * twin): returns 1 if the plane handled it, 0 if it is the Python core's. */
+int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                    double now);
+/* Send the queued answers; returns how many could not be sent. */
+int cp_plane_flush(cp_plane *p, unsigned long long *sent);
+/* Start the plane's thread on its fd (its datagrams no longer go through cp_plane_recv by
+ * the caller): 0, or an errno. Stop joins it. Both with the lock not held. */
+int cp_plane_start(cp_plane *p, int wake_fd);
+void cp_plane_stop(cp_plane *p);
+/* The queued datagrams: moved to the caller (who frees each data), count in *n. */
+cp_queued *cp_plane_take_queue(cp_plane *p, unsigned *n);
+int cp_plane_set_peer(cp_plane *p, uint32_t addr, uint16_t port, int trunk);
+void cp_plane_clear_peers(cp_plane *p);
+int cp_plane_set_refusals(cp_plane *p, int n);
+void cp_plane_clear_answered(cp_plane *p);
+size_t cp_plane_answered_count(const cp_plane *p);
+/* A remembered refusal by (branch, Call-ID): its answer (NULL if none), until and dest. */
+const char *cp_plane_answered_get(cp_plane *p, const char *branch, size_t bn,
+                                  const char *call_id, size_t cn, double *until, size_t *len,
+                                  struct sockaddr_in *dest);
+void cp_plane_answered_forget(cp_plane *p, const char *branch, size_t bn, const char *call_id,
+                              size_t cn);
+/* Append the decision-log line of one refusal (logline.c); 0, or -1 when it was dropped. */
+int cp_log_line(cp_plane *p, const cp_trunk *t, const cp_refusal *ref,
+                unsigned long long decision, double now, const char *dial, size_t dial_len,
+                const char *digits, size_t ndigits);
+/* The length of datagram i of the last batch. */
+size_t cp_plane_len(const cp_plane *p, unsigned i);
+/* Answer i of those queued, and dropping them all unsent (tests). */
+void cp_plane_queued(const cp_plane *p, unsigned i, const char **data, size_t *n,
+                     struct sockaddr_in *dest);
+void cp_plane_drop_queued(cp_plane *p);
+
+#endif
