@@ -74,6 +74,30 @@ static void put_b36(cp_plane *p, unsigned long long v)
         p->log_buf[p->log_len++] = b[--n];
 }
 
+/* A Unix time in seconds with six decimals (microseconds, as the Python writer's
+ * time.time() resolution), without printf's generic float formatting. */
+static int format_ts(char *b, double t)
+{
+    if (!(t >= 0 && t < 1e11))
+        return snprintf(b, 40, "%.17g", t);
+    long long us = (long long)(t * 1e6 + 0.5);
+    long long sec = us / 1000000, frac = us % 1000000;
+    char d[24];
+    int n = 0, k = 0;
+    do {
+        d[n++] = (char)('0' + sec % 10);
+        sec /= 10;
+    } while (sec);
+    while (n)
+        b[k++] = d[--n];
+    b[k++] = '.';
+    for (int i = 5; i >= 0; i--) {
+        b[k + i] = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    return k + 6;
+}
+
 int cp_log_line(cp_plane *p, const cp_trunk *t, const cp_refusal *ref,
                 unsigned long long decision, double now, const char *dial, size_t dial_len,
                 const char *digits, size_t ndigits)
@@ -89,8 +113,7 @@ int cp_log_line(cp_plane *p, const cp_trunk *t, const cp_refusal *ref,
         return -1;
     }
     char ts[40];
-    /* %.17g: the exact double back when read (the Python writer prints the shortest). */
-    int ts_n = snprintf(ts, sizeof(ts), "%.17g", now + p->log.wall_offset);
+    int ts_n = format_ts(ts, now + p->log.wall_offset);
     put(p, p->log.head, p->log.head_len);
     put_b36(p, decision);
     put(p, "\",\"ts\":", 7);

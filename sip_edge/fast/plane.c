@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -233,8 +233,13 @@ static void put(cp_plane *p, const void *s, size_t n)
 static void put_hex(cp_plane *p, unsigned long long v)
 {
     char b[24];
-    int n = snprintf(b, sizeof(b), "%llx", v);
-    put(p, b, (size_t)n);
+    int n = 0;
+    do {
+        b[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    while (n)
+        p->out[p->out_len++] = b[--n];
 }
 
 static void put_b36(cp_plane *p, unsigned long long v)
@@ -276,13 +281,40 @@ static int queue(cp_plane *p, size_t start, const struct sockaddr_in *dest)
 /* response_from() of the request as scanned: the status line, the echoed lines with the
  * top Via stamped (RFC 3261 18.2.1, RFC 3581), To with our tag, the refusal's lines, its
  * decision id, and no body. Returns the answer's start in `out`. */
+/* Decimal text of v (no terminator); returns its length. */
+static size_t utoa(char *b, unsigned v)
+{
+    char t[12];
+    size_t n = 0, i;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (i = 0; i < n; i++)
+        b[i] = t[n - 1 - i];
+    return n;
+}
+
+/* inet_ntop(AF_INET) without the library's generic formatting (one per refusal). */
+static size_t ip_text(char *b, const struct in_addr *a)
+{
+    const unsigned char *o = (const unsigned char *)&a->s_addr;
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        if (i)
+            b[n++] = '.';
+        n += utoa(b + n, o[i]);
+    }
+    b[n] = '\0';
+    return n;
+}
+
 static int build(cp_plane *p, const cp_request *r, const cp_refusal *ref,
                  const struct sockaddr_in *src, unsigned long long decision, size_t *start)
 {
     char ip[INET_ADDRSTRLEN], port[8];
-    inet_ntop(AF_INET, &src->sin_addr, ip, sizeof(ip));
-    size_t ip_n = strlen(ip);
-    int port_n = snprintf(port, sizeof(port), "%u", ntohs(src->sin_port));
+    size_t ip_n = ip_text(ip, &src->sin_addr);
+    int port_n = (int)utoa(port, ntohs(src->sin_port));
     size_t need = ref->status_len + ref->extra_len + r->to.n + p->tag_prefix_len +
                   p->decision_prefix_len + ip_n + (size_t)port_n + 160;
     for (int i = 0; i < r->necho; i++)
@@ -400,13 +432,15 @@ int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sock
     if (!p->enabled || src->sin_family != AF_INET)
         return 0;
     int trunk = trunk_of(p, src);
+    if (trunk == CP_NO_PEER)
+        return 0; /* dropped and counted by the core */
     if (!cp_scan(data, len, p->max_message, p->via_host, p->via_host_len, &r))
         return 0;
     uint64_t h = fnv(r.branch.p, r.branch.n, r.call_id.p, r.call_id.n);
     entry *e = find(p->answered, &r.branch, &r.call_id, h);
     if (r.method == CP_ACK) {
         /* The ACK of our own refusal (RFC 3261 8.2.7): absorbed, from any peer. */
-        if (!e || trunk == CP_NO_PEER)
+        if (!e)
             return 0;
         p->counters[CP_C_ACK_ABSORBED]++;
         return 1;
@@ -567,27 +601,37 @@ void cp_plane_free(cp_plane *p)
     free(p);
 }
 
-int cp_plane_recv(cp_plane *p, double now)
+static void reset_names(cp_plane *p)
 {
     struct mmsghdr *m = p->msgs;
-    for (unsigned i = 0; i < p->filled; i++)
+    /* recvmmsg shortens msg_namelen to each source's length: restore them all. */
+    for (unsigned i = 0; i < p->batch; i++)
         m[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in) * 2;
-    if (p->filled == 0)
-        for (unsigned i = 0; i < p->batch; i++)
-            m[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in) * 2;
-    p->filled = 0;
-    int n = recvmmsg(p->fd, m, p->batch, MSG_DONTWAIT, NULL);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+}
+
+/* Handle the n datagrams the last recvmmsg read; python[i] marks those left to Python. */
+static void process(cp_plane *p, int n, double now)
+{
+    struct mmsghdr *m = p->msgs;
     p->filled = (unsigned)n;
     p->counters[CP_C_RECEIVED] += (unsigned long long)n;
     for (int i = 0; i < n; i++) {
         const struct sockaddr_in *src = &p->names[2 * i];
         int ours = !(m[i].msg_hdr.msg_flags & MSG_TRUNC) &&
                    cp_plane_handle(p, p->buffers + (size_t)i * p->size, m[i].msg_len, src, now);
-        p->python[i] = !ours;
+        p->python[i] = (unsigned char)!ours;
         p->counters[ours ? CP_C_HANDLED : CP_C_DECLINED]++;
     }
+}
+
+int cp_plane_recv(cp_plane *p, double now)
+{
+    reset_names(p);
+    p->filled = 0;
+    int n = recvmmsg(p->fd, p->msgs, p->batch, MSG_DONTWAIT, NULL);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+    process(p, n, now);
     return n;
 }
 
@@ -688,31 +732,29 @@ static void enqueue(cp_plane *p, unsigned i)
 static void *run(void *arg)
 {
     cp_plane *p = arg;
-    struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
     while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
-        /* The timeout only bounds how late a stop is seen. */
-        if (poll(&pfd, 1, 50) <= 0)
-            continue;
-        for (int round = 0; round < 4; round++) {
-            pthread_mutex_lock(&p->limits->lock);
-            unsigned before = p->nqueue;
-            int n = cp_plane_recv(p, monotonic());
-            for (int i = 0; i < n; i++)
-                if (p->python[i])
-                    enqueue(p, (unsigned)i);
-            unsigned long long sent = 0;
-            if (p->nout)
-                p->send_errors += (unsigned long long)cp_plane_flush(p, &sent);
-            p->sent += sent;
-            unsigned after = p->nqueue;
-            pthread_mutex_unlock(&p->limits->lock);
-            if (before == 0 && after > 0) {
-                uint64_t one = 1;
-                ssize_t w = write(p->wake_fd, &one, sizeof(one));
-                (void)w; /* EAGAIN: the counter is already set, Python will wake */
-            }
-            if (n < (int)p->batch)
-                break;
+        /* One system call per wake-up: block (the socket's receive timeout bounds how
+         * late a stop is seen) until a datagram comes, then take what else is waiting. */
+        reset_names(p);
+        int n = recvmmsg(p->fd, p->msgs, p->batch, MSG_WAITFORONE, NULL);
+        if (n <= 0)
+            continue; /* the timeout, EINTR, or an ICMP error reported on the socket */
+        pthread_mutex_lock(&p->limits->lock);
+        unsigned before = p->nqueue;
+        process(p, n, monotonic());
+        for (int i = 0; i < n; i++)
+            if (p->python[i])
+                enqueue(p, (unsigned)i);
+        unsigned long long sent = 0;
+        if (p->nout)
+            p->send_errors += (unsigned long long)cp_plane_flush(p, &sent);
+        p->sent += sent;
+        unsigned after = p->nqueue;
+        pthread_mutex_unlock(&p->limits->lock);
+        if (before == 0 && after > 0) {
+            uint64_t one = 1;
+            ssize_t w = write(p->wake_fd, &one, sizeof(one));
+            (void)w; /* EAGAIN: the counter is already set, Python will wake */
         }
     }
     return NULL;
@@ -723,6 +765,13 @@ int cp_plane_start(cp_plane *p, int wake_fd)
     if (p->running)
         return 0;
     p->wake_fd = wake_fd;
+    /* The thread blocks in recvmmsg: the socket becomes blocking with a receive timeout.
+     * Sends on it (the thread's and the Python core's) all pass MSG_DONTWAIT. */
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 50000};
+    int flags = fcntl(p->fd, F_GETFL);
+    if (flags < 0 || fcntl(p->fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
+        setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+        return errno;
     __atomic_store_n(&p->stop, 0, __ATOMIC_RELEASE);
     int err = pthread_create(&p->thread, NULL, run, p);
     if (err == 0)
@@ -737,6 +786,9 @@ void cp_plane_stop(cp_plane *p)
     __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
     pthread_join(p->thread, NULL);
     p->running = 0;
+    int flags = fcntl(p->fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(p->fd, F_SETFL, flags | O_NONBLOCK); /* the caller's again, as it was */
 }
 
 cp_queued *cp_plane_take_queue(cp_plane *p, unsigned *n)

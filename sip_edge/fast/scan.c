@@ -9,6 +9,7 @@
  * Require or Proxy-Require. Anything else returns 0 before any effect, and the Python
  * core, the reference, handles the message.
  */
+#define _GNU_SOURCE /* memmem */
 #include <string.h>
 
 #include "scan.h"
@@ -54,46 +55,58 @@ static int digits(const char *p, size_t n, size_t max, long *out)
 
 static int contains(const char *p, size_t n, const char *needle, size_t m)
 {
-    if (m == 0 || m > n)
-        return 0;
-    for (size_t i = 0; i + m <= n; i++)
-        if (p[i] == needle[0] && memcmp(p + i, needle, m) == 0)
-            return 1;
-    return 0;
+    return m > 0 && m <= n && memmem(p, n, needle, m) != NULL;
 }
 
 enum { H_OTHER, H_VIA, H_FROM, H_TO, H_CALL_ID, H_CSEQ, H_LENGTH, H_MF, H_REFUSE };
 
 /* The header's kind; H_REFUSE: a spelling or header the plane leaves to the core. */
+static int known(const char *name, size_t n, const char *lowered, const char *canonical, int k)
+{
+    if (!ieq(name, n, lowered))
+        return -1;
+    /* The canonical spelling only: the answer echoes the line as received. */
+    return (canonical && memcmp(name, canonical, n) == 0) ? k : H_REFUSE;
+}
+
 static int kind(const char *name, size_t n)
 {
-    static const struct {
-        const char *lower, *canonical;
-        int kind;
-    } known[] = {
-        {"via", "Via", H_VIA},
-        {"from", "From", H_FROM},
-        {"to", "To", H_TO},
-        {"call-id", "Call-ID", H_CALL_ID},
-        {"cseq", "CSeq", H_CSEQ},
-        {"content-length", "Content-Length", H_LENGTH},
-        {"max-forwards", "Max-Forwards", H_MF},
-        {"require", "", H_REFUSE},
-        {"proxy-require", "", H_REFUSE},
-    };
-    if (n == 1) {
+    int k = -1;
+    switch (n) {
+    case 1: {
         /* Compact forms (RFC 3261 7.3.3) of the headers read here: the core's. */
         int c = lower((unsigned char)name[0]);
         return (c == 'v' || c == 'f' || c == 't' || c == 'i' || c == 'l') ? H_REFUSE : H_OTHER;
     }
-    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
-        if (!ieq(name, n, known[k].lower))
-            continue;
-        if (known[k].kind == H_REFUSE || memcmp(name, known[k].canonical, n) != 0)
-            return H_REFUSE;
-        return known[k].kind;
+    case 2:
+        k = known(name, n, "to", "To", H_TO);
+        break;
+    case 3:
+        k = known(name, n, "via", "Via", H_VIA);
+        break;
+    case 4:
+        k = known(name, n, "from", "From", H_FROM);
+        if (k < 0)
+            k = known(name, n, "cseq", "CSeq", H_CSEQ);
+        break;
+    case 7:
+        k = known(name, n, "call-id", "Call-ID", H_CALL_ID);
+        if (k < 0)
+            k = known(name, n, "require", NULL, H_REFUSE);
+        break;
+    case 12:
+        k = known(name, n, "max-forwards", "Max-Forwards", H_MF);
+        break;
+    case 13:
+        k = known(name, n, "proxy-require", NULL, H_REFUSE);
+        break;
+    case 14:
+        k = known(name, n, "content-length", "Content-Length", H_LENGTH);
+        break;
+    default:
+        break;
     }
-    return H_OTHER;
+    return k < 0 ? H_OTHER : k;
 }
 
 /* Any Via the Python scanner takes as plain (_wire.pyx _via_plain): "SIP/2.0/", a
