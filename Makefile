@@ -18,7 +18,7 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/callpolicy check rules
 	$(BIN)/callpolicy test rules
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -223,7 +223,7 @@ def _mutated_refusals(draw: st.DrawFn) -> bytes:
 
 
 @settings(
-    max_examples=400,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
