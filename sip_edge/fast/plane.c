@@ -26,7 +26,7 @@ typedef struct entry {
     struct sockaddr_in dest;
     size_t key_len, answer_len;
     char *answer;
-    char key[];                   /* branch '\0' Call-ID */
+    char key[];                   /* branch NUL Call-ID, then the answer (one block) */
 } entry;
 
 typedef struct cp_answered {
@@ -70,8 +70,7 @@ static void drop(cp_answered *t, entry *e)
         e->newer->older = e->older;
     else
         t->newest = e->older;
-    free(e->answer);
-    free(e);
+    free(e); /* its key and answer live in the same block */
     t->count--;
 }
 
@@ -362,7 +361,9 @@ static int build(cp_plane *p, const cp_request *r, const cp_refusal *ref,
     return 0;
 }
 
-/* _remember_refusal: expire what Timer H let go, insert, evict the oldest past the bound. */
+/* _remember_refusal: expire what Timer H let go, insert, evict the oldest past the bound.
+ * The key is not there (cp_plane_handle answered or dropped it before deciding), and one
+ * allocation holds the entry, its key and its answer. */
 static int remember(cp_plane *p, const cp_request *r, uint64_t h, size_t start,
                     const struct sockaddr_in *dest, double now)
 {
@@ -370,41 +371,29 @@ static int remember(cp_plane *p, const cp_request *r, uint64_t h, size_t start,
     while (t->oldest && t->oldest->until <= now)
         drop(t, t->oldest);
     size_t n = r->branch.n + 1 + r->call_id.n, len = p->out_len - start;
-    entry *e = find(t, &r->branch, &r->call_id, h);
-    char *answer = malloc(len);
-    if (!answer)
+    if (t->count + 1 > t->nbuckets && grow(t) < 0)
         return -1;
-    memcpy(answer, p->out + start, len);
-    if (e) { /* replaced in place: its position is kept, as an OrderedDict's */
-        free(e->answer);
-    } else {
-        if (t->count + 1 > t->nbuckets && grow(t) < 0) {
-            free(answer);
-            return -1;
-        }
-        e = malloc(sizeof(entry) + n);
-        if (!e) {
-            free(answer);
-            return -1;
-        }
-        e->hash = h;
-        e->key_len = n;
-        memcpy(e->key, r->branch.p, r->branch.n);
-        e->key[r->branch.n] = '\0';
-        memcpy(e->key + r->branch.n + 1, r->call_id.p, r->call_id.n);
-        size_t b = h & (t->nbuckets - 1);
-        e->chain = t->buckets[b];
-        t->buckets[b] = e;
-        e->older = t->newest;
-        e->newer = NULL;
-        if (t->newest)
-            t->newest->newer = e;
-        else
-            t->oldest = e;
-        t->newest = e;
-        t->count++;
-    }
-    e->answer = answer;
+    entry *e = malloc(sizeof(entry) + n + len);
+    if (!e)
+        return -1;
+    e->hash = h;
+    e->key_len = n;
+    memcpy(e->key, r->branch.p, r->branch.n);
+    e->key[r->branch.n] = '\0';
+    memcpy(e->key + r->branch.n + 1, r->call_id.p, r->call_id.n);
+    e->answer = e->key + n;
+    memcpy(e->answer, p->out + start, len);
+    size_t b = h & (t->nbuckets - 1);
+    e->chain = t->buckets[b];
+    t->buckets[b] = e;
+    e->older = t->newest;
+    e->newer = NULL;
+    if (t->newest)
+        t->newest->newer = e;
+    else
+        t->oldest = e;
+    t->newest = e;
+    t->count++;
     e->answer_len = len;
     e->until = now + 64 * p->t1;
     e->dest = *dest;
