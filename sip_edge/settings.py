@@ -55,6 +55,14 @@ class AnsweredElsewhere(Protocol):
         """Drop it (past Timer H)."""
         ...
 
+    def hold(self, key: tuple[str, str]) -> None:
+        """The core began a server transaction for this (branch, Call-ID)."""
+        ...
+
+    def release(self, key: tuple[str, str]) -> None:
+        """That server transaction ended."""
+        ...
+
 
 @dataclass(frozen=True)
 class Escalate:

@@ -147,6 +147,10 @@ cdef extern from "plane.h":
                                       size_t* n, sockaddr_in* dest)
     void cp_plane_answered_forget(cp_plane* p, const char* branch, size_t bn,
                                   const char* call_id, size_t cn)
+    int cp_plane_hold(cp_plane* p, const char* branch, size_t bn, const char* call_id,
+                      size_t cn)
+    void cp_plane_release(cp_plane* p, const char* branch, size_t bn, const char* call_id,
+                          size_t cn)
     size_t cp_plane_len(const cp_plane* p, unsigned i)
     void cp_plane_queued(const cp_plane* p, unsigned i, const char** data, size_t* n,
                          sockaddr_in* dest)
@@ -648,6 +652,24 @@ cdef class Plane:
         cdef bytes branch = _latin1(key[0]), call_id = _latin1(key[1])
         self._lock()
         cp_plane_answered_forget(self.p, branch, len(branch), call_id, len(call_id))
+        self._unlock()
+
+    def hold(self, tuple key):
+        """The core began a server transaction for this (branch, Call-ID): the plane
+        leaves its retransmissions to the core."""
+        cdef bytes branch = _latin1(key[0]), call_id = _latin1(key[1])
+        cdef int err
+        self._lock()
+        err = cp_plane_hold(self.p, branch, len(branch), call_id, len(call_id))
+        self._unlock()
+        if err < 0:
+            raise MemoryError()
+
+    def release(self, tuple key):
+        """That server transaction ended."""
+        cdef bytes branch = _latin1(key[0]), call_id = _latin1(key[1])
+        self._lock()
+        cp_plane_release(self.p, branch, len(branch), call_id, len(call_id))
         self._unlock()
 
     @property

@@ -115,6 +115,52 @@ const char *cp_plane_answered_get(cp_plane *p, const char *branch, size_t bn,
     return e->answer;
 }
 
+/* The core's own INVITE server transactions (calls it forwarded): the plane declines
+ * their retransmissions, whatever the rules say now (a reload may block a number whose
+ * call is in set-up: its retransmission is the transaction's, RFC 3261 17.2.1). */
+int cp_plane_hold(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn)
+{
+    cp_answered *t = p->held;
+    cp_span b = {branch, bn}, c = {call_id, cn};
+    uint64_t h = fnv(branch, bn, call_id, cn);
+    if (find(t, &b, &c, h))
+        return 0;
+    if (t->count + 1 > t->nbuckets && grow(t) < 0)
+        return -1;
+    size_t n = bn + 1 + cn;
+    entry *e = malloc(sizeof(entry) + n);
+    if (!e)
+        return -1;
+    memset(e, 0, sizeof(entry));
+    e->hash = h;
+    e->key_len = n;
+    memcpy(e->key, branch, bn);
+    e->key[bn] = '\0';
+    memcpy(e->key + bn + 1, call_id, cn);
+    size_t k = h & (t->nbuckets - 1);
+    e->chain = t->buckets[k];
+    t->buckets[k] = e;
+    e->older = t->newest;
+    if (t->newest)
+        t->newest->newer = e;
+    else
+        t->oldest = e;
+    t->newest = e;
+    t->count++;
+    if (t->count > p->max_answered) /* bounded as the core's table is */
+        drop(t, t->oldest);
+    return 0;
+}
+
+void cp_plane_release(cp_plane *p, const char *branch, size_t bn, const char *call_id,
+                      size_t cn)
+{
+    cp_span b = {branch, bn}, c = {call_id, cn};
+    entry *e = find(p->held, &b, &c, fnv(branch, bn, call_id, cn));
+    if (e)
+        drop(p->held, e);
+}
+
 void cp_plane_answered_forget(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                               size_t cn)
 {
@@ -448,6 +494,8 @@ int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sock
         /* Past Timer H: decided again as a new attempt (the core deletes it the same). */
         drop(p->answered, e);
     }
+    if (p->held->count && find(p->held, &r.branch, &r.call_id, h))
+        return 0; /* a retransmission of a call the core forwarded: its transaction's */
     const cp_trunk *t = &p->trunks[trunk];
     cp_decision d;
     if (cp_decide(p->rules, t->account, r.user.p, r.user.n, &d) != CP_REFUSE)
@@ -511,9 +559,14 @@ cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t ma
         p->answered->nbuckets = 1024;
         p->answered->buckets = calloc(1024, sizeof(entry *));
     }
+    p->held = calloc(1, sizeof(cp_answered));
+    if (p->held) {
+        p->held->nbuckets = 256;
+        p->held->buckets = calloc(256, sizeof(entry *));
+    }
     if (!p->buffers || !p->msgs || !p->iovs || !p->names || !p->python || !p->out ||
         !p->out_off || !p->out_len_each || !p->out_dest || !p->peer_keys || !p->peer_vals ||
-        !p->answered || !p->answered->buckets) {
+        !p->answered || !p->answered->buckets || !p->held || !p->held->buckets) {
         cp_plane_free(p);
         return NULL;
     }
@@ -565,6 +618,12 @@ void cp_plane_free(cp_plane *p)
             cp_plane_clear_answered(p);
         free(p->answered->buckets);
         free(p->answered);
+    }
+    if (p->held) {
+        while (p->held->buckets && p->held->oldest)
+            drop(p->held, p->held->oldest);
+        free(p->held->buckets);
+        free(p->held);
     }
     free_refusals(p);
     free(p->dialer.status_line);

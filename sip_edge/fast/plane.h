@@ -168,6 +168,7 @@ typedef struct cp_plane {
     size_t decision_prefix_len;
     /* state */
     struct cp_answered *answered;
+    struct cp_answered *held;   /* (branch, Call-ID) of the core's server transactions */
     double t1;
     size_t max_answered;
     cp_limits *limits;
@@ -217,6 +218,10 @@ const char *cp_plane_answered_get(cp_plane *p, const char *branch, size_t bn,
                                   struct sockaddr_in *dest);
 void cp_plane_answered_forget(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                               size_t cn);
+/* A server transaction of the core begins or ends (see plane.c). */
+int cp_plane_hold(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn);
+void cp_plane_release(cp_plane *p, const char *branch, size_t bn, const char *call_id,
+                      size_t cn);
 /* Append the decision-log line of one refusal (logline.c); 0, or -1 when it was dropped. */
 int cp_log_line(cp_plane *p, const cp_trunk *t, const cp_refusal *ref,
                 unsigned long long decision, double now, const char *dial, size_t dial_len,

@@ -206,6 +206,4 @@ junk = st.one_of(
 )
 dial_strings = st.one_of(common, separated, uris, junk)
 
-HYPOTHESIS = settings(
-    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+HYPOTHESIS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
