@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from policy import Account, Call, Carrier, Decision, PowerDialerFile, RuleRef, Snapshot, WindowTotal
+from policy import (
+    Account,
+    Call,
+    Carrier,
+    CompiledAccount,
+    Decision,
+    PowerDialerFile,
+    RuleRef,
+    Snapshot,
+    WindowTotal,
+)
 from sip_edge.message import is_digits
 
 from .sdp import AllowedCodecs, MediaShares
@@ -41,6 +51,11 @@ class PolicyLike(Protocol):
 
     def decide(self, account: Account, call: Call) -> Decision:
         """Decide one call of ``account``."""
+        ...
+
+    def compiled(self, account: Account, snapshot: Snapshot | None = None) -> CompiledAccount:
+        """``account`` compiled against ``snapshot`` (a data plane builds its C tables
+        from it, ``sip_edge/fast/bridge.py``)."""
         ...
 
 

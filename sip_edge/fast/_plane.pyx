@@ -3,7 +3,7 @@
 
 ``Plane`` reads a worker's UDP socket in batches; the datagrams it answered alone (refused
 INVITEs, their retransmissions and ACKs) never become Python objects, the others come
-back from ``recv`` as ``(data, (host, port))`` for the Python core. ``CLimits`` is
+back from ``take_declined`` as ``(data, (host, port))`` for the Python core. ``CLimits`` is
 ``sip_edge.limits.Limits`` over the C tables the plane counts in, so a call the core
 handles and a call the plane handles count against the same limits.
 """
@@ -88,6 +88,9 @@ cdef extern from "plane.h":
         int throttle
         char* account_json
         size_t account_json_len
+    ctypedef struct cp_buf:
+        char* data
+        size_t len
     ctypedef struct cp_logfmt:
         char* head
         size_t head_len
@@ -115,8 +118,7 @@ cdef extern from "plane.h":
         char decision_prefix[96]
         size_t decision_prefix_len
         cp_logfmt log
-        char* log_buf
-        size_t log_len
+        cp_buf lines
         unsigned long long log_dropped
         unsigned long long counters[1]
         size_t max_message
@@ -133,10 +135,8 @@ cdef extern from "plane.h":
     cp_plane* cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t max_answered,
                            cp_limits* limits)
     void cp_plane_free(cp_plane* p)
-    int cp_plane_recv(cp_plane* p, double now)
     int cp_plane_handle(cp_plane* p, const char* data, size_t len, const sockaddr_in* src,
                         double now)
-    int cp_plane_flush(cp_plane* p, unsigned long long* sent)
     int cp_plane_set_peer(cp_plane* p, uint32_t addr, uint16_t port, int trunk)
     void cp_plane_clear_peers(cp_plane* p)
     int cp_plane_set_refusals(cp_plane* p, int n)
@@ -160,11 +160,11 @@ cdef extern from "plane.h":
     cp_queued* cp_plane_take_queue(cp_plane* p, unsigned* n)
 
 
-#: Counters the plane keeps, by the names the core's ``stats`` uses.
+#: Counters the plane keeps (plane.h's CP_C_*), by the names the core's ``stats`` uses.
 COUNTER_NAMES = {
-    "invite_retransmission": 3,
-    "ack_absorbed": 4,
-    "evicted": 5,
+    "invite_retransmission": CP_C_RETRANSMISSION,
+    "ack_absorbed": CP_C_ACK_ABSORBED,
+    "evicted": CP_C_EVICTED,
 }
 #: Refusal counters: ``stats`` keys are given per refusal; at most this many distinct.
 MAX_REFUSAL_COUNTERS = 64
@@ -392,8 +392,8 @@ cdef class Plane:
 
     Two ways to run it: ``start()`` gives it its own thread, which reads the socket
     without the GIL and queues what Python must handle (``take_declined``, signalled on
-    ``wake_fd``); or the caller drives it, ``recv`` (a socket) or ``handle``/``take``
-    (tests). Every method takes the lock the thread holds while it works.
+    ``wake_fd``); or the caller drives it with ``handle``/``take`` (tests, twins). Every
+    method takes the lock the thread holds while it works.
     """
 
     cdef cp_plane* p
@@ -405,7 +405,6 @@ cdef class Plane:
     cdef object _sources  # (addr << 16 | port) -> (host, port)
     cdef unsigned long long _handled_seen
     cdef unsigned long long _declined_seen
-    cdef public int last  # datagrams the last recv() read
     cdef public int wake_fd  # -1 until start()
 
     def __cinit__(self, int fd, CLimits limits, unsigned int batch=64, Py_ssize_t size=65535,
@@ -484,8 +483,11 @@ cdef class Plane:
         """The edge's Via sent-by, its To-tag prefix and the decision-id prefix ('' when
         no decisions are recorded)."""
         cdef bytes v = _latin1(via_host), t = _latin1(tag_prefix), d = _latin1(decision_prefix)
-        if len(v) >= 128 or len(t) >= 32 or len(d) >= 96:
-            raise ValueError("identity too long for the plane")
+        for what, value, limit in (("via_host", v, 128), ("tag_prefix", t, 32),
+                                   ("decision_prefix", d, 96)):
+            if len(value) >= limit:
+                raise ValueError(f"{what}: expected under {limit} bytes, got {len(value)}: "
+                                 f"{value[:40]!r}")
         self._lock()
         memcpy(self.p.via_host, <const char*>v, len(v))
         self.p.via_host_len = len(v)
@@ -508,7 +510,8 @@ cdef class Plane:
         if hit is not None:
             return <int>hit
         if len(self._counter_names) >= MAX_REFUSAL_COUNTERS:
-            raise ValueError("too many refusal counters for the plane")
+            raise ValueError(f"refusal counter {name!r}: expected at most {MAX_REFUSAL_COUNTERS} "
+                             "distinct refusal counters in one plane")
         self._counter_names.append(name)
         self._counter_index[name] = CP_C_FIXED + len(self._counter_names) - 1
         return CP_C_FIXED + len(self._counter_names) - 1
@@ -527,7 +530,7 @@ cdef class Plane:
         """The decision-log lines' fixed parts (``logline.c``): ``head`` up to the id's
         number, ``middle`` from after the time to the account, and the masking."""
         if not 0 <= mask_digits <= 32:
-            raise ValueError("mask_digits: the plane masks 0 to 32 digits")
+            raise ValueError(f"mask_digits: expected 0 to 32 (what the plane masks), got {mask_digits}")
         self._lock()
         try:
             free(self.p.log.head)
@@ -695,35 +698,9 @@ cdef class Plane:
         self._sources[key] = out
         return out
 
-    def recv(self, double now):
-        """One batch read; the datagrams left to the core, as ``[(data, (host, port))]``.
-        Returns None when nothing was waiting. Answers wait for :meth:`flush`."""
-        cdef int n
-        cdef list out = []
-        cdef int i
-        cdef sockaddr_in* name
-        self._lock()
-        try:
-            n = cp_plane_recv(self.p, now)
-            self.last = n if n > 0 else 0
-            if n <= 0:
-                return None
-            for i in range(n):
-                if not self.p.python[i]:
-                    continue
-                name = &self.p.names[2 * i]
-                if name.sin_family != AF_INET:
-                    continue  # the socket is IPv4: nothing else arrives
-                out.append((PyBytes_FromStringAndSize(self.p.buffers + i * self.p.size,
-                                                      cp_plane_len(self.p, i)),
-                            self._source(name)))
-        finally:
-            self._unlock()
-        return out
-
     def handle(self, bytes data, tuple addr, double now) -> bool:
-        """One datagram through the plane as ``recv`` takes it (tests, twins): True if the
-        plane handled it (its answer queued for ``flush``/``take``)."""
+        """One datagram through the plane as its thread takes it (tests, twins): True if
+        the plane handled it (its answer queued for ``take``)."""
         cdef sockaddr_in src
         memset(&src, 0, sizeof(src))
         src.sin_family = AF_INET
@@ -754,18 +731,6 @@ cdef class Plane:
         finally:
             self._unlock()
         return out
-
-    def flush(self) -> int:
-        """Send the queued answers (sendmmsg); returns how many could not be sent."""
-        cdef unsigned long long sent = 0
-        cdef int failed = 0
-        self._lock()
-        if self.p.nout:
-            failed = cp_plane_flush(self.p, &sent)
-            self.p.sent += sent
-            self.p.send_errors += failed
-        self._unlock()
-        return failed
 
     # --- what Python takes from it --------------------------------------------------------
 
@@ -831,8 +796,8 @@ cdef class Plane:
         cdef bytes out
         self._lock()
         try:
-            out = PyBytes_FromStringAndSize(self.p.log_buf, self.p.log_len) if self.p.log_len else b""
-            self.p.log_len = 0
+            out = PyBytes_FromStringAndSize(self.p.lines.data, self.p.lines.len) if self.p.lines.len else b""
+            self.p.lines.len = 0
         finally:
             self._unlock()
         return out

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from policy import AccountError, Decision, encode_event, event_of
+from policy import AccountError, Decision, Snapshot, encode_event, event_of
 
 from ._cdecide import CAccount, CRules
 from ._plane import CLimits, Plane
@@ -61,25 +61,24 @@ class PlaneBridge:
             prefix = recorder.id_prefix
         plane.set_identity(core.via_host, core.tag_prefix, prefix)
         self._logging = recorder is not None and recorder.log is not None
-        self._snapshot: object = None
         self._generation = -1
         self._rows: RowTable | None = None
         self._crules: CRules | None = None
+        self._built_from: Snapshot | None = None
 
     # --- keeping the tables in step ----------------------------------------------------
 
     def sync(self) -> None:
         """Rebuild what changed since the last batch (cheap when nothing did)."""
         core = self.core
-        snapshot = core.policy.snapshot
-        if snapshot is not self._snapshot:
-            self._load_rules(snapshot)
-        if core.generation != self._generation or snapshot is not self._snapshot:
+        reloaded = core.policy.snapshot is not self._built_from
+        if reloaded:
+            self._load_rules()
+        if reloaded or core.generation != self._generation:
             self._load_trunks()
-            self._snapshot = snapshot
             self._generation = core.generation
 
-    def _load_rules(self, snapshot: object) -> None:
+    def _load_rules(self) -> None:
         core = self.core
         view = core.rules_view()  # the core's refusals and peers of these rules
         rows = RowTable(view.snapshot)
@@ -95,7 +94,7 @@ class PlaneBridge:
         if self._logging:
             self._log_format(view.snapshot.revision)
         self.plane.set_rules(crules, refusals, dialer)
-        self._rows, self._crules = rows, crules
+        self._rows, self._crules, self._built_from = rows, crules, view.snapshot
 
     def _log_tail(self, decision: Decision) -> bytes:
         """The decision-log line of ``decision`` from "verdict" to its end, as msgspec
@@ -123,16 +122,18 @@ class PlaneBridge:
         core, crules = self.core, self._crules
         if crules is None:
             return
-        compiled = getattr(core.policy, "compiled", None)
         names = sorted(set(core.settings.trunks.values()))
         index = {name: i for i, name in enumerate(names)}
         trunks: list[tuple[CAccount | None, str, bool, bytes]] = []
         for name in names:
             account = core.accounts.get(name)
             caccount = None
-            if account is not None and account.dialer_flag != "suspend" and compiled:
+            if account is not None and account.dialer_flag != "suspend":
                 try:
-                    caccount = CAccount.build(crules, compiled(account, core.policy.snapshot))
+                    # Compiled against the snapshot the C rules were built from (CAccount
+                    # refuses a mix).
+                    compiled = core.policy.compiled(account, self._built_from)
+                    caccount = CAccount.build(crules, compiled)
                 except AccountError:
                     caccount = None  # the core refuses it, and counts it
             flag = account.dialer_flag if account is not None else "none"

@@ -13,34 +13,11 @@
 
 #include "plane.h"
 
-static int room(cp_plane *p, size_t more)
-{
-    if (p->log_len + more <= p->log_cap)
-        return 0;
-    if (p->log_len + more > CP_LOG_MAX)
-        return -1;
-    size_t cap = p->log_cap ? p->log_cap : 4096;
-    while (cap < p->log_len + more)
-        cap *= 2;
-    char *b = realloc(p->log_buf, cap);
-    if (!b)
-        return -1;
-    p->log_buf = b;
-    p->log_cap = cap;
-    return 0;
-}
-
-static void put(cp_plane *p, const char *s, size_t n)
-{
-    memcpy(p->log_buf + p->log_len, s, n);
-    p->log_len += n;
-}
-
 /* `s` as the inside of a JSON string with its last `mask` digits as X. The plane takes
  * only printable ASCII dial strings, so '"' and '\\' are all there is to escape. */
-static void put_masked(cp_plane *p, const char *s, size_t n, int mask)
+static void put_masked(cp_buf *b, const char *s, size_t n, int mask)
 {
-    size_t start = p->log_len, i;
+    size_t i;
     int left = mask;
     size_t cut[CP_MASK_MAX];
     int ncut = 0;
@@ -56,22 +33,9 @@ static void put_masked(cp_plane *p, const char *s, size_t n, int mask)
             if (cut[k] == i)
                 c = 'X';
         if (c == '"' || c == '\\')
-            p->log_buf[p->log_len++] = '\\';
-        p->log_buf[p->log_len++] = c;
+            b->data[b->len++] = '\\';
+        b->data[b->len++] = c;
     }
-    (void)start;
-}
-
-static void put_b36(cp_plane *p, unsigned long long v)
-{
-    char b[24];
-    int n = 0;
-    do {
-        b[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
-        v /= 36;
-    } while (v);
-    while (n)
-        p->log_buf[p->log_len++] = b[--n];
 }
 
 /* A Unix time in seconds with six decimals (microseconds, as the Python writer's
@@ -108,23 +72,23 @@ int cp_log_line(cp_plane *p, const cp_trunk *t, const cp_refusal *ref,
         dial_len = 128; /* event_of keeps dial[:128] */
     size_t need = p->log.head_len + p->log.middle_len + t->account_json_len +
                   ref->log_tail_len + 2 * dial_len + ndigits + 96;
-    if (room(p, need) < 0) {
+    if (cp_buf_reserve(&p->lines, need) < 0) {
         p->log_dropped++;
         return -1;
     }
     char ts[40];
     int ts_n = format_ts(ts, now + p->log.wall_offset);
-    put(p, p->log.head, p->log.head_len);
-    put_b36(p, decision);
-    put(p, "\",\"ts\":", 7);
-    put(p, ts, (size_t)ts_n);
-    put(p, p->log.middle, p->log.middle_len);
-    put(p, t->account_json, t->account_json_len);
-    put(p, ",\"dial\":\"", 9);
-    put_masked(p, dial, dial_len, p->log.mask_digits);
-    put(p, "\",\"number\":\"", 12);
-    put_masked(p, digits, ndigits, p->log.mask_digits);
-    put(p, "\",", 2);
-    put(p, ref->log_tail, ref->log_tail_len);
+    cp_buf_put(&p->lines, p->log.head, p->log.head_len);
+    cp_buf_digits(&p->lines, decision, 36);
+    cp_buf_put(&p->lines, "\",\"ts\":", 7);
+    cp_buf_put(&p->lines, ts, (size_t)ts_n);
+    cp_buf_put(&p->lines, p->log.middle, p->log.middle_len);
+    cp_buf_put(&p->lines, t->account_json, t->account_json_len);
+    cp_buf_put(&p->lines, ",\"dial\":\"", 9);
+    put_masked(&p->lines, dial, dial_len, p->log.mask_digits);
+    cp_buf_put(&p->lines, "\",\"number\":\"", 12);
+    put_masked(&p->lines, digits, ndigits, p->log.mask_digits);
+    cp_buf_put(&p->lines, "\",", 2);
+    cp_buf_put(&p->lines, ref->log_tail, ref->log_tail_len);
     return 0;
 }

@@ -95,6 +95,35 @@ static int grow(cp_answered *t)
     return 0;
 }
 
+/* A new entry for (branch, Call-ID), `extra` bytes after its key, linked newest. */
+static entry *add(cp_answered *t, uint64_t h, const char *branch, size_t bn,
+                  const char *call_id, size_t cn, size_t extra)
+{
+    if (t->count + 1 > t->nbuckets && grow(t) < 0)
+        return NULL;
+    size_t n = bn + 1 + cn;
+    entry *e = malloc(sizeof(entry) + n + extra);
+    if (!e)
+        return NULL;
+    memset(e, 0, sizeof(entry));
+    e->hash = h;
+    e->key_len = n;
+    memcpy(e->key, branch, bn);
+    e->key[bn] = '\0';
+    memcpy(e->key + bn + 1, call_id, cn);
+    size_t k = h & (t->nbuckets - 1);
+    e->chain = t->buckets[k];
+    t->buckets[k] = e;
+    e->older = t->newest;
+    if (t->newest)
+        t->newest->newer = e;
+    else
+        t->oldest = e;
+    t->newest = e;
+    t->count++;
+    return e;
+}
+
 void cp_plane_clear_answered(cp_plane *p)
 {
     while (p->answered->oldest)
@@ -125,28 +154,8 @@ int cp_plane_hold(cp_plane *p, const char *branch, size_t bn, const char *call_i
     uint64_t h = fnv(branch, bn, call_id, cn);
     if (find(t, &b, &c, h))
         return 0;
-    if (t->count + 1 > t->nbuckets && grow(t) < 0)
+    if (!add(t, h, branch, bn, call_id, cn, 0))
         return -1;
-    size_t n = bn + 1 + cn;
-    entry *e = malloc(sizeof(entry) + n);
-    if (!e)
-        return -1;
-    memset(e, 0, sizeof(entry));
-    e->hash = h;
-    e->key_len = n;
-    memcpy(e->key, branch, bn);
-    e->key[bn] = '\0';
-    memcpy(e->key + bn + 1, call_id, cn);
-    size_t k = h & (t->nbuckets - 1);
-    e->chain = t->buckets[k];
-    t->buckets[k] = e;
-    e->older = t->newest;
-    if (t->newest)
-        t->newest->newer = e;
-    else
-        t->oldest = e;
-    t->newest = e;
-    t->count++;
     if (t->count > p->max_answered) /* bounded as the core's table is */
         drop(t, t->oldest);
     return 0;
@@ -191,10 +200,8 @@ static size_t peer_slot(const cp_plane *p, uint64_t key)
 int cp_plane_set_peer(cp_plane *p, uint32_t addr, uint16_t port, int trunk)
 {
     uint64_t key = peer_key(addr, port);
-    size_t i = peer_slot(p, key), used = 0;
-    for (size_t k = 0; k < p->peer_cap; k++)
-        used += p->peer_keys[k] != 0;
-    if ((used + 1) * 2 > p->peer_cap) {
+    size_t i = peer_slot(p, key);
+    if ((p->peer_used + 1) * 2 > p->peer_cap) {
         size_t cap = p->peer_cap * 2;
         uint64_t *keys = calloc(cap, sizeof(uint64_t));
         int *vals = calloc(cap, sizeof(int));
@@ -224,6 +231,7 @@ int cp_plane_set_peer(cp_plane *p, uint32_t addr, uint16_t port, int trunk)
     }
     while (p->peer_keys[i] && p->peer_keys[i] != key)
         i = (i + 1) & (p->peer_cap - 1);
+    p->peer_used += p->peer_keys[i] == 0;
     p->peer_keys[i] = key;
     p->peer_vals[i] = trunk;
     return 0;
@@ -232,6 +240,7 @@ int cp_plane_set_peer(cp_plane *p, uint32_t addr, uint16_t port, int trunk)
 void cp_plane_clear_peers(cp_plane *p)
 {
     memset(p->peer_keys, 0, p->peer_cap * sizeof(uint64_t));
+    p->peer_used = 0;
 }
 
 /* The trunk a source is, -1 for another peer, or CP_NO_PEER: exact (address, port) entries first, as the Python
@@ -254,51 +263,6 @@ static int trunk_of(const cp_plane *p, const struct sockaddr_in *src)
 
 /* ---- answers ------------------------------------------------------------------------- */
 
-static int reserve(cp_plane *p, size_t more)
-{
-    if (p->out_len + more <= p->out_cap)
-        return 0;
-    size_t cap = p->out_cap * 2;
-    while (cap < p->out_len + more)
-        cap *= 2;
-    char *b = realloc(p->out, cap);
-    if (!b)
-        return -1;
-    p->out = b;
-    p->out_cap = cap;
-    return 0;
-}
-
-static void put(cp_plane *p, const void *s, size_t n)
-{
-    memcpy(p->out + p->out_len, s, n);
-    p->out_len += n;
-}
-
-static void put_hex(cp_plane *p, unsigned long long v)
-{
-    char b[24];
-    int n = 0;
-    do {
-        b[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    while (n)
-        p->out[p->out_len++] = b[--n];
-}
-
-static void put_b36(cp_plane *p, unsigned long long v)
-{
-    char b[24];
-    int n = 0;
-    do {
-        b[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
-        v /= 36;
-    } while (v);
-    while (n)
-        p->out[p->out_len++] = b[--n];
-}
-
 static int queue(cp_plane *p, size_t start, const struct sockaddr_in *dest)
 {
     if (p->nout == p->out_slots) {
@@ -317,7 +281,7 @@ static int queue(cp_plane *p, size_t start, const struct sockaddr_in *dest)
         p->out_slots = n;
     }
     p->out_off[p->nout] = start;
-    p->out_len_each[p->nout] = p->out_len - start;
+    p->out_len_each[p->nout] = p->out.len - start;
     p->out_dest[p->nout] = *dest;
     p->nout++;
     return 0;
@@ -364,46 +328,46 @@ static int build(cp_plane *p, const cp_request *r, const cp_refusal *ref,
                   p->decision_prefix_len + ip_n + (size_t)port_n + 160;
     for (int i = 0; i < r->necho; i++)
         need += r->echo[i].n + 2;
-    if (reserve(p, need) < 0)
+    if (cp_buf_reserve(&p->out, need) < 0)
         return -1;
-    *start = p->out_len;
-    put(p, ref->status_line, ref->status_len);
+    *start = p->out.len;
+    cp_buf_put(&p->out, ref->status_line, ref->status_len);
     for (int i = 0; i < r->necho; i++) {
         if (i != r->top) {
-            put(p, r->echo[i].p, r->echo[i].n);
-            put(p, "\r\n", 2);
+            cp_buf_put(&p->out, r->echo[i].p, r->echo[i].n);
+            cp_buf_put(&p->out, "\r\n", 2);
             continue;
         }
         const char *v = r->top_value.p;
-        put(p, "Via: ", 5);
+        cp_buf_put(&p->out, "Via: ", 5);
         if (r->rport_empty) {
-            put(p, v, r->rport_at);
-            put(p, "=", 1);
-            put(p, port, (size_t)port_n);
-            put(p, v + r->rport_at, r->top_value.n - r->rport_at);
+            cp_buf_put(&p->out, v, r->rport_at);
+            cp_buf_put(&p->out, "=", 1);
+            cp_buf_put(&p->out, port, (size_t)port_n);
+            cp_buf_put(&p->out, v + r->rport_at, r->top_value.n - r->rport_at);
         } else {
-            put(p, v, r->top_value.n);
+            cp_buf_put(&p->out, v, r->top_value.n);
         }
         if (!r->has_received && !(r->via_host.n == ip_n && memcmp(r->via_host.p, ip, ip_n) == 0)) {
-            put(p, ";received=", 10);
-            put(p, ip, ip_n);
+            cp_buf_put(&p->out, ";received=", 10);
+            cp_buf_put(&p->out, ip, ip_n);
         }
-        put(p, "\r\n", 2);
+        cp_buf_put(&p->out, "\r\n", 2);
     }
-    put(p, "To: ", 4);
-    put(p, r->to.p, r->to.n);
-    put(p, ";tag=", 5);
-    put(p, p->tag_prefix, p->tag_prefix_len);
-    put_hex(p, p->next_id++);
-    put(p, "\r\n", 2);
-    put(p, ref->extra, ref->extra_len);
+    cp_buf_put(&p->out, "To: ", 4);
+    cp_buf_put(&p->out, r->to.p, r->to.n);
+    cp_buf_put(&p->out, ";tag=", 5);
+    cp_buf_put(&p->out, p->tag_prefix, p->tag_prefix_len);
+    cp_buf_digits(&p->out, p->next_id++, 16);
+    cp_buf_put(&p->out, "\r\n", 2);
+    cp_buf_put(&p->out, ref->extra, ref->extra_len);
     if (p->decision_prefix_len) {
-        put(p, "Callpolicy-Decision: ", 21);
-        put(p, p->decision_prefix, p->decision_prefix_len);
-        put_b36(p, decision);
-        put(p, "\r\n", 2);
+        cp_buf_put(&p->out, "Callpolicy-Decision: ", 21);
+        cp_buf_put(&p->out, p->decision_prefix, p->decision_prefix_len);
+        cp_buf_digits(&p->out, decision, 36);
+        cp_buf_put(&p->out, "\r\n", 2);
     }
-    put(p, "Content-Length: 0\r\n\r\n", 21);
+    cp_buf_put(&p->out, "Content-Length: 0\r\n\r\n", 21);
     return 0;
 }
 
@@ -416,30 +380,12 @@ static int remember(cp_plane *p, const cp_request *r, uint64_t h, size_t start,
     cp_answered *t = p->answered;
     while (t->oldest && t->oldest->until <= now)
         drop(t, t->oldest);
-    size_t n = r->branch.n + 1 + r->call_id.n, len = p->out_len - start;
-    if (t->count + 1 > t->nbuckets && grow(t) < 0)
-        return -1;
-    entry *e = malloc(sizeof(entry) + n + len);
+    size_t len = p->out.len - start;
+    entry *e = add(t, h, r->branch.p, r->branch.n, r->call_id.p, r->call_id.n, len);
     if (!e)
         return -1;
-    e->hash = h;
-    e->key_len = n;
-    memcpy(e->key, r->branch.p, r->branch.n);
-    e->key[r->branch.n] = '\0';
-    memcpy(e->key + r->branch.n + 1, r->call_id.p, r->call_id.n);
-    e->answer = e->key + n;
-    memcpy(e->answer, p->out + start, len);
-    size_t b = h & (t->nbuckets - 1);
-    e->chain = t->buckets[b];
-    t->buckets[b] = e;
-    e->older = t->newest;
-    e->newer = NULL;
-    if (t->newest)
-        t->newest->newer = e;
-    else
-        t->oldest = e;
-    t->newest = e;
-    t->count++;
+    e->answer = e->key + e->key_len;
+    memcpy(e->answer, p->out.data + start, len);
     e->answer_len = len;
     e->until = now + 64 * p->t1;
     e->dest = *dest;
@@ -453,10 +399,10 @@ static int remember(cp_plane *p, const cp_request *r, uint64_t h, size_t start,
 
 static int resend(cp_plane *p, const entry *e)
 {
-    if (reserve(p, e->answer_len) < 0)
+    if (cp_buf_reserve(&p->out, e->answer_len) < 0)
         return -1;
-    size_t start = p->out_len;
-    put(p, e->answer, e->answer_len);
+    size_t start = p->out.len;
+    cp_buf_put(&p->out, e->answer, e->answer_len);
     return queue(p, start, &e->dest);
 }
 
@@ -545,8 +491,7 @@ cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t ma
     p->iovs = calloc(batch, sizeof(struct iovec));
     p->names = calloc(batch, sizeof(struct sockaddr_in) * 2);
     p->python = calloc(batch, 1);
-    p->out_cap = 65536;
-    p->out = malloc(p->out_cap);
+    p->lines.max = CP_LOG_MAX;
     p->out_slots = batch * 2;
     p->out_off = calloc(p->out_slots, sizeof(size_t));
     p->out_len_each = calloc(p->out_slots, sizeof(size_t));
@@ -564,7 +509,7 @@ cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t ma
         p->held->nbuckets = 256;
         p->held->buckets = calloc(256, sizeof(entry *));
     }
-    if (!p->buffers || !p->msgs || !p->iovs || !p->names || !p->python || !p->out ||
+    if (!p->buffers || !p->msgs || !p->iovs || !p->names || !p->python || cp_buf_reserve(&p->out, 65536) < 0 ||
         !p->out_off || !p->out_len_each || !p->out_dest || !p->peer_keys || !p->peer_vals ||
         !p->answered || !p->answered->buckets || !p->held || !p->held->buckets) {
         cp_plane_free(p);
@@ -636,14 +581,14 @@ void cp_plane_free(cp_plane *p)
     free(p->iovs);
     free(p->names);
     free(p->python);
-    free(p->out);
+    free(p->out.data);
     free(p->out_off);
     free(p->out_len_each);
     free(p->out_dest);
     free(p->peer_keys);
     free(p->peer_vals);
     free(p->trunks);
-    free(p->log_buf);
+    free(p->lines.data);
     free(p->log.head);
     free(p->log.middle);
     free(p);
@@ -661,7 +606,6 @@ static void reset_names(cp_plane *p)
 static void process(cp_plane *p, int n, double now)
 {
     struct mmsghdr *m = p->msgs;
-    p->filled = (unsigned)n;
     p->counters[CP_C_RECEIVED] += (unsigned long long)n;
     for (int i = 0; i < n; i++) {
         const struct sockaddr_in *src = &p->names[2 * i];
@@ -670,17 +614,6 @@ static void process(cp_plane *p, int n, double now)
         p->python[i] = (unsigned char)!ours;
         p->counters[ours ? CP_C_HANDLED : CP_C_DECLINED]++;
     }
-}
-
-int cp_plane_recv(cp_plane *p, double now)
-{
-    reset_names(p);
-    p->filled = 0;
-    int n = recvmmsg(p->fd, p->msgs, p->batch, MSG_DONTWAIT, NULL);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
-    process(p, n, now);
-    return n;
 }
 
 int cp_plane_flush(cp_plane *p, unsigned long long *sent)
@@ -693,7 +626,7 @@ int cp_plane_flush(cp_plane *p, unsigned long long *sent)
         unsigned k = p->nout - at < 64 ? p->nout - at : 64;
         memset(out, 0, k * sizeof(struct mmsghdr));
         for (unsigned i = 0; i < k; i++) {
-            iov[i].iov_base = p->out + p->out_off[at + i];
+            iov[i].iov_base = p->out.data + p->out_off[at + i];
             iov[i].iov_len = p->out_len_each[at + i];
             out[i].msg_hdr.msg_iov = &iov[i];
             out[i].msg_hdr.msg_iovlen = 1;
@@ -713,7 +646,7 @@ int cp_plane_flush(cp_plane *p, unsigned long long *sent)
         *sent += (unsigned long long)n;
     }
     p->nout = 0;
-    p->out_len = 0;
+    p->out.len = 0;
     return failed;
 }
 
@@ -725,7 +658,7 @@ size_t cp_plane_len(const cp_plane *p, unsigned i)
 void cp_plane_queued(const cp_plane *p, unsigned i, const char **data, size_t *n,
                      struct sockaddr_in *dest)
 {
-    *data = p->out + p->out_off[i];
+    *data = p->out.data + p->out_off[i];
     *n = p->out_len_each[i];
     *dest = p->out_dest[i];
 }
@@ -733,7 +666,7 @@ void cp_plane_queued(const cp_plane *p, unsigned i, const char **data, size_t *n
 void cp_plane_drop_queued(cp_plane *p)
 {
     p->nout = 0;
-    p->out_len = 0;
+    p->out.len = 0;
 }
 
 /* ---- the plane's thread ------------------------------------------------------------ */

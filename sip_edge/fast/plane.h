@@ -1,7 +1,7 @@
 /* The edge's UDP data plane in C: the refused call end to end, without Python objects.
  *
- * One plane per worker socket. cp_plane_recv() reads a batch with recvmmsg(2) and
- * handles, for each datagram, what it can decide alone:
+ * One plane per worker socket. Its thread (cp_plane_start) reads batches with recvmmsg(2)
+ * and handles, for each datagram, what it can decide alone:
  *   - a trunk's INVITE the policy refuses -> the refusal built and queued, remembered
  *     for Timer H (64*T1) by (branch, Call-ID), as the Python core's `_answered`;
  *   - a retransmission of such an INVITE -> the same answer again;
@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "buf.h"
 #include "decide.h"
 
 /* ---- power-dialer counters (sip_edge/limits.py is the reference) ------------------- */
@@ -138,10 +139,8 @@ typedef struct cp_plane {
     void *iovs;              /* struct iovec[batch] */
     struct sockaddr_in *names;
     unsigned char *python;   /* per datagram of the last batch: 1 = for the Python core */
-    unsigned filled;
     /* send side: answers queued by this batch */
-    char *out;
-    size_t out_cap, out_len;
+    cp_buf out;              /* the answers of this batch, back to back */
     size_t *out_off, *out_len_each;
     struct sockaddr_in *out_dest;
     unsigned nout, out_slots;
@@ -155,7 +154,7 @@ typedef struct cp_plane {
     /* peers: IPv4 (addr, port) -> trunk (>= 0) or -1 (another peer: the core's) */
     uint64_t *peer_keys;     /* addr << 17 | port << 1 | 1; 0 = empty */
     int *peer_vals;
-    size_t peer_cap;
+    size_t peer_cap, peer_used;
     /* the edge's own Via sent-by ("host:port"): a request carrying it loops (482) */
     char via_host[128];
     size_t via_host_len;
@@ -173,8 +172,7 @@ typedef struct cp_plane {
     size_t max_answered;
     cp_limits *limits;
     cp_logfmt log;
-    char *log_buf;           /* decision-log lines not yet taken by Python */
-    size_t log_len, log_cap;
+    cp_buf lines;            /* decision-log lines not yet taken by Python (max CP_LOG_MAX) */
     unsigned long long log_dropped;
     unsigned long long counters[CP_C_FIXED + 64];
     size_t max_message;
@@ -192,17 +190,13 @@ typedef struct cp_plane {
 cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t max_answered,
                        cp_limits *limits);
 void cp_plane_free(cp_plane *p);
-/* Read one batch (up to `batch` datagrams) and handle what the plane can; returns the
- * number read (0: nothing waiting), -1 on an error other than EAGAIN (errno kept). */
-int cp_plane_recv(cp_plane *p, double now);
-/* Handle one datagram from `src` as the batch loop does (for tests and the TCP-free
- * twin): returns 1 if the plane handled it, 0 if it is the Python core's. */
+/* Handle one datagram from `src` as the thread does (tests and twins call it directly):
+ * 1 if the plane handled it, 0 if it is the Python core's. */
 int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
                     double now);
 /* Send the queued answers; returns how many could not be sent. */
 int cp_plane_flush(cp_plane *p, unsigned long long *sent);
-/* Start the plane's thread on its fd (its datagrams no longer go through cp_plane_recv by
- * the caller): 0, or an errno. Stop joins it. Both with the lock not held. */
+/* Start the plane's thread on its fd: 0, or an errno. Stop joins it. Both with the lock not held. */
 int cp_plane_start(cp_plane *p, int wake_fd);
 void cp_plane_stop(cp_plane *p);
 /* The queued datagrams: moved to the caller (who frees each data), count in *n. */

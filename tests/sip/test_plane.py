@@ -9,7 +9,6 @@ remembered and decision-log lines. The plane must also really answer the plain r
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +24,8 @@ from sip_edge.fast.bridge import PlaneBridge, new_plane
 from sip_edge.limits import Limits
 from sip_edge.message import parse_message
 
-from ._twins import mutate
 from .conftest import OTHER_TRUNK, TRUNK, Harness, acme, fixture, invite, request_from
-from .test_refuse_fast import OTHERS, REFUSED, SHAPES
+from .test_refuse_fast import OTHERS, REFUSED, SHAPES, _mutated_refusals
 
 Addr = tuple[str, int]
 
@@ -214,12 +212,6 @@ def test_a_datagram_from_no_peer_is_the_cores(runtime: PolicyRuntime) -> None:
     (answer,) = t.send(data)
     t.send(_ack(data, answer), ("192.0.2.9", 5060))  # the ACK from a stranger: dropped
     assert t.edge.core.stats["dropped_unknown_peer"] == 1
-
-
-@st.composite
-def _mutated_refusals(draw: st.DrawFn) -> bytes:
-    rnd = random.Random(draw(st.integers(0, 2**32)))
-    return mutate(invite(to=rnd.choice(REFUSED), branch=f"z9hG4bK-m{rnd.random()}"), rnd)
 
 
 @settings(
