@@ -32,7 +32,12 @@ setup(
                     "sip_edge/fast/decide.c",
                 ],
                 include_dirs=["sip_edge/fast"],
-                depends=["sip_edge/fast/plane.h", "sip_edge/fast/scan.h", "sip_edge/fast/decide.h"],
+                depends=[
+                    "sip_edge/fast/plane.h",
+                    "sip_edge/fast/scan.h",
+                    "sip_edge/fast/buf.h",
+                    "sip_edge/fast/decide.h",
+                ],
                 extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-function"],
             ),
         ],
