@@ -19,14 +19,19 @@ setup(
                 depends=["sip_edge/fast/decide.h"],
                 extra_compile_args=["-O3"],
             ),
-            # The data plane: plain C (plane.c, scan.c, limits.c) behind a Cython wrapper,
-            # deciding with decide.c compiled in again (no cross-module C linking).
+            # The data plane: plain C (plane.c, relay.c, the scanners, limits.c) behind a
+            # Cython wrapper, deciding with decide.c compiled in again (no cross-module C
+            # linking).
             Extension(
                 "sip_edge.fast._plane",
                 [
                     "sip_edge/fast/_plane.pyx",
                     "sip_edge/fast/plane.c",
                     "sip_edge/fast/scan.c",
+                    "sip_edge/fast/lex.c",
+                    "sip_edge/fast/relay.c",
+                    "sip_edge/fast/relay_scan.c",
+                    "sip_edge/fast/blake2b.c",
                     "sip_edge/fast/limits.c",
                     "sip_edge/fast/logline.c",
                     "sip_edge/fast/decide.c",
@@ -35,6 +40,9 @@ setup(
                 depends=[
                     "sip_edge/fast/plane.h",
                     "sip_edge/fast/scan.h",
+                    "sip_edge/fast/lex.h",
+                    "sip_edge/fast/relay.h",
+                    "sip_edge/fast/blake2b.h",
                     "sip_edge/fast/buf.h",
                     "sip_edge/fast/decide.h",
                 ],

@@ -142,6 +142,8 @@ class Invites(Refusals, Branching):
                     table.move_to_end(key)
                     continue
                 del table[key]
+                if self.elsewhere is not None:
+                    self.elsewhere.release(key)
                 txn.timers.clear()
                 txn.deadline = None
                 self.stats["evicted"] += 1

@@ -135,6 +135,21 @@ class EdgeCore(FastPaths, Invites):
         """Trunks known by address alone (any port): looked up after :meth:`peers`."""
         return dict(self._trunk_ip)
 
+    def dests(self) -> frozenset[str]:
+        """The hosts the core sends requests and responses to (its peers' and trunks')."""
+        self._rules()
+        return frozenset(self._dests)
+
+    @property
+    def record_route(self) -> str:
+        """The edge's Record-Route value as it writes it (a dialog's first Route)."""
+        return self._rr
+
+    def relayed_bye(self, call_id: str, from_: str, to: str) -> None:
+        """A data plane relayed a BYE of this dialog: the call's site hold ends as if the
+        core had relayed it (``_site_bye``)."""
+        self._site_bye("BYE", call_id, from_, to)
+
     def rendered(self, decision: Decision) -> tuple[bytes, bytes, str]:
         """The refusal of ``decision`` as the core writes it: its status line, the header
         lines that do not depend on the request, and its ``stats`` key."""

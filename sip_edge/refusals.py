@@ -86,6 +86,10 @@ class Refusals(CoreState):
         )
 
     def _remember_refusal(self, key: tuple[str, str], data: bytes, addr: Addr, now: float) -> None:
+        # One table for both paths: a data plane in front absorbs the ACK of any refusal
+        # and relays every other ACK, so it must see the core's refusals too.
+        if self.elsewhere is not None and self.elsewhere.remember(key, data, addr, now):
+            return
         answered = self._answered
         _expire(answered, now)
         answered[key] = (now + 64 * self.settings.timers.t1, data, addr)

@@ -66,6 +66,13 @@ class AnsweredElsewhere(Protocol):
         """(until, the answer, where it went) of the (branch, Call-ID), None if none."""
         ...
 
+    def remember(
+        self, key: tuple[str, str], answer: bytes, addr: tuple[str, int], now: float
+    ) -> bool:
+        """Keep the core's refusal of (branch, Call-ID) for 64*T1 from ``now``; False if
+        it cannot (the core keeps it then)."""
+        ...
+
     def forget(self, key: tuple[str, str]) -> None:
         """Drop it (past Timer H)."""
         ...

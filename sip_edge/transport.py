@@ -114,11 +114,12 @@ class EdgeProtocol:
         happens only when Python has work, so a refused call costs no Python at all.
         """
         bridge.sync()
-        batch = bridge.plane.take_declined()
-        for data, addr in batch:
+        fed = 0
+        for data, addr in bridge.declined():  # lazily: its notes apply in order
             self.feed(data, addr)
+            fed += 1
         # Behind: more was waiting than a wake-up of ``readable`` reads (see there).
-        full = _BATCHES_PER_WAKE if len(batch) >= _BATCH * _BATCHES_PER_WAKE else 0
+        full = _BATCHES_PER_WAKE if fed >= _BATCH * _BATCHES_PER_WAKE else 0
         self._settle(id(bridge), full, flush=False)
         bridge.settle()
         self.flush()

@@ -98,6 +98,8 @@ cdef extern from "plane.h":
         size_t middle_len
         int mask_digits
         double wall_offset
+    ctypedef struct cp_dests:
+        size_t cap
     ctypedef struct cp_plane:
         unsigned batch
         size_t size
@@ -112,6 +114,12 @@ cdef extern from "plane.h":
         int ntrunks
         char via_host[128]
         size_t via_host_len
+        int relay
+        char rr[256]
+        size_t rr_len
+        unsigned char secret[64]
+        size_t secret_len
+        cp_dests dests
         unsigned long long next_id, next_decision
         char tag_prefix[32]
         size_t tag_prefix_len
@@ -129,8 +137,10 @@ cdef extern from "plane.h":
         char* data
         size_t len
         sockaddr_in src
+        int note
     int CP_C_RECEIVED, CP_C_HANDLED, CP_C_DECLINED, CP_C_RETRANSMISSION
     int CP_C_ACK_ABSORBED, CP_C_EVICTED, CP_C_FIXED
+    int CP_C_RESPONSE_STATELESS, CP_C_IN_DIALOG, CP_IN_DIALOG_METHODS
     int CP_NO_PEER
     cp_plane* cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t max_answered,
                            cp_limits* limits)
@@ -145,6 +155,10 @@ cdef extern from "plane.h":
     const char* cp_plane_answered_get(cp_plane* p, const char* branch, size_t bn,
                                       const char* call_id, size_t cn, double* until,
                                       size_t* n, sockaddr_in* dest)
+    int cp_plane_answered_put(cp_plane* p, const char* branch, size_t bn, const char* call_id,
+                              size_t cn, const char* answer, size_t len,
+                              const sockaddr_in* dest, double now)
+    int cp_dests_set(cp_dests* d, const char* const* hosts, const size_t* lens, size_t n)
     void cp_plane_answered_forget(cp_plane* p, const char* branch, size_t bn,
                                   const char* call_id, size_t cn)
     int cp_plane_hold(cp_plane* p, const char* branch, size_t bn, const char* call_id,
@@ -165,7 +179,13 @@ COUNTER_NAMES = {
     "invite_retransmission": CP_C_RETRANSMISSION,
     "ack_absorbed": CP_C_ACK_ABSORBED,
     "evicted": CP_C_EVICTED,
+    "response_stateless": CP_C_RESPONSE_STATELESS,
 }
+#: relay.c's in-dialog counters, in its order (dialogs.ALLOW, then the others).
+_IN_DIALOG = ("invite", "ack", "cancel", "bye", "options", "info", "update", "prack", "refer",
+              "notify", "other")
+assert len(_IN_DIALOG) == CP_IN_DIALOG_METHODS
+COUNTER_NAMES.update({f"in_dialog_{m}": CP_C_IN_DIALOG + i for i, m in enumerate(_IN_DIALOG)})
 #: Refusal counters: ``stats`` keys are given per refusal; at most this many distinct.
 MAX_REFUSAL_COUNTERS = 64
 
@@ -457,7 +477,8 @@ cdef class Plane:
 
     def take_declined(self) -> list:
         """The datagrams the thread left to the core, oldest first, as ``(data, (host,
-        port))``; clears the wake-up."""
+        port))``, and among them, in order, the notes of the BYEs the plane relayed as
+        ``(call_id NUL from NUL to, None)``; clears the wake-up."""
         cdef unsigned long long value
         cdef unsigned n = 0, i
         cdef cp_queued* q
@@ -470,7 +491,7 @@ cdef class Plane:
         try:
             for i in range(n):
                 out.append((PyBytes_FromStringAndSize(q[i].data, q[i].len),
-                            self._source(&q[i].src)))
+                            None if q[i].note else self._source(&q[i].src)))
         finally:
             for i in range(n):
                 free(q[i].data)
@@ -496,6 +517,41 @@ cdef class Plane:
         memcpy(self.p.decision_prefix, <const char*>d, len(d))
         self.p.decision_prefix_len = len(d)
         self._unlock()
+
+    def set_relay(self, bytes secret, str record_route, dests):
+        """What the relay needs of the core (relay.c): the key of its loop hashes, its
+        Record-Route value as written, and the hosts it may send to (``_dests``)."""
+        cdef bytes rr = _latin1(record_route)
+        if len(secret) > 64:
+            raise ValueError(f"secret: expected at most 64 bytes (BLAKE2b's key), got {len(secret)}")
+        if len(rr) >= 256:
+            raise ValueError(f"record_route: expected under 256 bytes, got {len(rr)}: {rr[:40]!r}")
+        cdef list hosts = [_latin1(h) for h in dests]
+        cdef size_t n = len(hosts), i
+        cdef const char** texts = <const char**>malloc((n + 1) * sizeof(char*))
+        cdef size_t* lens = <size_t*>malloc((n + 1) * sizeof(size_t))
+        cdef int err
+        if texts == NULL or lens == NULL:
+            free(texts)
+            free(lens)
+            raise MemoryError()
+        for i in range(n):
+            texts[i] = <const char*>(<bytes>hosts[i])
+            lens[i] = len(<bytes>hosts[i])
+        self._lock()
+        try:
+            err = cp_dests_set(&self.p.dests, texts, lens, n)
+            memcpy(self.p.secret, <const char*>secret, len(secret))
+            self.p.secret_len = len(secret)
+            memcpy(self.p.rr, <const char*>rr, len(rr))
+            self.p.rr_len = len(rr)
+            self.p.relay = err == 0
+        finally:
+            self._unlock()
+            free(texts)
+            free(lens)
+        if err < 0:
+            raise MemoryError()
 
     def ids(self) -> SharedCounter:
         """``next()`` gives the next To-tag/branch number (EdgeCore._ids)."""
@@ -649,6 +705,25 @@ cdef class Plane:
         if answer is None:
             return None
         return until, answer, self._source(&dest)
+
+    def remember(self, tuple key, bytes answer, tuple addr, double now) -> bool:
+        """Remember a refusal the core wrote, for Timer H, in the one table both paths
+        read; False if the plane cannot address ``addr`` (the core keeps it then)."""
+        cdef bytes branch = _latin1(key[0]), call_id = _latin1(key[1])
+        cdef sockaddr_in dest
+        cdef int err
+        memset(&dest, 0, sizeof(dest))
+        dest.sin_family = AF_INET
+        if inet_pton(AF_INET, _latin1(addr[0]), &dest.sin_addr) != 1:
+            return False
+        dest.sin_port = htons(<uint16_t>addr[1])
+        self._lock()
+        err = cp_plane_answered_put(self.p, branch, len(branch), call_id, len(call_id),
+                                    answer, len(answer), &dest, now)
+        self._unlock()
+        if err < 0:
+            raise MemoryError()
+        return True
 
     def forget(self, tuple key):
         """Drop a remembered refusal (past Timer H)."""

@@ -14,6 +14,7 @@ answers differently and TCP goes through ``stream.py``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -145,8 +146,21 @@ class PlaneBridge:
             peers.append((host, 0, index[peer.name]))
         self.plane.set_trunks(trunks)
         self.plane.set_peers(peers)
+        self.plane.set_relay(core.settings.secret, core.record_route, core.dests())
 
     # --- after a batch -----------------------------------------------------------------
+
+    def declined(self) -> Iterator[tuple[bytes, Addr]]:
+        """The datagrams the plane left to the core, oldest first. The notes among them
+        (a BYE the plane relayed) go to the core on the way, in order: a datagram after
+        the BYE sees the call's site hold gone, as if the core had relayed it."""
+        core = self.core
+        for data, addr in self.plane.take_declined():
+            if addr is None:
+                call_id, from_, to = data.decode("latin-1").split("\0")
+                core.relayed_bye(call_id, from_, to)
+            else:
+                yield data, addr
 
     def settle(self) -> None:
         """The plane's counts into the core's ``stats``, its log lines into the log."""

@@ -1,4 +1,5 @@
-/* The edge's UDP data plane: a batch in, the refused calls answered, a batch out.
+/* The edge's UDP data plane: a batch in, the refused calls answered and the dialogs'
+ * messages relayed (relay.c), a batch out.
  * See plane.h for what it handles and README.md for how it sits beside the Python core.
  */
 #define _GNU_SOURCE
@@ -263,7 +264,7 @@ static int trunk_of(const cp_plane *p, const struct sockaddr_in *src)
 
 /* ---- answers ------------------------------------------------------------------------- */
 
-static int queue(cp_plane *p, size_t start, const struct sockaddr_in *dest)
+int cp_plane_queue(cp_plane *p, size_t start, const struct sockaddr_in *dest)
 {
     if (p->nout == p->out_slots) {
         unsigned n = p->out_slots * 2;
@@ -318,14 +319,33 @@ static size_t ip_text(char *b, const struct in_addr *a)
     return n;
 }
 
-static int build(cp_plane *p, const cp_request *r, const cp_refusal *ref,
-                 const struct sockaddr_in *src, unsigned long long decision, size_t *start)
+/* splice.stamped (RFC 3261 18.2.1, RFC 3581): the top Via's value with the source port
+ * in an empty rport and, unless its host is the source address or it has one already,
+ * received=. At most CP_STAMP_MAX bytes more than the value. */
+void cp_put_stamped(cp_buf *b, cp_span value, const cp_via *via, const struct sockaddr_in *src)
 {
     char ip[INET_ADDRSTRLEN], port[8];
     size_t ip_n = ip_text(ip, &src->sin_addr);
-    int port_n = (int)utoa(port, ntohs(src->sin_port));
+    size_t port_n = utoa(port, ntohs(src->sin_port));
+    if (via->rport_empty) {
+        cp_buf_put(b, value.p, via->rport_at);
+        cp_buf_put(b, "=", 1);
+        cp_buf_put(b, port, port_n);
+        cp_buf_put(b, value.p + via->rport_at, value.n - via->rport_at);
+    } else {
+        cp_buf_put(b, value.p, value.n);
+    }
+    if (!via->has_received && !(via->host.n == ip_n && memcmp(via->host.p, ip, ip_n) == 0)) {
+        cp_buf_put(b, ";received=", 10);
+        cp_buf_put(b, ip, ip_n);
+    }
+}
+
+static int build(cp_plane *p, const cp_request *r, const cp_refusal *ref,
+                 const struct sockaddr_in *src, unsigned long long decision, size_t *start)
+{
     size_t need = ref->status_len + ref->extra_len + r->to.n + p->tag_prefix_len +
-                  p->decision_prefix_len + ip_n + (size_t)port_n + 160;
+                  p->decision_prefix_len + CP_STAMP_MAX + 160;
     for (int i = 0; i < r->necho; i++)
         need += r->echo[i].n + 2;
     if (cp_buf_reserve(&p->out, need) < 0)
@@ -338,20 +358,8 @@ static int build(cp_plane *p, const cp_request *r, const cp_refusal *ref,
             cp_buf_put(&p->out, "\r\n", 2);
             continue;
         }
-        const char *v = r->top_value.p;
         cp_buf_put(&p->out, "Via: ", 5);
-        if (r->rport_empty) {
-            cp_buf_put(&p->out, v, r->rport_at);
-            cp_buf_put(&p->out, "=", 1);
-            cp_buf_put(&p->out, port, (size_t)port_n);
-            cp_buf_put(&p->out, v + r->rport_at, r->top_value.n - r->rport_at);
-        } else {
-            cp_buf_put(&p->out, v, r->top_value.n);
-        }
-        if (!r->has_received && !(r->via_host.n == ip_n && memcmp(r->via_host.p, ip, ip_n) == 0)) {
-            cp_buf_put(&p->out, ";received=", 10);
-            cp_buf_put(&p->out, ip, ip_n);
-        }
+        cp_put_stamped(&p->out, r->top_value, &r->via, src);
         cp_buf_put(&p->out, "\r\n", 2);
     }
     cp_buf_put(&p->out, "To: ", 4);
@@ -372,20 +380,20 @@ static int build(cp_plane *p, const cp_request *r, const cp_refusal *ref,
 }
 
 /* _remember_refusal: expire what Timer H let go, insert, evict the oldest past the bound.
- * The key is not there (cp_plane_handle answered or dropped it before deciding), and one
+ * The key is not there (the caller answered or dropped it before deciding), and one
  * allocation holds the entry, its key and its answer. */
-static int remember(cp_plane *p, const cp_request *r, uint64_t h, size_t start,
-                    const struct sockaddr_in *dest, double now)
+static int put_answered(cp_plane *p, uint64_t h, cp_span branch, cp_span call_id,
+                        const char *answer, size_t len, const struct sockaddr_in *dest,
+                        double now)
 {
     cp_answered *t = p->answered;
     while (t->oldest && t->oldest->until <= now)
         drop(t, t->oldest);
-    size_t len = p->out.len - start;
-    entry *e = add(t, h, r->branch.p, r->branch.n, r->call_id.p, r->call_id.n, len);
+    entry *e = add(t, h, branch.p, branch.n, call_id.p, call_id.n, len);
     if (!e)
         return -1;
     e->answer = e->key + e->key_len;
-    memcpy(e->answer, p->out.data + start, len);
+    memcpy(e->answer, answer, len);
     e->answer_len = len;
     e->until = now + 64 * p->t1;
     e->dest = *dest;
@@ -397,35 +405,91 @@ static int remember(cp_plane *p, const cp_request *r, uint64_t h, size_t start,
     return 0;
 }
 
+static int remember(cp_plane *p, const cp_request *r, uint64_t h, size_t start,
+                    const struct sockaddr_in *dest, double now)
+{
+    return put_answered(p, h, r->via.branch, r->call_id, p->out.data + start,
+                        p->out.len - start, dest, now);
+}
+
+int cp_plane_answered_put(cp_plane *p, const char *branch, size_t bn, const char *call_id,
+                          size_t cn, const char *answer, size_t len,
+                          const struct sockaddr_in *dest, double now)
+{
+    cp_span b = {branch, bn}, c = {call_id, cn};
+    uint64_t h = fnv(branch, bn, call_id, cn);
+    entry *e = find(p->answered, &b, &c, h);
+    if (e)
+        drop(p->answered, e); /* the core decided it again (past Timer H) */
+    return put_answered(p, h, b, c, answer, len, dest, now);
+}
+
+int cp_plane_answered_has(cp_plane *p, const char *branch, size_t bn, const char *call_id,
+                          size_t cn)
+{
+    cp_span b = {branch, bn}, c = {call_id, cn};
+    return find(p->answered, &b, &c, fnv(branch, bn, call_id, cn)) != NULL;
+}
+
+int cp_plane_held(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn)
+{
+    cp_span b = {branch, bn}, c = {call_id, cn};
+    return p->held->count && find(p->held, &b, &c, fnv(branch, bn, call_id, cn)) != NULL;
+}
+
 static int resend(cp_plane *p, const entry *e)
 {
     if (cp_buf_reserve(&p->out, e->answer_len) < 0)
         return -1;
     size_t start = p->out.len;
     cp_buf_put(&p->out, e->answer, e->answer_len);
-    return queue(p, start, &e->dest);
+    return cp_plane_queue(p, start, &e->dest);
 }
+
+/* The ACK of our own refusal (RFC 3261 8.2.7): absorbed, from any peer. */
+static int absorb(cp_plane *p, const char *data, size_t len)
+{
+    cp_request r;
+    if (!cp_scan(data, len, p->max_message, p->via_host, p->via_host_len, &r) ||
+        r.method != CP_ACK ||
+        !cp_plane_answered_has(p, r.via.branch.p, r.via.branch.n, r.call_id.p, r.call_id.n))
+        return 0;
+    p->counters[CP_C_ACK_ABSORBED]++;
+    return 1;
+}
+
+static int refuse(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                  int trunk, double now);
 
 int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
                     double now)
 {
-    cp_request r;
     if (!p->enabled || src->sin_family != AF_INET)
         return 0;
     int trunk = trunk_of(p, src);
     if (trunk == CP_NO_PEER)
         return 0; /* dropped and counted by the core */
-    if (!cp_scan(data, len, p->max_message, p->via_host, p->via_host_len, &r))
+    /* As the core's receive(): an INVITE is refused or the core's, a CANCEL the core's,
+     * anything else relayed if it can be (relay.c). */
+    if (len >= 4 && memcmp(data, "INVI", 4) == 0)
+        return refuse(p, data, len, src, trunk, now);
+    if (len >= 4 && memcmp(data, "CANC", 4) == 0)
         return 0;
-    uint64_t h = fnv(r.branch.p, r.branch.n, r.call_id.p, r.call_id.n);
-    entry *e = find(p->answered, &r.branch, &r.call_id, h);
-    if (r.method == CP_ACK) {
-        /* The ACK of our own refusal (RFC 3261 8.2.7): absorbed, from any peer. */
-        if (!e)
-            return 0;
-        p->counters[CP_C_ACK_ABSORBED]++;
+    if (len >= 4 && memcmp(data, "ACK ", 4) == 0 && absorb(p, data, len))
         return 1;
-    }
+    return cp_plane_relay(p, data, len, src, now);
+}
+
+/* A trunk's INVITE the policy refuses: answered, remembered for Timer H. */
+static int refuse(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                  int trunk, double now)
+{
+    cp_request r;
+    if (!cp_scan(data, len, p->max_message, p->via_host, p->via_host_len, &r) ||
+        r.method != CP_INVITE)
+        return 0;
+    uint64_t h = fnv(r.via.branch.p, r.via.branch.n, r.call_id.p, r.call_id.n);
+    entry *e = find(p->answered, &r.via.branch, &r.call_id, h);
     if (trunk < 0 || trunk >= p->ntrunks || !p->trunks[trunk].account)
         return 0;
     if (r.max_forwards == 0)
@@ -440,7 +504,7 @@ int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sock
         /* Past Timer H: decided again as a new attempt (the core deletes it the same). */
         drop(p->answered, e);
     }
-    if (p->held->count && find(p->held, &r.branch, &r.call_id, h))
+    if (p->held->count && find(p->held, &r.via.branch, &r.call_id, h))
         return 0; /* a retransmission of a call the core forwarded: its transaction's */
     const cp_trunk *t = &p->trunks[trunk];
     cp_decision d;
@@ -456,7 +520,7 @@ int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sock
     }
     unsigned long long decision = p->decision_prefix_len ? p->next_decision++ : 0;
     size_t start;
-    if (build(p, &r, ref, src, decision, &start) < 0 || queue(p, start, src) < 0 ||
+    if (build(p, &r, ref, src, decision, &start) < 0 || cp_plane_queue(p, start, src) < 0 ||
         remember(p, &r, h, start, src, now) < 0) {
         /* Out of memory after counting: answered next time by the core, as a retransmission
          * would be; nothing half-sent. */
@@ -570,6 +634,7 @@ void cp_plane_free(cp_plane *p)
         free(p->held->buckets);
         free(p->held);
     }
+    cp_dests_free(&p->dests);
     free_refusals(p);
     free(p->dialer.status_line);
     free(p->dialer.extra);
@@ -679,22 +744,33 @@ static double monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void enqueue(cp_plane *p, unsigned i)
+int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_in *src,
+                     int note)
 {
     if (p->nqueue >= CP_QUEUE_MAX) {
         p->queue_dropped++;
-        return;
+        return -1;
     }
     if (p->nqueue == p->queue_cap) {
         unsigned cap = p->queue_cap ? p->queue_cap * 2 : 256;
         cp_queued *q = realloc(p->queue, cap * sizeof(cp_queued));
         if (!q) {
             p->queue_dropped++;
-            return;
+            return -1;
         }
         p->queue = q;
         p->queue_cap = cap;
     }
+    cp_queued *q = &p->queue[p->nqueue++];
+    q->data = data;
+    q->len = len;
+    q->src = *src;
+    q->note = note;
+    return 0;
+}
+
+static void enqueue(cp_plane *p, unsigned i)
+{
     size_t len = ((const struct mmsghdr *)p->msgs)[i].msg_len;
     char *data = malloc(len ? len : 1);
     if (!data) {
@@ -702,10 +778,8 @@ static void enqueue(cp_plane *p, unsigned i)
         return;
     }
     memcpy(data, p->buffers + (size_t)i * p->size, len);
-    cp_queued *q = &p->queue[p->nqueue++];
-    q->data = data;
-    q->len = len;
-    q->src = p->names[2 * i];
+    if (cp_plane_enqueue(p, data, len, &p->names[2 * i], 0) < 0)
+        free(data);
 }
 
 /* Wait for datagrams, answer what the plane can, queue the rest for Python and wake it.

@@ -1,11 +1,14 @@
-/* The edge's UDP data plane in C: the refused call end to end, without Python objects.
+/* The edge's UDP data plane in C: the refused call end to end, and what a call relays
+ * once answered, without Python objects.
  *
  * One plane per worker socket. Its thread (cp_plane_start) reads batches with recvmmsg(2)
  * and handles, for each datagram, what it can decide alone:
  *   - a trunk's INVITE the policy refuses -> the refusal built and queued, remembered
  *     for Timer H (64*T1) by (branch, Call-ID), as the Python core's `_answered`;
  *   - a retransmission of such an INVITE -> the same answer again;
- *   - the ACK of such an answer -> absorbed (RFC 3261 8.2.7, 17.2.1).
+ *   - the ACK of any refusal (the core's too) -> absorbed (RFC 3261 8.2.7, 17.2.1);
+ *   - a request inside a dialog the edge record-routed, and a response to one -> relayed
+ *     (relay.c, relay.h).
  * Everything else is marked for the Python core, which is the reference (sip_edge/proxy.py):
  * the plane declines any message whose shape it does not take for sure, before any
  * effect, so a decline costs nothing but the scan. cp_plane_flush() sends the queued
@@ -25,6 +28,7 @@
 
 #include "buf.h"
 #include "decide.h"
+#include "lex.h"
 
 /* ---- power-dialer counters (sip_edge/limits.py is the reference) ------------------- */
 
@@ -108,7 +112,22 @@ typedef struct cp_queued {
     char *data;
     size_t len;
     struct sockaddr_in src;
+    int note;  /* 1: not a datagram but a BYE the plane relayed (relay.c note_bye) */
 } cp_queued;
+
+/* Hosts the plane may send to (the core's `_dests`: its peers' and trunks' hosts). */
+typedef struct cp_dests {
+    uint64_t *hash;  /* 0: empty slot */
+    char **text;
+    size_t cap;
+} cp_dests;
+int cp_dests_set(cp_dests *d, const char *const *hosts, const size_t *lens, size_t n);
+void cp_dests_free(cp_dests *d);
+
+/* In-dialog counters: one per method of dialogs.ALLOW, and one for the others. */
+#define CP_IN_DIALOG_METHODS 11
+/* What cp_put_stamped adds to a Via at most: ";rport=65535;received=255.255.255.255". */
+#define CP_STAMP_MAX 48
 
 /* Datagrams queued for Python at most: past it Python is far behind and the datagram is
  * dropped (UDP: the sender retransmits), counted in queue_dropped. */
@@ -126,7 +145,9 @@ enum {
     CP_C_ACK_ABSORBED,      /* "ack_absorbed" */
     CP_C_EVICTED,           /* "evicted" */
     CP_C_DIALER,            /* refusals for the dialer limits (the dialer row's counter) */
-    CP_C_FIXED              /* refusal counters start here (cp_refusal.counter) */
+    CP_C_RESPONSE_STATELESS, /* "response_stateless" (relay.c) */
+    CP_C_IN_DIALOG,         /* "in_dialog_<method>": CP_IN_DIALOG_METHODS of them */
+    CP_C_FIXED = CP_C_IN_DIALOG + CP_IN_DIALOG_METHODS /* refusal counters (cp_refusal.counter) */
 };
 
 typedef struct cp_plane {
@@ -155,6 +176,13 @@ typedef struct cp_plane {
     uint64_t *peer_keys;     /* addr << 17 | port << 1 | 1; 0 = empty */
     int *peer_vals;
     size_t peer_cap, peer_used;
+    /* the relay (relay.c): off until the core gave its Record-Route, secret and hosts */
+    int relay;
+    char rr[256];            /* our Record-Route value as the core writes it */
+    size_t rr_len;
+    unsigned char secret[64]; /* the key of the loop hash in our branches */
+    size_t secret_len;
+    cp_dests dests;
     /* the edge's own Via sent-by ("host:port"): a request carrying it loops (482) */
     char via_host[128];
     size_t via_host_len;
@@ -194,6 +222,16 @@ void cp_plane_free(cp_plane *p);
  * 1 if the plane handled it, 0 if it is the Python core's. */
 int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
                     double now);
+/* Relay a request inside a dialog or a response to one (relay.c): 1 if it was, 0 if it is
+ * the core's. */
+int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                   double now);
+/* Queue the bytes written to p->out since `start` for `dest`: 0, or -1 (out of memory). */
+int cp_plane_queue(cp_plane *p, size_t start, const struct sockaddr_in *dest);
+/* Queue `data` (malloc'd, now the queue's) for the Python core: a datagram, or a note. */
+int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_in *src,
+                     int note);
+void cp_put_stamped(cp_buf *b, cp_span value, const cp_via *via, const struct sockaddr_in *src);
 /* Send the queued answers; returns how many could not be sent. */
 int cp_plane_flush(cp_plane *p, unsigned long long *sent);
 /* Start the plane's thread on its fd: 0, or an errno. Stop joins it. Both with the lock not held. */
@@ -210,6 +248,14 @@ size_t cp_plane_answered_count(const cp_plane *p);
 const char *cp_plane_answered_get(cp_plane *p, const char *branch, size_t bn,
                                   const char *call_id, size_t cn, double *until, size_t *len,
                                   struct sockaddr_in *dest);
+/* Remember a refusal the core wrote (one store for both paths): 0, or -1. */
+int cp_plane_answered_put(cp_plane *p, const char *branch, size_t bn, const char *call_id,
+                          size_t cn, const char *answer, size_t len,
+                          const struct sockaddr_in *dest, double now);
+int cp_plane_answered_has(cp_plane *p, const char *branch, size_t bn, const char *call_id,
+                          size_t cn);
+/* Whether (branch, Call-ID) is a server transaction of the core's. */
+int cp_plane_held(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn);
 void cp_plane_answered_forget(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                               size_t cn);
 /* A server transaction of the core begins or ends (see plane.c). */

@@ -9,61 +9,16 @@
  * Require or Proxy-Require. Anything else returns 0 before any effect, and the Python
  * core, the reference, handles the message.
  */
-#define _GNU_SOURCE /* memmem */
 #include <string.h>
 
 #include "scan.h"
-
-static int is_token(unsigned char c)
-{
-    /* reader._TOKEN: [A-Za-z0-9.!%*_+`'~-] */
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c == '.' || c == '!' || c == '%' || c == '*' || c == '_' || c == '+' || c == '`' ||
-           c == '\'' || c == '~' || c == '-';
-}
-
-static int lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-}
-
-static int ieq(const char *a, size_t n, const char *b)
-{
-    size_t m = strlen(b);
-    if (n != m)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lower((unsigned char)a[i]) != b[i])
-            return 0;
-    return 1;
-}
-
-static int digits(const char *p, size_t n, size_t max, long *out)
-{
-    long v = 0;
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return 0;
-        v = v * 10 + (p[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static int contains(const char *p, size_t n, const char *needle, size_t m)
-{
-    return m > 0 && m <= n && memmem(p, n, needle, m) != NULL;
-}
 
 enum { H_OTHER, H_VIA, H_FROM, H_TO, H_CALL_ID, H_CSEQ, H_LENGTH, H_MF, H_REFUSE };
 
 /* The header's kind; H_REFUSE: a spelling or header the plane leaves to the core. */
 static int known(const char *name, size_t n, const char *lowered, const char *canonical, int k)
 {
-    if (!ieq(name, n, lowered))
+    if (!cp_ieq(name, n, lowered))
         return -1;
     /* The canonical spelling only: the answer echoes the line as received. */
     return (canonical && memcmp(name, canonical, n) == 0) ? k : H_REFUSE;
@@ -75,7 +30,7 @@ static int kind(const char *name, size_t n)
     switch (n) {
     case 1: {
         /* Compact forms (RFC 3261 7.3.3) of the headers read here: the core's. */
-        int c = lower((unsigned char)name[0]);
+        int c = cp_lower((unsigned char)name[0]);
         return (c == 'v' || c == 'f' || c == 't' || c == 'i' || c == 'l') ? H_REFUSE : H_OTHER;
     }
     case 2:
@@ -107,150 +62,6 @@ static int kind(const char *name, size_t n)
         break;
     }
     return k < 0 ? H_OTHER : k;
-}
-
-/* Any Via the Python scanner takes as plain (_wire.pyx _via_plain): "SIP/2.0/", a
- * transport, one space, then printable ASCII without spaces or commas (one value). */
-static int via_plain(cp_span v)
-{
-    size_t i = 8;
-    if (v.n < 10 || memcmp(v.p, "SIP/2.0/", 8) != 0)
-        return 0;
-    while (i < v.n && ((v.p[i] >= 'a' && v.p[i] <= 'z') || (v.p[i] >= 'A' && v.p[i] <= 'Z')))
-        i++;
-    if (i == 8 || i + 1 >= v.n || v.p[i] != ' ')
-        return 0;
-    for (i++; i < v.n; i++) {
-        unsigned char c = (unsigned char)v.p[i];
-        if (c < 33 || c > 126 || c == ',' || c == '"')
-            return 0;
-    }
-    return 1;
-}
-
-/* The plain UDP top Via: "SIP/2.0/UDP host[:port](;name[=value])*", lower-case names,
- * each name once; fills the parts the answer needs. */
-static int top_via(cp_span v, cp_request *r)
-{
-    const char *p = v.p;
-    size_t n = v.n, i = 12, start;
-    if (n < 13 || memcmp(p, "SIP/2.0/UDP ", 12) != 0)
-        return 0;
-    start = i;
-    while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-                     (p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == '-'))
-        i++;
-    if (i == start)
-        return 0;
-    r->via_host.p = p + start;
-    r->via_host.n = i - start;
-    if (i < n && p[i] == ':') {
-        long port;
-        size_t d = ++i;
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
-        if (!digits(p + d, i - d, 5, &port) || port < 1 || port > 65535)
-            return 0;
-    }
-    r->branch.p = NULL;
-    r->branch.n = 0;
-    r->rport_empty = 0;
-    r->has_received = 0;
-    int seen_rport = 0;
-    size_t first_rport = 0;
-    int have_first = 0;
-    while (i < n) {
-        if (p[i] != ';')
-            return 0;
-        size_t at = i++;
-        size_t name = i;
-        while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') ||
-                         p[i] == '-' || p[i] == '_' || p[i] == '.'))
-            i++;
-        size_t name_n = i - name;
-        if (name_n == 0)
-            return 0;
-        size_t val = i, val_n = 0;
-        int has_value = 0;
-        if (i < n && p[i] == '=') {
-            has_value = 1;
-            val = ++i;
-            while (i < n && p[i] != ';') {
-                unsigned char c = (unsigned char)p[i];
-                if (c < 33 || c > 126 || c == ',' || c == '"')
-                    return 0;
-                i++;
-            }
-            val_n = i - val;
-        }
-        if (i < n && p[i] != ';')
-            return 0;
-        /* Every name once: the Python dict keeps the last, so a repeat is the core's. */
-        for (size_t j = 12; j < at; j++) {
-            if (p[j] == ';' && j + 1 + name_n <= at && memcmp(p + j + 1, p + name, name_n) == 0 &&
-                (j + 1 + name_n == at || p[j + 1 + name_n] == ';' || p[j + 1 + name_n] == '='))
-                return 0;
-        }
-        if (name_n == 6 && memcmp(p + name, "branch", 6) == 0) {
-            if (!has_value || val_n == 0)
-                return 0;
-            r->branch.p = p + val;
-            r->branch.n = val_n;
-        } else if (name_n == 5 && memcmp(p + name, "rport", 5) == 0) {
-            seen_rport = 1;
-            r->rport_empty = !has_value || val_n == 0;
-            if (has_value && val_n == 0)
-                return 0; /* "rport=": the core's */
-            r->rport_at = at + 6;
-        } else if (name_n == 8 && memcmp(p + name, "received", 8) == 0) {
-            r->has_received = 1;
-        }
-        if (!have_first && name_n >= 5 && memcmp(p + name, "rport", 5) == 0) {
-            have_first = 1;
-            first_rport = at;
-        }
-    }
-    /* proxy.py _stamped replaces the first ";rport" it finds: it must be the parameter. */
-    if (seen_rport && r->rport_empty && first_rport + 6 != r->rport_at)
-        return 0;
-    return r->branch.p != NULL;
-}
-
-/* A From or To the core's name-addr reader takes as written (_wire.pyx _name_addr_plain,
- * narrowed): an optional quoted display name without escapes, then "<" ... ">" with no
- * quote after it; or, without "<", no spaces, quotes or ">". */
-static int name_addr_plain(cp_span v)
-{
-    const char *p = v.p, *end = v.p + v.n, *gt;
-    if (v.n && p[0] == '"') {
-        const char *close = memchr(p + 1, '"', v.n - 1);
-        if (!close || memchr(p + 1, '\\', (size_t)(close - p - 1)))
-            return 0;
-        p = close + 1;
-        if (p < end && *p == ' ')
-            p++;
-        if (p >= end || *p != '<')
-            return 0;
-    } else if (!memchr(p, '<', v.n)) {
-        return !memchr(p, ' ', v.n) && !memchr(p, '>', v.n) && !memchr(p, '"', v.n);
-    } else if (*p != '<') {
-        return 0;
-    }
-    /* p is at "<": one "<", then a ">", no quotes. */
-    if (memchr(p + 1, '<', (size_t)(end - p - 1)) || memchr(p, '"', (size_t)(end - p)))
-        return 0;
-    gt = memchr(p, '>', (size_t)(end - p));
-    return gt != NULL && memchr(gt + 1, '>', (size_t)(end - gt - 1)) == NULL;
-}
-
-/* No tag anywhere in To (conservative: "tag" in any spelling is the core's). */
-static int untagged(cp_span v)
-{
-    for (size_t i = 0; i + 3 <= v.n; i++)
-        if (lower((unsigned char)v.p[i]) == 't' && lower((unsigned char)v.p[i + 1]) == 'a' &&
-            lower((unsigned char)v.p[i + 2]) == 'g')
-            return 0;
-    return 1;
 }
 
 static int start_line(const char *p, size_t eol, cp_request *r)
@@ -332,7 +143,7 @@ int cp_scan(const char *data, size_t len, size_t max_size, const char *own, size
         size_t stop = (size_t)(end - p), colon = line;
         if (r->necho >= CP_MAX_LINES)
             return 0;
-        while (colon < stop && is_token((unsigned char)p[colon]))
+        while (colon < stop && cp_is_token((unsigned char)p[colon]))
             colon++;
         /* "Name: value": a token, a colon, a space, a value without trailing padding; the
          * lines the answer echoes (and To) with exactly one space, as the core writes
@@ -358,7 +169,7 @@ int cp_scan(const char *data, size_t len, size_t max_size, const char *own, size
         case H_REFUSE:
             return 0;
         case H_VIA:
-            if (!via_plain(v) || contains(v.p, v.n, own, own_len))
+            if (!cp_via_plain(v) || cp_contains(v.p, v.n, own, own_len))
                 return 0;
             if (vias++ == 0) {
                 r->top = r->necho;
@@ -367,12 +178,12 @@ int cp_scan(const char *data, size_t len, size_t max_size, const char *own, size
             r->echo[r->necho++] = whole;
             break;
         case H_FROM:
-            if (froms++ || !name_addr_plain(v))
+            if (froms++ || !cp_name_addr_plain(v))
                 return 0;
             r->echo[r->necho++] = whole;
             break;
         case H_TO:
-            if (tos++ || !name_addr_plain(v))
+            if (tos++ || !cp_name_addr_plain(v))
                 return 0;
             r->to = v;
             break;
@@ -386,18 +197,18 @@ int cp_scan(const char *data, size_t len, size_t max_size, const char *own, size
             const char *sp = memchr(v.p, ' ', v.n);
             const char *m = r->method == CP_INVITE ? "INVITE" : "ACK";
             size_t mn = strlen(m);
-            if (cseqs++ || !sp || !digits(v.p, (size_t)(sp - v.p), 9, &value) ||
+            if (cseqs++ || !sp || !cp_digits(v.p, (size_t)(sp - v.p), 9, &value) ||
                 (size_t)(v.p + v.n - sp - 1) != mn || memcmp(sp + 1, m, mn) != 0)
                 return 0;
             r->echo[r->necho++] = whole;
             break;
         }
         case H_LENGTH:
-            if (lengths++ || !digits(v.p, v.n, 6, &length))
+            if (lengths++ || !cp_digits(v.p, v.n, 6, &length))
                 return 0;
             break;
         case H_MF:
-            if (mfs++ || !digits(v.p, v.n, 3, &value) || value > 255)
+            if (mfs++ || !cp_digits(v.p, v.n, 3, &value) || value > 255)
                 return 0;
             r->max_forwards = (int)value;
             break;
@@ -410,7 +221,7 @@ int cp_scan(const char *data, size_t len, size_t max_size, const char *own, size
         return 0;
     if ((size_t)length != len - head_end - 4)
         return 0;
-    if (r->method == CP_INVITE && !untagged(r->to))
+    if (r->method == CP_INVITE && !cp_untagged(r->to))
         return 0;
-    return top_via(r->top_value, r);
+    return cp_via_parse(r->top_value, &r->via);
 }

@@ -4,17 +4,14 @@
 
 #include <stddef.h>
 
+#include "lex.h"
+
 enum { CP_INVITE = 1, CP_ACK = 2 };
 
 /* A request longer than this URI is the Python core's (proxy.py _URI_MAX). */
 #define CP_URI_MAX 512
 /* Header lines the plane reads; a request with more is the Python core's. */
 #define CP_MAX_LINES 100
-
-typedef struct cp_span {
-    const char *p;
-    size_t n;
-} cp_span;
 
 typedef struct cp_request {
     int method;
@@ -23,11 +20,7 @@ typedef struct cp_request {
     int necho;
     int top;                  /* index in echo of the top Via */
     cp_span top_value;        /* its value */
-    cp_span via_host;         /* its sent-by host */
-    cp_span branch;
-    int rport_empty;          /* ";rport" without a value: RFC 3581 asks for it */
-    size_t rport_at;          /* offset in top_value just past ";rport" */
-    int has_received;
+    cp_via via;               /* it, read */
     cp_span to;               /* the To value (no tag: an initial request) */
     cp_span call_id;
     int max_forwards;         /* -1: absent */

@@ -81,6 +81,8 @@ class Twins:
         if bridge.plane.handle(data, addr, self.edge.now):
             self.handled += 1
             got = bridge.plane.take()
+            # Nothing for the core but notes (a relayed BYE), which apply on the way.
+            assert list(bridge.declined()) == []
         else:
             self.edge.core.receive(data, addr, self.edge.now)
             got = self.edge.core.datagrams_to_send()
@@ -103,7 +105,8 @@ class Twins:
             answered += self.bridge.plane.answered
         log = self.edge_log if edge is self.edge else self.ref_log
         stats = {k: v for k, v in core.stats.items() if v and not k.startswith("plane_")}
-        return stats, limits, answered, set(core._server), core._pending, log.events
+        calls = (len(core._calls), len(core._clients), len(core._late), core.admission.holds())
+        return stats, limits, answered, set(core._server), core._pending, calls, log.events
 
 
 def _ack(data: bytes, answer: bytes) -> bytes:

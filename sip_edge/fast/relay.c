@@ -1,0 +1,371 @@
+/* The plane's relay: requests inside a dialog the edge record-routed and the responses
+ * to them, forwarded statelessly (RFC 3261 16.11, 16.7, 18.2.2) without Python.
+ *
+ * The reference is the core's relay fast path (sip_edge/fastpath.py `_in_dialog_fast`,
+ * `_respond_fast`, with sip_edge/dialogs.py and branching.py): the same checks, the
+ * same lines spliced into the bytes as received, the same counters. Each function takes
+ * only the plain case and returns 0 before any effect otherwise, and the core decides.
+ * tests/sip/test_plane_relay.py holds the two to the same bytes, places and state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "blake2b.h"
+#include "plane.h"
+#include "relay.h"
+
+/* RFC 3261 8.1.1.7's magic cookie and the edge's own mark (branching.MAGIC). */
+#define MAGIC "z9hG4bKcpe"
+#define MAGIC_LEN 10
+
+/* dialogs.ALLOW, in the order of the plane's in-dialog counters (CP_C_IN_DIALOG + i). */
+static const char *const METHODS[CP_IN_DIALOG_METHODS - 1] = {
+    "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "PRACK", "REFER", "NOTIFY",
+};
+
+static int is(cp_span s, const char *text)
+{
+    size_t n = strlen(text);
+    return s.n == n && memcmp(s.p, text, n) == 0;
+}
+
+/* ---- the known destinations (the core's _dests: its peers' and trunks' hosts) ------ */
+
+static uint64_t text_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+void cp_dests_free(cp_dests *d)
+{
+    for (size_t i = 0; i < d->cap; i++)
+        free(d->text[i]);
+    free(d->text);
+    free(d->hash);
+    memset(d, 0, sizeof(*d));
+}
+
+int cp_dests_set(cp_dests *d, const char *const *hosts, const size_t *lens, size_t n)
+{
+    cp_dests_free(d);
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    d->hash = calloc(cap, sizeof(uint64_t));
+    d->text = calloc(cap, sizeof(char *));
+    if (!d->hash || !d->text) {
+        free(d->hash);
+        free(d->text);
+        memset(d, 0, sizeof(*d));
+        return -1;
+    }
+    d->cap = cap;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = text_hash(hosts[i], lens[i]);
+        size_t k = h & (cap - 1);
+        while (d->hash[k]) {
+            if (d->hash[k] == h && strlen(d->text[k]) == lens[i] &&
+                memcmp(d->text[k], hosts[i], lens[i]) == 0)
+                break;
+            k = (k + 1) & (cap - 1);
+        }
+        if (d->hash[k])
+            continue; /* a repeat */
+        d->text[k] = malloc(lens[i] + 1);
+        if (!d->text[k])
+            return -1;
+        memcpy(d->text[k], hosts[i], lens[i]);
+        d->text[k][lens[i]] = '\0';
+        d->hash[k] = h;
+    }
+    return 0;
+}
+
+static int known_dest(const cp_dests *d, cp_span host)
+{
+    if (!d->cap)
+        return 0;
+    uint64_t h = text_hash(host.p, host.n);
+    for (size_t k = h & (d->cap - 1); d->hash[k]; k = (k + 1) & (d->cap - 1))
+        if (d->hash[k] == h && strlen(d->text[k]) == host.n &&
+            memcmp(d->text[k], host.p, host.n) == 0)
+            return 1;
+    return 0;
+}
+
+/* `host`:`port` as a destination: a known peer host written as an IPv4 address (the
+ * core sends to any host it knows; the plane only to those it can address itself). */
+static int dest_of(const cp_plane *p, cp_span host, long port, struct sockaddr_in *out)
+{
+    char text[INET_ADDRSTRLEN];
+    if (host.n == 0 || host.n >= sizeof(text) || !known_dest(&p->dests, host))
+        return 0;
+    memcpy(text, host.p, host.n);
+    text[host.n] = '\0';
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, text, &out->sin_addr) == 1;
+}
+
+/* ---- requests inside a dialog -------------------------------------------------------- */
+
+/* reader.uri_hostport of a URI the plane takes: "scheme:[user@]host[:port][;...]" with
+ * no IPv6 reference and no spaces; port 5060 when none is written (dialogs._next_hop). */
+static int uri_dest(cp_span uri, cp_span *host, long *port)
+{
+    const char *colon = memchr(uri.p, ':', uri.n);
+    if (!colon || memchr(uri.p, ' ', uri.n))
+        return 0;
+    const char *rest = colon + 1, *end = uri.p + uri.n;
+    for (const char *q = end; q > rest; q--)
+        if (q[-1] == '@') {
+            rest = q;
+            break;
+        }
+    const char *stop = rest;
+    while (stop < end && *stop != ';' && *stop != '?' && *stop != '>')
+        stop++;
+    if (stop == rest || *rest == '[')
+        return 0;
+    const char *pc = memchr(rest, ':', (size_t)(stop - rest));
+    host->p = rest;
+    host->n = (size_t)((pc ? pc : stop) - rest);
+    *port = 5060;
+    if (host->n == 0)
+        return 0;
+    if (pc && (!cp_digits(pc + 1, (size_t)(stop - pc - 1), 5, port) || *port < 1 || *port > 65535))
+        return 0;
+    return 1;
+}
+
+/* Where the request goes (dialogs._next_hop): through our Record-Route (as we wrote it),
+ * to the next Route's URI or else the Request-URI, if that is a known peer. */
+static int next_hop(const cp_plane *p, const cp_relay *r, struct sockaddr_in *dest)
+{
+    if (r->nroutes == 0 || r->routes[0].value.n != p->rr_len ||
+        memcmp(r->routes[0].value.p, p->rr, p->rr_len) != 0)
+        return 0; /* not routed through this edge, or spelled otherwise: the core's */
+    cp_span uri = r->uri;
+    if (r->nroutes > 1) {
+        cp_span v = r->routes[1].value;
+        const char *gt = memchr(v.p, '>', v.n);
+        if (v.n < 2 || v.p[0] != '<' || !gt)
+            return 0;
+        uri.p = v.p + 1;
+        uri.n = (size_t)(gt - v.p - 1);
+    }
+    cp_span host;
+    long port;
+    return uri_dest(uri, &host, &port) && dest_of(p, host, port, dest);
+}
+
+static void hex(cp_buf *b, const uint8_t *h, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        b->data[b->len++] = digits[h[i] >> 4];
+        b->data[b->len++] = digits[h[i] & 15];
+    }
+}
+
+/* Our Via (branching._dialog_via): the loop hash of From tag, Call-ID, CSeq number and
+ * Request-URI keyed with the edge's secret (16.6 step 8), and a suffix from the top
+ * branch, so a retransmission gets the same branch (16.11). 0: too long to hash. */
+static int put_dialog_via(cp_plane *p, const cp_relay *r, cp_span from_tag, cp_span branch)
+{
+    char text[2048];
+    const char *sp = memchr(r->cseq.p, ' ', r->cseq.n);
+    size_t num = (size_t)(sp - r->cseq.p);
+    size_t n = from_tag.n + 1 + r->call_id.n + 1 + num + 1 + r->uri.n;
+    if (n > sizeof(text))
+        return 0;
+    size_t at = 0;
+    if (from_tag.n) /* a From without a tag hashes as '' (memcpy wants a pointer) */
+        memcpy(text + at, from_tag.p, from_tag.n), at += from_tag.n;
+    text[at++] = '|';
+    memcpy(text + at, r->call_id.p, r->call_id.n), at += r->call_id.n;
+    text[at++] = '|';
+    memcpy(text + at, r->cseq.p, num), at += num;
+    text[at++] = '|';
+    memcpy(text + at, r->uri.p, r->uri.n), at += r->uri.n;
+    uint8_t loop[6], suffix[4];
+    cp_blake2b(loop, 6, p->secret, p->secret_len, text, n);
+    cp_blake2b(suffix, 4, NULL, 0, branch.p, branch.n);
+    cp_buf_put(&p->out, "Via: SIP/2.0/UDP ", 17);
+    cp_buf_put(&p->out, p->via_host, p->via_host_len);
+    cp_buf_put(&p->out, ";branch=" MAGIC, 8 + MAGIC_LEN);
+    hex(&p->out, loop, 6);
+    cp_buf_put(&p->out, ".", 1);
+    hex(&p->out, suffix, 4);
+    cp_buf_put(&p->out, ";rport\r\n", 8);
+    return 1;
+}
+
+/* The BYE's end of the call's site hold (dialogs._site_bye), for the core: its
+ * admission table is Python's. Queued in order with the datagrams it is handed. */
+static int note_bye(cp_plane *p, const cp_relay *r, const struct sockaddr_in *src)
+{
+    size_t n = r->call_id.n + 1 + r->from.value.n + 1 + r->to.n;
+    char *data = malloc(n);
+    if (!data)
+        return -1;
+    memcpy(data, r->call_id.p, r->call_id.n);
+    data[r->call_id.n] = '\0';
+    memcpy(data + r->call_id.n + 1, r->from.value.p, r->from.value.n);
+    data[r->call_id.n + 1 + r->from.value.n] = '\0';
+    memcpy(data + n - r->to.n, r->to.p, r->to.n);
+    if (cp_plane_enqueue(p, data, n, src, 1) < 0) {
+        free(data);
+        return -1;
+    }
+    return 0;
+}
+
+static int in_dialog(cp_plane *p, const char *data, size_t len, const cp_relay *r,
+                     const cp_via *top, const struct sockaddr_in *src)
+{
+    int ack = is(r->method, "ACK");
+    if (ack) {
+        cp_span key_b = top->branch, key_c = r->call_id;
+        if (cp_plane_answered_has(p, key_b.p, key_b.n, key_c.p, key_c.n)) {
+            p->counters[CP_C_ACK_ABSORBED]++; /* ACK of our own refusal (RFC 3261 8.2.7) */
+            return 1;
+        }
+        if (cp_plane_held(p, key_b.p, key_b.n, key_c.p, key_c.n))
+            return 0; /* maybe the ACK of a non-2xx, hop by hop: the core's */
+    } else {
+        cp_span tag;
+        for (int i = 0; i < r->nvias; i++)
+            if (cp_contains(r->vias[i].value.p, r->vias[i].value.n, p->via_host, p->via_host_len))
+                return 0; /* the loop check (482) is the core's */
+        if (!cp_tag_of(r->to, &tag) || tag.n == 0)
+            return 0; /* not inside a dialog */
+    }
+    long mf;
+    if (!r->has_mf || !cp_digits(r->mf.value.p, r->mf.value.n, 10, &mf) || mf == 0)
+        return 0; /* the core adds one, or answers 483 */
+    struct sockaddr_in dest;
+    cp_span from_tag;
+    if (!next_hop(p, r, &dest) || !cp_tag_of(r->from.value, &from_tag))
+        return 0;
+    int m = CP_IN_DIALOG_METHODS - 1;
+    for (int i = 0; i < CP_IN_DIALOG_METHODS - 1; i++)
+        if (is(r->method, METHODS[i]))
+            m = i;
+    if (cp_buf_reserve(&p->out, len + p->via_host_len + 256) < 0)
+        return 0;
+    size_t start = p->out.len;
+    const cp_line *via = &r->vias[0], *mfl = &r->mf, *route = &r->routes[0];
+    /* The three edits in the order of their lines: our Via and the stamped top Via,
+     * Max-Forwards less one, our Route out (16.6 steps 3 and 8, 16.12, 18.2.1). */
+    const cp_line *at[3] = {via, mfl, route};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (at[j]->start < at[i]->start) {
+                const cp_line *t = at[i];
+                at[i] = at[j];
+                at[j] = t;
+            }
+    size_t from = 0;
+    for (int i = 0; i < 3; i++) {
+        cp_buf_put(&p->out, data + from, at[i]->start - from);
+        if (at[i] == via) {
+            if (!put_dialog_via(p, r, from_tag, top->branch)) {
+                p->out.len = start;
+                return 0;
+            }
+            cp_buf_put(&p->out, "Via: ", 5);
+            cp_put_stamped(&p->out, via->value, top, src);
+            cp_buf_put(&p->out, "\r\n", 2);
+        } else if (at[i] == mfl) {
+            char digits[12];
+            size_t n = (size_t)snprintf(digits, sizeof(digits), "%ld", mf - 1);
+            cp_buf_put(&p->out, "Max-Forwards: ", 14);
+            cp_buf_put(&p->out, digits, n);
+            cp_buf_put(&p->out, "\r\n", 2);
+        }
+        from = at[i]->end;
+    }
+    cp_buf_put(&p->out, data + from, len - from);
+    if (is(r->method, "BYE") && note_bye(p, r, src) < 0) {
+        p->out.len = start;
+        return 0;
+    }
+    if (cp_plane_queue(p, start, &dest) < 0) {
+        p->out.len = start;
+        return 0;
+    }
+    p->counters[CP_C_IN_DIALOG + m]++;
+    return 1;
+}
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+/* A response to a request the edge forwarded inside a dialog: our Via off, to the next
+ * one (16.7, 18.2.2, RFC 3581). The core keeps INVITE and CANCEL responses (its
+ * transactions), and so the plane takes a branch only if it is one `_dialog_via` wrote
+ * for the next Via's branch: never one an emergency call left for its fallback. */
+static int respond(cp_plane *p, const char *data, size_t len, const cp_relay *r,
+                   const cp_via *top)
+{
+    if (top->sent_by.n != p->via_host_len || memcmp(top->sent_by.p, p->via_host, p->via_host_len))
+        return 0;
+    if (is(r->cseq_method, "INVITE") || is(r->cseq_method, "CANCEL") || r->nvias < 2)
+        return 0;
+    cp_via next;
+    if (!cp_via_parse(r->vias[1].value, &next))
+        return 0;
+    cp_span b = top->branch;
+    if (b.n != MAGIC_LEN + 12 + 1 + 8 || memcmp(b.p, MAGIC, MAGIC_LEN) != 0 ||
+        b.p[MAGIC_LEN + 12] != '.')
+        return 0;
+    uint8_t suffix[4];
+    cp_buf expect = {0};
+    char text[8];
+    expect.data = text;
+    cp_blake2b(suffix, 4, NULL, 0, next.branch.p, next.branch.n);
+    hex(&expect, suffix, 4);
+    if (memcmp(b.p + MAGIC_LEN + 13, text, 8) != 0)
+        return 0;
+    /* responses._via_dest: received, else the host; rport, else the port, else 5060. */
+    cp_span host = next.has_received ? next.received : next.host;
+    long port = next.port ? next.port : 5060;
+    if (next.rport.n && (!cp_digits(next.rport.p, next.rport.n, 5, &port) || port < 1 ||
+                         port > 65535))
+        return 0;
+    struct sockaddr_in dest;
+    if (!dest_of(p, host, port, &dest))
+        return 0;
+    if (cp_buf_reserve(&p->out, len) < 0)
+        return 0;
+    size_t start = p->out.len;
+    cp_buf_put(&p->out, data, r->vias[0].start);
+    cp_buf_put(&p->out, data + r->vias[0].end, len - r->vias[0].end);
+    if (cp_plane_queue(p, start, &dest) < 0) {
+        p->out.len = start;
+        return 0;
+    }
+    p->counters[CP_C_RESPONSE_STATELESS]++;
+    return 1;
+}
+
+int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                   double now)
+{
+    cp_relay r;
+    cp_via top;
+    if (!p->relay || !cp_scan_relay(data, len, p->max_message, &r) ||
+        !cp_via_parse(r.vias[0].value, &top))
+        return 0;
+    if (r.status)
+        return respond(p, data, len, &r, &top);
+    if (is(r.method, "INVITE") || is(r.method, "CANCEL"))
+        return 0; /* the core's (the refusal path takes the plane's INVITEs) */
+    return in_dialog(p, data, len, &r, &top, src);
+}
