@@ -199,25 +199,27 @@ int cp_tag_of(cp_span v, cp_span *tag)
     tag->n = 0;
     if (!gt || !memchr(v.p, '<', (size_t)(gt - v.p)))
         return 0;
-    cp_span params = {gt + 1, (size_t)(v.p + v.n - gt - 1)};
-    /* NameAddr.tag: the first parameter named tag, its value stripped. The plane takes
-     * one ";tag=value" in lower case, no spaces, and no other "tag" in any spelling. */
-    int seen = 0;
-    for (size_t i = 0; i + 3 <= params.n; i++) {
-        const char *q = params.p + i;
-        if (cp_lower((unsigned char)q[0]) != 't' || cp_lower((unsigned char)q[1]) != 'a' ||
-            cp_lower((unsigned char)q[2]) != 'g')
-            continue;
-        if (seen++ || i < 1 || q[-1] != ';' || i + 4 > params.n || memcmp(q, "tag=", 4) != 0)
-            return 0;
-        const char *val = q + 4, *stop = params.p + params.n;
-        const char *semi = memchr(val, ';', (size_t)(stop - val));
-        if (semi)
-            stop = semi;
-        if (stop == val || memchr(val, ' ', (size_t)(stop - val)))
-            return 0;
-        tag->p = val;
-        tag->n = (size_t)(stop - val);
+    const char *p = gt + 1, *end = v.p + v.n;
+    /* NameAddr.tag: the first parameter whose name is "tag" in any case, its value; the
+     * plane takes parameters without spaces, so nothing needs stripping. */
+    if (memchr(p, ' ', (size_t)(end - p)) || memchr(p, '\t', (size_t)(end - p)) ||
+        (p < end && *p != ';'))
+        return 0;
+    while (p < end) {
+        const char *name = p + 1;
+        const char *stop = memchr(name, ';', (size_t)(end - name));
+        if (!stop)
+            stop = end;
+        const char *eq = memchr(name, '=', (size_t)(stop - name));
+        const char *name_end = eq ? eq : stop;
+        if (cp_ieq(name, (size_t)(name_end - name), "tag")) {
+            if (eq) {
+                tag->p = eq + 1;
+                tag->n = (size_t)(stop - eq - 1);
+            }
+            return 1;
+        }
+        p = stop;
     }
-    return !memchr(params.p, ' ', params.n) && (params.n == 0 || params.p[0] == ';');
+    return 1;
 }

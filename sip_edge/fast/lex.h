@@ -41,9 +41,8 @@ int cp_via_parse(cp_span v, cp_via *out);
 int cp_name_addr_plain(cp_span v);
 /* No "tag" anywhere, in any spelling. */
 int cp_untagged(cp_span v);
-/* The tag of a bracketed name-addr ("...<uri>;tag=x"): 1 and *tag if it has exactly one
- * parameter spelled "tag" (lower case) after ">", or none at all (*tag empty); 0 for
- * anything the plane leaves to the core (no brackets, "tag" in another spelling). */
+/* The tag of a bracketed name-addr ("...<uri>;tag=x"), as NameAddr.tag reads it: 1 and
+ * *tag (empty if none); 0 for what the plane leaves to the core (no brackets, spaces). */
 int cp_tag_of(cp_span v, cp_span *tag);
 
 #endif

@@ -787,6 +787,7 @@ static void enqueue(cp_plane *p, unsigned i)
 static void *run(void *arg)
 {
     cp_plane *p = arg;
+    pthread_setname_np(pthread_self(), "cp-plane"); /* top -H, perf and /proc tell it apart */
     while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
         /* One system call per wake-up: block (the socket's receive timeout bounds how
          * late a stop is seen) until a datagram comes, then take what else is waiting. */

@@ -316,10 +316,10 @@ static int respond(cp_plane *p, const char *data, size_t len, const cp_relay *r,
 {
     if (top->sent_by.n != p->via_host_len || memcmp(top->sent_by.p, p->via_host, p->via_host_len))
         return 0;
-    if (is(r->cseq_method, "INVITE") || is(r->cseq_method, "CANCEL") || r->nvias < 2)
+    if (is(r->cseq_method, "INVITE") || is(r->cseq_method, "CANCEL") || r->nvalues < 2)
         return 0;
     cp_via next;
-    if (!cp_via_parse(r->vias[1].value, &next))
+    if (!cp_via_parse(r->via_values[1], &next))
         return 0;
     cp_span b = top->branch;
     if (b.n != MAGIC_LEN + 12 + 1 + 8 || memcmp(b.p, MAGIC, MAGIC_LEN) != 0 ||
@@ -342,11 +342,30 @@ static int respond(cp_plane *p, const char *data, size_t len, const cp_relay *r,
     struct sockaddr_in dest;
     if (!dest_of(p, host, port, &dest))
         return 0;
-    if (cp_buf_reserve(&p->out, len) < 0)
+    if (cp_buf_reserve(&p->out, len + 5 * (size_t)r->nvalues) < 0)
         return 0;
     size_t start = p->out.len;
-    cp_buf_put(&p->out, data, r->vias[0].start);
-    cp_buf_put(&p->out, data + r->vias[0].end, len - r->vias[0].end);
+    if (r->nvalues == r->nvias) {
+        /* One value per line: the top line out, the rest as received (the splice). */
+        cp_buf_put(&p->out, data, r->vias[0].start);
+        cp_buf_put(&p->out, data + r->vias[0].end, len - r->vias[0].end);
+    } else {
+        /* Folded Vias: what the core's full path writes (reader.py splits them, the
+         * first goes, serialize() writes one value per line), the rest as received. */
+        size_t from = 0;
+        for (int line = 0; line < r->nvias; line++) {
+            cp_buf_put(&p->out, data + from, r->vias[line].start - from);
+            for (int k = line == 0 ? 1 : 0; k < r->nvalues; k++) {
+                if (r->via_line_of[k] != line)
+                    continue;
+                cp_buf_put(&p->out, "Via: ", 5);
+                cp_buf_put(&p->out, r->via_values[k].p, r->via_values[k].n);
+                cp_buf_put(&p->out, "\r\n", 2);
+            }
+            from = r->vias[line].end;
+        }
+        cp_buf_put(&p->out, data + from, len - from);
+    }
     if (cp_plane_queue(p, start, &dest) < 0) {
         p->out.len = start;
         return 0;
@@ -361,7 +380,7 @@ int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct socka
     cp_relay r;
     cp_via top;
     if (!p->relay || !cp_scan_relay(data, len, p->max_message, &r) ||
-        !cp_via_parse(r.vias[0].value, &top))
+        !cp_via_parse(r.via_values[0], &top))
         return 0;
     if (r.status)
         return respond(p, data, len, &r, &top);

@@ -31,8 +31,11 @@ typedef struct cp_relay {
     cp_span cseq_method;
     cp_line mf, from;
     int has_mf;
-    cp_line vias[CP_RELAY_VIAS];
+    cp_line vias[CP_RELAY_VIAS];  /* Via lines (a response's may hold several values) */
     int nvias;
+    cp_span via_values[CP_RELAY_VIAS]; /* every Via value, in order */
+    int via_line_of[CP_RELAY_VIAS];    /* the line each value is on */
+    int nvalues;
     cp_line routes[CP_RELAY_ROUTES];
     int nroutes;
 } cp_relay;

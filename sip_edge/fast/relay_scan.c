@@ -2,7 +2,7 @@
  *
  * Canonical form, as `scan_relay` (sip_edge/_wire.pyx) asks, narrowed: CRLF line breaks,
  * every header line `Name: value` with one space and no padding, printable text, one
- * value per Via, Route or Record-Route line, a plain Via, From and To that the core's
+ * value per Via (a request's), Route or Record-Route line, a plain Via, From and To that the core's
  * name-addr reader takes as written, each of From, To, Call-ID, CSeq and Max-Forwards at
  * most once, the canonical spelling of the headers the relay reads (a compact form or
  * another spelling is the core's), `CSeq: number method`, and `Content-Length` last,
@@ -107,6 +107,34 @@ static int cseq(cp_span v, cp_relay *r)
     return 1;
 }
 
+/* The values of a Via line: one, or (a response: a carrier may fold the Vias it echoes
+ * into one line, RFC 3261 7.3.1) several separated by commas, each plain and not empty,
+ * spaces around them stripped as the reference parser splits them (reader._split). */
+static int via_values(cp_span v, int several, cp_relay *r)
+{
+    const char *p = v.p, *end = v.p + v.n;
+    if (!several && memchr(p, ',', v.n))
+        return 0;
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        const char *a = p, *b = stop;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        cp_span value = {a, (size_t)(b - a)};
+        if (r->nvalues == CP_RELAY_VIAS || !cp_via_plain(value))
+            return 0;
+        r->via_line_of[r->nvalues] = r->nvias;
+        r->via_values[r->nvalues++] = value;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 1;
+}
+
 int cp_scan_relay(const char *data, size_t len, size_t max_size, cp_relay *r)
 {
     const char *p = data;
@@ -155,7 +183,7 @@ int cp_scan_relay(const char *data, size_t len, size_t max_size, cp_relay *r)
         case K_NO:
             return 0;
         case K_VIA:
-            if (r->nvias == CP_RELAY_VIAS || !cp_via_plain(v))
+            if (r->nvias == CP_RELAY_VIAS || !via_values(v, r->status != 0, r))
                 return 0;
             r->vias[r->nvias++] = l;
             break;

@@ -10,6 +10,8 @@ and the responses to them, else the comparisons would hold trivially.
 from __future__ import annotations
 
 import random
+import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +24,14 @@ from ._twins import mutate
 from .conftest import CARRIER_DE, STRANGER, TRUNK, invite, response_to
 from .test_plane import Twins
 from .test_relay_fast import _REQUEST_SHAPES, _RESPONSE_SHAPES, _answer, _in_dialog
+
+
+def _folded(data: bytes, sep: bytes = b", ") -> bytes:
+    """``data`` with its Via lines folded into one, as sipp's UAS echoes them."""
+    vias = re.findall(rb"Via: ([^\r]*)\r\n", data)
+    first = data.index(b"Via: ")
+    rest = re.sub(rb"Via: [^\r]*\r\n", b"", data)
+    return rest[:first] + b"Via: " + sep.join(vias) + b"\r\n" + rest[first:]
 
 
 def _set_up(t: Twins, data: bytes | None = None) -> tuple[Message, Message]:
@@ -112,8 +122,30 @@ def test_shapes_of_a_request_inside_the_dialog(
     t.send(data, STRANGER)
 
 
+def test_a_response_with_its_vias_folded_is_relayed_in_c(runtime: PolicyRuntime) -> None:
+    """sipp's UAS echoes the Vias in one line (RFC 3261 7.3.1): the plane writes what the
+    core's full path writes, one Via per line."""
+    for sep in (b", ", b",", b" , "):
+        t = Twins(runtime)
+        _, answered = _set_up(t)
+        (bye,) = t.send(_in_dialog(answered, "BYE", 2))
+        (ok,) = t.send(_folded(response_to(parse_message(bye), 200, "OK"), sep), CARRIER_DE)
+        assert ok.startswith(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.2:5061;")
+        assert t.handled == 2
+
+
 def test_shapes_of_a_response_to_a_bye(runtime: PolicyRuntime) -> None:
-    for shape in _RESPONSE_SHAPES:
+    folded: list[Callable[[bytes], bytes]] = [
+        _folded,
+        lambda d: _folded(d, b",,"),
+        lambda d: _folded(d, b",\t"),
+        lambda d: _folded(d).replace(b"Via: ", b"Via: SIP/2.0/UDP 127.0.0.9;branch=z9hG4bK-x, ", 1),
+        lambda d: _folded(d).replace(
+            b"\r\nFrom: ",
+            b"\r\nVia: SIP/2.0/UDP 10.0.0.1:5;branch=b, SIP/2.0/UDP 10.0.0.2;branch=c\r\nFrom: ",
+        ),
+    ]
+    for shape in [*_RESPONSE_SHAPES, *folded]:
         t = Twins(runtime)
         _, answered = _set_up(t)
         (bye,) = t.send(_in_dialog(answered, "BYE", 2))
@@ -135,7 +167,7 @@ def test_responses_to_the_invite_stay_the_cores(runtime: PolicyRuntime, status: 
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(seed=st.integers(0, 2**32), steps=st.lists(st.integers(0, 6), min_size=1, max_size=5))
+@given(seed=st.integers(0, 2**32), steps=st.lists(st.integers(0, 7), min_size=1, max_size=5))
 def test_mutated_messages_of_a_call_agree(
     runtime: PolicyRuntime, seed: int, steps: list[int]
 ) -> None:
@@ -153,6 +185,7 @@ def test_mutated_messages_of_a_call_agree(
         (response_to(parse_message(bye_sent[0]), 200, "OK"), CARRIER_DE),
         (_in_dialog(answered, "UPDATE", 4), TRUNK),
         (_in_dialog(answered, "NOTIFY", 5), CARRIER_DE),
+        (_folded(response_to(parse_message(bye_sent[0]), 200, "OK")), CARRIER_DE),
     ]
     for step in steps:
         data, addr = messages[step]
