@@ -62,7 +62,7 @@ inputs() {
   .venv/bin/python -c 'import sys; print(sys.version)'
   {
     find . \( -path ./.venv -o -path ./build -o -path ./.git \) -prune -o \
-      \( -name '*.pyx' -o -name '*.pxd' \) -print
+      \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \) -print
     # Plain C compiled into the extensions (sip_edge/fast); Cython's own output is _*.c.
     find ./compiled ./sip_edge \( -name '*.h' -o \( -name '*.c' ! -name '_*' \) \) -print
   } | LC_ALL=C sort | xargs sha256sum pyproject.toml setup.py

@@ -16,8 +16,9 @@ Memory is bounded: at most ``max_calls`` holds, the oldest dropped first (counte
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from typing import Protocol
 
-__all__ = ["CallKey", "Hold", "SiteAdmission"]
+__all__ = ["Admission", "CallKey", "Hold", "SiteAdmission"]
 
 #: (Call-ID, the From tag of the INVITE): one dialog (the edge does not fork).
 CallKey = tuple[str, str]
@@ -26,14 +27,39 @@ CallKey = tuple[str, str]
 class Hold:
     """One call's share of its site's bandwidth, held until the call ends."""
 
-    __slots__ = ("bps", "key", "site", "until")
+    __slots__ = ("bps", "key", "serial", "site", "until")
 
-    def __init__(self, key: CallKey, site: str, bps: int, until: float) -> None:
-        """A hold of ``bps`` bit/s at ``site`` for the call ``key``, at most till ``until``."""
+    def __init__(self, key: CallKey, site: str, bps: int, until: float, serial: int = 0) -> None:
+        """A hold of ``bps`` bit/s at ``site`` for the call ``key``, at most till ``until``;
+        ``serial`` names it in a C table (``sip_edge.fast``'s ``CAdmission``), which
+        cannot compare objects as :meth:`SiteAdmission.release` does."""
         self.key = key
         self.site = site
         self.bps = bps
         self.until = until
+        self.serial = serial
+
+
+class Admission(Protocol):
+    """What the core asks of its admission table: :class:`SiteAdmission`, or the C table
+    a data plane shares with it (``sip_edge.fast``'s ``CAdmission``)."""
+
+    def __len__(self) -> int: ...
+    def used(self, site: str) -> int: ...
+    def holds(self) -> dict[CallKey, tuple[str, int, float]]: ...
+    def take(
+        self,
+        site: str,
+        capacity: int | None,
+        bps: int,
+        key: CallKey,
+        now: float,
+        until: float,
+        force: bool = False,
+    ) -> Hold | None: ...
+    def release(self, hold: Hold) -> bool: ...
+    def ended(self, call_id: str, tags: tuple[str, ...]) -> Hold | None: ...
+    def expire(self, now: float) -> None: ...
 
 
 class SiteAdmission:
@@ -90,11 +116,12 @@ class SiteAdmission:
         if self._holds.get(hold.key) is not hold:
             return False
         del self._holds[hold.key]
-        left = self._used[hold.site] - hold.bps
+        # .get: a hold of 0 bit/s may outlive the entry its site's last other hold removed.
+        left = self._used.get(hold.site, 0) - hold.bps
         if left:
             self._used[hold.site] = left
         else:
-            del self._used[hold.site]
+            self._used.pop(hold.site, None)
         return True
 
     def ended(self, call_id: str, tags: tuple[str, ...]) -> Hold | None:

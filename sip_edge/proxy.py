@@ -145,11 +145,6 @@ class EdgeCore(FastPaths, Invites):
         """The edge's Record-Route value as it writes it (a dialog's first Route)."""
         return self._rr
 
-    def relayed_bye(self, call_id: str, from_: str, to: str) -> None:
-        """A data plane relayed a BYE of this dialog: the call's site hold ends as if the
-        core had relayed it (``_site_bye``)."""
-        self._site_bye("BYE", call_id, from_, to)
-
     def rendered(self, decision: Decision) -> tuple[bytes, bytes, str]:
         """The refusal of ``decision`` as the core writes it: its status line, the header
         lines that do not depend on the request, and its ``stats`` key."""

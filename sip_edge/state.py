@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from policy import Account, Decision, DecisionRecorder, RuleRef, SipAnswer, sip_answer
 
-from .admission import Hold, SiteAdmission
+from .admission import Admission, Hold, SiteAdmission
 from .limits import DialerLimits, Limits
 from .message import Message, SipParseError, parse_name_addr, response_bytes
 from .settings import (
@@ -170,7 +170,7 @@ class CoreState:
             view.dialer.max_concurrent_setups,
             view.dialer.window_seconds,
         )
-        self.admission = SiteAdmission(self.stats, settings.max_calls)
+        self.admission: Admission = SiteAdmission(self.stats, settings.max_calls)
         """Bandwidth held per site by the calls in progress there (clause 2)."""
 
     # --- the rules in force ----------------------------------------------------------------

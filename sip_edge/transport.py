@@ -114,12 +114,11 @@ class EdgeProtocol:
         happens only when Python has work, so a refused call costs no Python at all.
         """
         bridge.sync()
-        fed = 0
-        for data, addr in bridge.declined():  # lazily: its notes apply in order
+        batch = bridge.plane.take_declined()
+        for data, addr in batch:
             self.feed(data, addr)
-            fed += 1
         # Behind: more was waiting than a wake-up of ``readable`` reads (see there).
-        full = _BATCHES_PER_WAKE if fed >= _BATCH * _BATCHES_PER_WAKE else 0
+        full = _BATCHES_PER_WAKE if len(batch) >= _BATCH * _BATCHES_PER_WAKE else 0
         self._settle(id(bridge), full, flush=False)
         bridge.settle()
         self.flush()

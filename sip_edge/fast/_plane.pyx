@@ -120,6 +120,7 @@ cdef extern from "plane.h":
         unsigned char secret[64]
         size_t secret_len
         cp_dests dests
+        void* admission
         unsigned long long next_id, next_decision
         char tag_prefix[32]
         size_t tag_prefix_len
@@ -137,7 +138,6 @@ cdef extern from "plane.h":
         char* data
         size_t len
         sockaddr_in src
-        int note
     int CP_C_RECEIVED, CP_C_HANDLED, CP_C_DECLINED, CP_C_RETRANSMISSION
     int CP_C_ACK_ABSORBED, CP_C_EVICTED, CP_C_FIXED
     int CP_C_RESPONSE_STATELESS, CP_C_IN_DIALOG, CP_IN_DIALOG_METHODS
@@ -407,6 +407,9 @@ cdef class SharedCounter:
         return n
 
 
+include "_admission.pxi"
+
+
 cdef class Plane:
     """One worker socket's C data plane (the fd stays the caller's).
 
@@ -423,6 +426,7 @@ cdef class Plane:
     cdef list _counter_names  # refusal counter index - CP_C_FIXED -> stats key
     cdef dict _counter_index
     cdef object _sources  # (addr << 16 | port) -> (host, port)
+    cdef CAdmission _admission  # the site holds it ends on a relayed BYE (kept alive here)
     cdef unsigned long long _handled_seen
     cdef unsigned long long _declined_seen
     cdef public int wake_fd  # -1 until start()
@@ -477,8 +481,7 @@ cdef class Plane:
 
     def take_declined(self) -> list:
         """The datagrams the thread left to the core, oldest first, as ``(data, (host,
-        port))``, and among them, in order, the notes of the BYEs the plane relayed as
-        ``(call_id NUL from NUL to, None)``; clears the wake-up."""
+        port))``; clears the wake-up."""
         cdef unsigned long long value
         cdef unsigned n = 0, i
         cdef cp_queued* q
@@ -491,7 +494,7 @@ cdef class Plane:
         try:
             for i in range(n):
                 out.append((PyBytes_FromStringAndSize(q[i].data, q[i].len),
-                            None if q[i].note else self._source(&q[i].src)))
+                            self._source(&q[i].src)))
         finally:
             for i in range(n):
                 free(q[i].data)
@@ -516,6 +519,16 @@ cdef class Plane:
         self.p.tag_prefix_len = len(t)
         memcpy(self.p.decision_prefix, <const char*>d, len(d))
         self.p.decision_prefix_len = len(d)
+        self._unlock()
+
+    def set_admission(self, CAdmission admission):
+        """The site admission table it shares with the core: a BYE it relays ends the
+        call's hold there (dialogs._site_bye). Its lock must be this plane's."""
+        if admission.limits is not self.limits:
+            raise ValueError("admission: expected a table guarded by this plane's CLimits")
+        self._lock()
+        self._admission = admission
+        self.p.admission = &admission.table
         self._unlock()
 
     def set_relay(self, bytes secret, str record_route, dests):

@@ -14,7 +14,6 @@ answers differently and TCP goes through ``stream.py``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -22,7 +21,7 @@ import msgspec
 from policy import AccountError, Decision, Snapshot, encode_event, event_of
 
 from ._cdecide import CAccount, CRules
-from ._plane import CLimits, Plane
+from ._plane import CAdmission, CLimits, Plane
 from .tables import RowTable
 
 if TYPE_CHECKING:
@@ -41,17 +40,26 @@ def new_plane(core: EdgeCore, fd: int, batch: int, size: int) -> PlaneBridge:
     limits = CLimits(lim.rate, lim.concurrent, lim.window_seconds, lim.max_accounts)
     s = core.settings
     plane = Plane(fd, limits, batch, size, s.timers.t1, s.max_transactions)
-    return PlaneBridge(core, plane, limits)
+    # The site holds too: the plane ends a call's hold when it relays the BYE.
+    admission = CAdmission(limits, core.stats, s.max_calls)
+    return PlaneBridge(core, plane, limits, admission)
 
 
 class PlaneBridge:
     """One core and its plane, kept in step."""
 
-    def __init__(self, core: EdgeCore, plane: Plane, limits: CLimits) -> None:
+    def __init__(
+        self, core: EdgeCore, plane: Plane, limits: CLimits, admission: CAdmission
+    ) -> None:
         self.core = core
         self.plane = plane
-        # One table of power-dialer counters for both paths (clause 7.2).
+        # One table of power-dialer counters (clause 7.2) and one of site holds (clause
+        # 2) for both paths; taken over before the core holds anything.
         core.limits = limits
+        if len(core.admission):
+            raise ValueError("a plane joins a core before it holds any call")
+        core.admission = admission
+        plane.set_admission(admission)
         core.elsewhere = plane
         core.on_change = self.sync
         core.share_ids(plane.ids())
@@ -149,18 +157,6 @@ class PlaneBridge:
         self.plane.set_relay(core.settings.secret, core.record_route, core.dests())
 
     # --- after a batch -----------------------------------------------------------------
-
-    def declined(self) -> Iterator[tuple[bytes, Addr]]:
-        """The datagrams the plane left to the core, oldest first. The notes among them
-        (a BYE the plane relayed) go to the core on the way, in order: a datagram after
-        the BYE sees the call's site hold gone, as if the core had relayed it."""
-        core = self.core
-        for data, addr in self.plane.take_declined():
-            if addr is None:
-                call_id, from_, to = data.decode("latin-1").split("\0")
-                core.relayed_bye(call_id, from_, to)
-            else:
-                yield data, addr
 
     def settle(self) -> None:
         """The plane's counts into the core's ``stats``, its log lines into the log."""

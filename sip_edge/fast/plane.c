@@ -477,7 +477,7 @@ int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sock
         return 0;
     if (len >= 4 && memcmp(data, "ACK ", 4) == 0 && absorb(p, data, len))
         return 1;
-    return cp_plane_relay(p, data, len, src, now);
+    return cp_plane_relay(p, data, len, src);
 }
 
 /* A trunk's INVITE the policy refuses: answered, remembered for Timer H. */
@@ -744,8 +744,7 @@ static double monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_in *src,
-                     int note)
+int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_in *src)
 {
     if (p->nqueue >= CP_QUEUE_MAX) {
         p->queue_dropped++;
@@ -765,7 +764,6 @@ int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_
     q->data = data;
     q->len = len;
     q->src = *src;
-    q->note = note;
     return 0;
 }
 
@@ -778,7 +776,7 @@ static void enqueue(cp_plane *p, unsigned i)
         return;
     }
     memcpy(data, p->buffers + (size_t)i * p->size, len);
-    if (cp_plane_enqueue(p, data, len, &p->names[2 * i], 0) < 0)
+    if (cp_plane_enqueue(p, data, len, &p->names[2 * i]) < 0)
         free(data);
 }
 

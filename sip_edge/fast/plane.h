@@ -112,7 +112,6 @@ typedef struct cp_queued {
     char *data;
     size_t len;
     struct sockaddr_in src;
-    int note;  /* 1: not a datagram but a BYE the plane relayed (relay.c note_bye) */
 } cp_queued;
 
 /* Hosts the plane may send to (the core's `_dests`: its peers' and trunks' hosts). */
@@ -183,6 +182,7 @@ typedef struct cp_plane {
     unsigned char secret[64]; /* the key of the loop hash in our branches */
     size_t secret_len;
     cp_dests dests;
+    struct cp_admission *admission; /* site holds shared with the core (NULL: none) */
     /* the edge's own Via sent-by ("host:port"): a request carrying it loops (482) */
     char via_host[128];
     size_t via_host_len;
@@ -224,13 +224,11 @@ int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sock
                     double now);
 /* Relay a request inside a dialog or a response to one (relay.c): 1 if it was, 0 if it is
  * the core's. */
-int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
-                   double now);
+int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src);
 /* Queue the bytes written to p->out since `start` for `dest`: 0, or -1 (out of memory). */
 int cp_plane_queue(cp_plane *p, size_t start, const struct sockaddr_in *dest);
-/* Queue `data` (malloc'd, now the queue's) for the Python core: a datagram, or a note. */
-int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_in *src,
-                     int note);
+/* Queue `data` (malloc'd, now the queue's) for the Python core. */
+int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_in *src);
 void cp_put_stamped(cp_buf *b, cp_span value, const cp_via *via, const struct sockaddr_in *src);
 /* Send the queued answers; returns how many could not be sent. */
 int cp_plane_flush(cp_plane *p, unsigned long long *sent);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "admission.h"
 #include "blake2b.h"
 #include "plane.h"
 #include "relay.h"
@@ -207,30 +208,11 @@ static int put_dialog_via(cp_plane *p, const cp_relay *r, cp_span from_tag, cp_s
     return 1;
 }
 
-/* The BYE's end of the call's site hold (dialogs._site_bye), for the core: its
- * admission table is Python's. Queued in order with the datagrams it is handed. */
-static int note_bye(cp_plane *p, const cp_relay *r, const struct sockaddr_in *src)
-{
-    size_t n = r->call_id.n + 1 + r->from.value.n + 1 + r->to.n;
-    char *data = malloc(n);
-    if (!data)
-        return -1;
-    memcpy(data, r->call_id.p, r->call_id.n);
-    data[r->call_id.n] = '\0';
-    memcpy(data + r->call_id.n + 1, r->from.value.p, r->from.value.n);
-    data[r->call_id.n + 1 + r->from.value.n] = '\0';
-    memcpy(data + n - r->to.n, r->to.p, r->to.n);
-    if (cp_plane_enqueue(p, data, n, src, 1) < 0) {
-        free(data);
-        return -1;
-    }
-    return 0;
-}
-
 static int in_dialog(cp_plane *p, const char *data, size_t len, const cp_relay *r,
                      const cp_via *top, const struct sockaddr_in *src)
 {
     int ack = is(r->method, "ACK");
+    cp_span to_tag = {NULL, 0};
     if (ack) {
         cp_span key_b = top->branch, key_c = r->call_id;
         if (cp_plane_answered_has(p, key_b.p, key_b.n, key_c.p, key_c.n)) {
@@ -240,11 +222,10 @@ static int in_dialog(cp_plane *p, const char *data, size_t len, const cp_relay *
         if (cp_plane_held(p, key_b.p, key_b.n, key_c.p, key_c.n))
             return 0; /* maybe the ACK of a non-2xx, hop by hop: the core's */
     } else {
-        cp_span tag;
         for (int i = 0; i < r->nvias; i++)
             if (cp_contains(r->vias[i].value.p, r->vias[i].value.n, p->via_host, p->via_host_len))
                 return 0; /* the loop check (482) is the core's */
-        if (!cp_tag_of(r->to, &tag) || tag.n == 0)
+        if (!cp_tag_of(r->to, &to_tag) || to_tag.n == 0)
             return 0; /* not inside a dialog */
     }
     long mf;
@@ -293,14 +274,15 @@ static int in_dialog(cp_plane *p, const char *data, size_t len, const cp_relay *
         from = at[i]->end;
     }
     cp_buf_put(&p->out, data + from, len - from);
-    if (is(r->method, "BYE") && note_bye(p, r, src) < 0) {
-        p->out.len = start;
-        return 0;
-    }
     if (cp_plane_queue(p, start, &dest) < 0) {
         p->out.len = start;
         return 0;
     }
+    /* dialogs._site_bye: the session ends with the BYE, from either side, whatever its
+     * answer (RFC 3261 15); the caller's tag is in From or To as either hangs up. */
+    if (is(r->method, "BYE") && p->admission)
+        cp_admission_ended(p->admission, r->call_id.p, r->call_id.n, from_tag.p, from_tag.n,
+                           to_tag.p, to_tag.n);
     p->counters[CP_C_IN_DIALOG + m]++;
     return 1;
 }
@@ -374,8 +356,7 @@ static int respond(cp_plane *p, const char *data, size_t len, const cp_relay *r,
     return 1;
 }
 
-int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
-                   double now)
+int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src)
 {
     cp_relay r;
     cp_via top;

@@ -60,7 +60,7 @@ def test_a_whole_call_is_relayed_in_c_after_its_answer(runtime: PolicyRuntime) -
     assert t.handled == 4
     assert [d.split(b" ", 1)[0] for d in (ack, info, bye)] == [b"ACK", b"INFO", b"BYE"]
     assert ok.startswith(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.2:5061;")
-    assert t.edge.core.admission.holds() == {}  # the BYE's note let the hold go
+    assert t.edge.core.admission.holds() == {}  # the plane ended the hold in C
     stats = t.edge.core.stats
     relayed = ("in_dialog_ack", "in_dialog_info", "in_dialog_bye", "response_stateless")
     assert [stats[k] for k in relayed] == [1, 1, 1, 1]
