@@ -19,14 +19,18 @@ setup(
                 depends=["sip_edge/fast/decide.h"],
                 extra_compile_args=["-O3"],
             ),
-            # The data plane: plain C (plane.c, relay.c, the scanners, limits.c) behind a
+            # The data plane: plain C (loop.c, refuse.c, relay.c, the scanners, ...) behind a
             # Cython wrapper, deciding with decide.c compiled in again (no cross-module C
             # linking).
             Extension(
                 "sip_edge.fast._plane",
                 [
                     "sip_edge/fast/_plane.pyx",
-                    "sip_edge/fast/plane.c",
+                    "sip_edge/fast/loop.c",
+                    "sip_edge/fast/refuse.c",
+                    "sip_edge/fast/remembered.c",
+                    "sip_edge/fast/peers.c",
+                    "sip_edge/fast/outbox.c",
                     "sip_edge/fast/scan.c",
                     "sip_edge/fast/lex.c",
                     "sip_edge/fast/relay.c",

@@ -6,7 +6,7 @@ The scenarios and the account of benchmarks/decide.py, in one run, three ways:
 - ``C via Python``: ``CRules.decide(account, dial)``, the wrapper (bytes in, tuple out),
   through timeit: what a Python caller would pay;
 - ``C loop``: ``CRules.bench(account, dial, n)``: ``cp_decide`` n times in a C loop, no
-  Python per call: what the C data plane (sip_edge/fast/plane.c) pays.
+  Python per call: what the C data plane (sip_edge/fast/refuse.c) pays.
 
 C does not compute the caller identity (the UPN check), so "allow + UPN check" costs it
 the same as any allow. Each scenario's C answer is checked against decide() first.

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Python's handle on the C data plane (plane.c) and on the C power-dialer counters.
+"""Python's handle on the C data plane (plane.h) and on its shared C tables.
 
 ``Plane`` reads a worker's UDP socket in batches; the datagrams it answered alone (refused
 INVITEs, their retransmissions and ACKs) never become Python objects, the others come

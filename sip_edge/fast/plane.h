@@ -105,7 +105,10 @@ typedef struct cp_logfmt {
 /* Masked digits the plane writes at most (decision_log.mask_digits beyond: the core's). */
 #define CP_MASK_MAX 32
 
-struct cp_answered;
+/* (branch, Call-ID) tables: refusals remembered, the core's transactions (remembered.c). */
+typedef struct cp_answered cp_answered;
+cp_answered *cp_answered_new(size_t nbuckets);
+void cp_answered_free(cp_answered *t);
 
 /* A datagram the thread leaves to the Python core (copied out of the batch). */
 typedef struct cp_queued {
@@ -122,6 +125,7 @@ typedef struct cp_dests {
 } cp_dests;
 int cp_dests_set(cp_dests *d, const char *const *hosts, const size_t *lens, size_t n);
 void cp_dests_free(cp_dests *d);
+int cp_dests_has(const cp_dests *d, cp_span host);
 
 /* In-dialog counters: one per method of dialogs.ALLOW, and one for the others. */
 #define CP_IN_DIALOG_METHODS 11
@@ -222,6 +226,15 @@ void cp_plane_free(cp_plane *p);
  * 1 if the plane handled it, 0 if it is the Python core's. */
 int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
                     double now);
+/* Who `src` is (peers.c): a trunk's index, -1 another peer, or CP_NO_PEER. */
+int cp_plane_trunk_of(const cp_plane *p, const struct sockaddr_in *src);
+/* A trunk's INVITE refused, or the ACK of a refusal absorbed (refuse.c): 1, else 0. */
+int cp_plane_refuse(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                    int trunk, double now);
+int cp_plane_absorb(cp_plane *p, const char *data, size_t len);
+/* A retransmitted INVITE of a refusal remembered (remembered.c): 1 its answer queued
+ * again, 0 none (one past Timer H is forgotten), -1 out of memory. */
+int cp_plane_replay(cp_plane *p, cp_span branch, cp_span call_id, double now);
 /* Relay a request inside a dialog or a response to one (relay.c): 1 if it was, 0 if it is
  * the core's. */
 int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src);
@@ -256,7 +269,7 @@ int cp_plane_answered_has(cp_plane *p, const char *branch, size_t bn, const char
 int cp_plane_held(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn);
 void cp_plane_answered_forget(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                               size_t cn);
-/* A server transaction of the core begins or ends (see plane.c). */
+/* A server transaction of the core begins or ends (remembered.c). */
 int cp_plane_hold(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn);
 void cp_plane_release(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                       size_t cn);

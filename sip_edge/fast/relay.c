@@ -32,79 +32,12 @@ static int is(cp_span s, const char *text)
     return s.n == n && memcmp(s.p, text, n) == 0;
 }
 
-/* ---- the known destinations (the core's _dests: its peers' and trunks' hosts) ------ */
-
-static uint64_t text_hash(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h | 1; /* 0 marks an empty slot */
-}
-
-void cp_dests_free(cp_dests *d)
-{
-    for (size_t i = 0; i < d->cap; i++)
-        free(d->text[i]);
-    free(d->text);
-    free(d->hash);
-    memset(d, 0, sizeof(*d));
-}
-
-int cp_dests_set(cp_dests *d, const char *const *hosts, const size_t *lens, size_t n)
-{
-    cp_dests_free(d);
-    size_t cap = 16;
-    while (cap < 2 * n + 2)
-        cap *= 2;
-    d->hash = calloc(cap, sizeof(uint64_t));
-    d->text = calloc(cap, sizeof(char *));
-    if (!d->hash || !d->text) {
-        free(d->hash);
-        free(d->text);
-        memset(d, 0, sizeof(*d));
-        return -1;
-    }
-    d->cap = cap;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t h = text_hash(hosts[i], lens[i]);
-        size_t k = h & (cap - 1);
-        while (d->hash[k]) {
-            if (d->hash[k] == h && strlen(d->text[k]) == lens[i] &&
-                memcmp(d->text[k], hosts[i], lens[i]) == 0)
-                break;
-            k = (k + 1) & (cap - 1);
-        }
-        if (d->hash[k])
-            continue; /* a repeat */
-        d->text[k] = malloc(lens[i] + 1);
-        if (!d->text[k])
-            return -1;
-        memcpy(d->text[k], hosts[i], lens[i]);
-        d->text[k][lens[i]] = '\0';
-        d->hash[k] = h;
-    }
-    return 0;
-}
-
-static int known_dest(const cp_dests *d, cp_span host)
-{
-    if (!d->cap)
-        return 0;
-    uint64_t h = text_hash(host.p, host.n);
-    for (size_t k = h & (d->cap - 1); d->hash[k]; k = (k + 1) & (d->cap - 1))
-        if (d->hash[k] == h && strlen(d->text[k]) == host.n &&
-            memcmp(d->text[k], host.p, host.n) == 0)
-            return 1;
-    return 0;
-}
-
 /* `host`:`port` as a destination: a known peer host written as an IPv4 address (the
  * core sends to any host it knows; the plane only to those it can address itself). */
 static int dest_of(const cp_plane *p, cp_span host, long port, struct sockaddr_in *out)
 {
     char text[INET_ADDRSTRLEN];
-    if (host.n == 0 || host.n >= sizeof(text) || !known_dest(&p->dests, host))
+    if (host.n == 0 || host.n >= sizeof(text) || !cp_dests_has(&p->dests, host))
         return 0;
     memcpy(text, host.p, host.n);
     text[host.n] = '\0';

@@ -1,4 +1,4 @@
-"""The C data plane (sip_edge/fast/plane.c) against the Python core, its reference.
+"""The C data plane (sip_edge/fast/, plane.h) against the Python core, its reference.
 
 Twins: one core as shipped (Python only) and one with the plane in front of it, as the
 UDP shell runs them, get the same datagrams at the same times. They must send the same
