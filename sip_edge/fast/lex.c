@@ -4,6 +4,28 @@
 
 #include "lex.h"
 
+int cp_head(const char *p, size_t len, size_t *head_end, size_t *eol)
+{
+    /* The head ends at the first empty line; every line break in it is CRLF. */
+    if (len == 0 || p[0] == '\r' || p[0] == '\n')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\n')
+            return 0;
+        if (p[i] == '\r') {
+            if (i + 1 >= len || p[i + 1] != '\n')
+                return 0;
+            if (i + 3 < len && p[i + 2] == '\r' && p[i + 3] == '\n') {
+                *head_end = i;
+                *eol = (size_t)((const char *)memchr(p, '\r', i + 1) - p);
+                return 1;
+            }
+            i++;
+        }
+    }
+    return 0;
+}
+
 int cp_is_token(unsigned char c)
 {
     /* reader._TOKEN: [A-Za-z0-9.!%*_+`'~-] */

@@ -27,6 +27,10 @@ typedef struct cp_via {
     int has_received;
 } cp_via;
 
+/* A message's head: 1, with *head_end at the CR of its last line's CRLF CRLF and *eol at
+ * the end of its start line, if every line break up to there is CRLF and it does not
+ * start with one; else 0. */
+int cp_head(const char *p, size_t len, size_t *head_end, size_t *eol);
 int cp_is_token(unsigned char c);
 int cp_lower(int c);
 /* `a` (n bytes) equals the lower-case `b`, ignoring case. */

@@ -138,27 +138,9 @@ static int via_values(cp_span v, int several, cp_relay *r)
 int cp_scan_relay(const char *data, size_t len, size_t max_size, cp_relay *r)
 {
     const char *p = data;
-    size_t head_end = 0, i;
-    int found = 0;
-    if (len == 0 || len > max_size || p[0] == '\r' || p[0] == '\n')
+    size_t head_end, eol;
+    if (len > max_size || !cp_head(p, len, &head_end, &eol))
         return 0;
-    for (i = 0; i < len; i++) {
-        if (p[i] == '\n')
-            return 0;
-        if (p[i] == '\r') {
-            if (i + 1 >= len || p[i + 1] != '\n')
-                return 0;
-            if (i + 3 < len && p[i + 2] == '\r' && p[i + 3] == '\n') {
-                head_end = i;
-                found = 1;
-                break;
-            }
-            i++;
-        }
-    }
-    if (!found)
-        return 0;
-    size_t eol = (size_t)((const char *)memchr(p, '\r', head_end + 1) - p);
     if (!start_line(p, eol, r))
         return 0;
     r->first_header = eol + 2;

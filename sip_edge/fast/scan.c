@@ -107,28 +107,9 @@ int cp_scan(const char *data, size_t len, size_t max_size, const char *own, size
             cp_request *r)
 {
     const char *p = data;
-    size_t head_end = 0, i, eol;
-    int found = 0;
-    if (len == 0 || len > max_size || p[0] == '\r' || p[0] == '\n')
+    size_t head_end, eol;
+    if (len > max_size || !cp_head(p, len, &head_end, &eol))
         return 0;
-    /* The head ends at the first empty line; every line break in it is CRLF. */
-    for (i = 0; i < len; i++) {
-        if (p[i] == '\n')
-            return 0;
-        if (p[i] == '\r') {
-            if (i + 1 >= len || p[i + 1] != '\n')
-                return 0;
-            if (i + 3 < len && p[i + 2] == '\r' && p[i + 3] == '\n') {
-                head_end = i;
-                found = 1;
-                break;
-            }
-            i++;
-        }
-    }
-    if (!found)
-        return 0;
-    eol = (size_t)((const char *)memchr(p, '\r', head_end + 1) - p);
     if (!start_line(p, eol, r))
         return 0;
 
