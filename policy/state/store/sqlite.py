@@ -181,11 +181,13 @@ class SqliteStore(Derived, SqliteUsers):
 
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
+            self._close_own()  # a thread closes its own connection (see close())
             raise StoreError("store is closed")
         conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             # isolation_level=None: no implicit transactions; we issue BEGIN/COMMIT.
-            # check_same_thread=False only so close() may close every thread's connection.
+            # check_same_thread=False: a connection may be closed by the garbage collector
+            # on another thread (_Connection.__del__).
             try:
                 conn = sqlite3.connect(
                     self._path,
@@ -474,13 +476,24 @@ class SqliteStore(Derived, SqliteUsers):
         return 0 if row[0] is None else int(row[0])
 
     def close(self) -> None:
-        """Close every thread's connection; the store cannot be used afterwards."""
+        """Close the store: it cannot be used afterwards. This thread's connection closes
+        now; every other thread's when that thread next asks for it, or when it ends.
+
+        Not all at once from here: closing a connection while another thread runs a
+        statement on it frees the database under that statement (sqlite3 allows the call
+        with ``check_same_thread=False``, and a change follower reading then crashed the
+        process)."""
         self._closed = True
+        self._close_own()
+
+    def _close_own(self) -> None:
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
         with self._conns_lock:
-            conns = list(self._conns)
-            self._conns.clear()
-        for conn in conns:
-            conn.close()
+            self._conns.discard(conn)
+        conn.close()
 
 
 class _Connection(sqlite3.Connection):
