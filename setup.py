@@ -9,7 +9,9 @@ setup(
     ext_modules=cythonize(
         [
             Extension("compiled._trie", ["compiled/_trie.pyx"], extra_compile_args=["-O3"]),
-            Extension("sip_edge._wire", ["sip_edge/_wire.pyx"], extra_compile_args=["-O3"]),
+            Extension(
+                "sip_edge.wire._wire", ["sip_edge/wire/_wire.pyx"], extra_compile_args=["-O3"]
+            ),
             Extension("sip_edge._udp", ["sip_edge/_udp.pyx"], extra_compile_args=["-O3"]),
             # decide.c is plain C99 (no Python.h), compiled in beside its Cython wrapper.
             Extension(

@@ -23,8 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from policy import PolicyRuntime  # noqa: E402
-from sip_edge.message import parse_message, parse_message_py  # noqa: E402
 from sip_edge.transport import tune_gc  # noqa: E402
+from sip_edge.wire.message import parse_message, parse_message_py  # noqa: E402
 from tests.sip.conftest import (  # noqa: E402
     CARRIER_DE,
     TRUNK,

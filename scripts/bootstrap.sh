@@ -69,7 +69,7 @@ inputs() {
 }
 built() {
   local pyx
-  for pyx in compiled/*.pyx sip_edge/*.pyx sip_edge/fast/*.pyx; do
+  for pyx in compiled/*.pyx sip_edge/*.pyx sip_edge/wire/*.pyx sip_edge/fast/*.pyx; do
     [ -e "$pyx" ] || continue  # a pattern that matched nothing
     compgen -G "${pyx%.pyx}.*.so" >/dev/null || return 1
   done

@@ -6,8 +6,8 @@ applies store changes and rules reloads without a restart. See ``sip_edge/README
 """
 
 from .config import ConfigError, EdgeConfig, load_config
-from .message import Message, SipError, SipParseError, SipTransactionError, parse_message
-from .proxy import CoreSettings, EdgeCore, Escalate, Peer
+from .core.proxy import CoreSettings, EdgeCore, Escalate, Peer
+from .wire.message import Message, SipError, SipParseError, SipTransactionError, parse_message
 
 __all__ = [
     "ConfigError",

@@ -47,12 +47,12 @@ from policy import (
 
 from .admin import Admin
 from .config import ConfigError, EdgeConfig, load_config, parse_address
+from .core.proxy import CoreSettings, EdgeCore
+from .core.redirect import new_core
+from .core.transaction import TimerConfig
 from .follower import EdgeFollower
 from .lifecycle import CounterLog, Reloader, Signals, drain, pass_on
-from .proxy import CoreSettings, EdgeCore
-from .redirect import new_core
 from .stream import bind_tcp, close_streams, open_stream_server
-from .transaction import TimerConfig
 from .transport import bind_udp, escalation_runner, open_endpoint, tune_gc
 
 __all__ = ["core_settings", "main", "serve"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from sip_edge.message import is_digits
+from sip_edge.wire.message import is_digits
 
 __all__ = [
     "MODES",
@@ -169,7 +169,7 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     mode: str = "proxy"
     """``proxy``: the edge forwards every call itself (RFC 3261 16). ``redirect``: it
     answers each INVITE with the refusal, or with 302 naming the route and the identity
-    to assert, for an SBC that asks per INVITE (RFC 3261 8.3, ``sip_edge/redirect.py``)."""
+    to assert, for an SBC that asks per INVITE (RFC 3261 8.3, ``sip_edge/core/redirect.py``)."""
     data_plane: str = "c"
     """``c``: in proxy mode, the UDP socket is read by the C data plane, which answers the
     plain refused call itself and hands everything else to the Python core

@@ -7,7 +7,7 @@ snapshot is swapped only when the new one compiles). Calls in progress keep goin
 transactions hold everything they need, and nothing re-decides them.
 
 Also here: the power-dialer escalation (clause 7.2), run off the hot path by the shell
-for an :class:`~sip_edge.proxy.Escalate` effect: ``policy.escalate`` (a child
+for an :class:`~sip_edge.core.proxy.Escalate` effect: ``policy.escalate`` (a child
 process, ~150 ms) and then ``store.update_account`` to raise the account's dialer flag.
 Flags only go up here; an operator clears them.
 """
@@ -31,7 +31,7 @@ from policy import (
     escalate,
 )
 
-from .proxy import Escalate
+from .core.proxy import Escalate
 
 __all__ = ["EdgeFollower", "State", "apply_escalations", "run_escalation"]
 

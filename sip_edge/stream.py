@@ -19,8 +19,8 @@ import asyncio
 import socket
 from typing import cast
 
-from .message import StreamFramer, StreamFramingError
 from .transport import Addr, EdgeProtocol
+from .wire.message import StreamFramer, StreamFramingError
 
 __all__ = ["StreamProtocol", "bind_tcp", "close_streams", "open_stream_server"]
 

@@ -35,9 +35,9 @@ from collections.abc import Callable
 from policy import Store
 
 from ._udp import BatchSocket
+from .core.proxy import EdgeCore, Escalate
 from .fast.bridge import PlaneBridge, new_plane
 from .follower import run_escalation
-from .proxy import EdgeCore, Escalate
 
 __all__ = [
     "EdgeProtocol",

@@ -1,6 +1,6 @@
 # Included by _plane.pyx (one extension: the plane's C and this table share symbols).
 
-from sip_edge.admission import Hold
+from sip_edge.core.admission import Hold
 
 cdef extern from "admission.h":
     ctypedef struct cp_site:
@@ -33,7 +33,7 @@ cdef extern from "admission.h":
 
 
 cdef class CAdmission:
-    """``sip_edge.admission.SiteAdmission`` in C tables: the same methods, the same holds.
+    """``sip_edge.core.admission.SiteAdmission`` in C tables: the same methods, the same holds.
 
     The plane ends a call's hold itself when it relays the BYE, so the table is shared
     and guarded by the lock of the ``CLimits`` given (the plane takes that one lock for

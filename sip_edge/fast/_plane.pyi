@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 from typing import Literal, final
 
 from policy import WindowTotal
-from sip_edge.admission import CallKey, Hold
+from sip_edge.core.admission import CallKey, Hold
 
 from ._cdecide import CAccount, CRules
 
@@ -14,7 +14,7 @@ MAX_REFUSAL_COUNTERS: int
 
 @final
 class CAdmission:
-    """``sip_edge.admission.SiteAdmission`` in C tables, shared with a plane."""
+    """``sip_edge.core.admission.SiteAdmission`` in C tables, shared with a plane."""
 
     max_calls: int
     def __init__(self, limits: CLimits, stats: Counter[str], max_calls: int = ...) -> None: ...

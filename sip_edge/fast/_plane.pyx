@@ -4,7 +4,7 @@
 ``Plane`` reads a worker's UDP socket in batches; the datagrams it answered alone (refused
 INVITEs, their retransmissions and ACKs) never become Python objects, the others come
 back from ``take_declined`` as ``(data, (host, port))`` for the Python core. ``CLimits`` is
-``sip_edge.limits.Limits`` over the C tables the plane counts in, so a call the core
+``sip_edge.core.limits.Limits`` over the C tables the plane counts in, so a call the core
 handles and a call the plane handles count against the same limits.
 """
 
@@ -204,7 +204,7 @@ cdef char* _copy(bytes data) except NULL:
 
 
 cdef class CLimits:
-    """``sip_edge.limits.Limits`` in C tables: the same methods, the same counts."""
+    """``sip_edge.core.limits.Limits`` in C tables: the same methods, the same counts."""
 
     cdef cp_limits table
     cdef dict _slots  # account id -> slot (stable: a slot is never reused)

@@ -25,7 +25,7 @@ from ._plane import CAdmission, CLimits, Plane
 from .tables import RowTable
 
 if TYPE_CHECKING:
-    from sip_edge.proxy import EdgeCore
+    from sip_edge.core.proxy import EdgeCore
 
 __all__ = ["PlaneBridge", "new_plane"]
 

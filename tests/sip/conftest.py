@@ -10,9 +10,9 @@ import pytest
 
 from policy.percall.runtime import PolicyRuntime
 from policy.state.accounts import Account, Site
-from sip_edge.message import Message, parse_message
-from sip_edge.proxy import CoreSettings, EdgeCore
-from sip_edge.redirect import new_core
+from sip_edge.core.proxy import CoreSettings, EdgeCore
+from sip_edge.core.redirect import new_core
+from sip_edge.wire.message import Message, parse_message
 from tests._numbers import active
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -160,7 +160,7 @@ class Harness:
             "trunks": {("127.0.0.2", None): "acme", OTHER_TRUNK: "ghost"},
         }
         kw.update(settings)
-        # mode="redirect" makes it a RedirectCore (sip_edge/redirect.py), as the shell does.
+        # mode="redirect" makes it a RedirectCore (sip_edge/core/redirect.py), as the shell does.
         self.core: EdgeCore = new_core(CoreSettings(**kw), runtime)  # type: ignore[arg-type]
         self.core.set_account(acme())
         self.now = 1000.0

@@ -1,4 +1,4 @@
-"""Per-site call admission (clause 2): sip_edge/admission.py, sdp.offer_share and the core.
+"""Per-site call admission (clause 2): sip_edge/core/admission.py, sdp.offer_share and the core.
 
 The site ``acme`` declares 200 kbit/s: two voice calls (100 kbit/s each, the shipped
 rules/admission.toml) fit, a third gets 486 with ``site_capacity``; 112 always goes
@@ -17,9 +17,9 @@ import pytest
 
 from policy.percall.runtime import PolicyRuntime
 from policy.state.accounts import Account, Site
-from sip_edge.admission import SiteAdmission
-from sip_edge.message import Message, parse_message
-from sip_edge.sdp import MediaShares, offer_share
+from sip_edge.core.admission import SiteAdmission
+from sip_edge.core.sdp import MediaShares, offer_share
+from sip_edge.wire.message import Message, parse_message
 
 from ._twins import pair, same
 from .conftest import CARRIER_DE, PSAP, SDP, TRUNK, Harness, acme, invite, request_from, response_to

@@ -1,5 +1,5 @@
 """The C site-admission table (sip_edge/fast/admission.c, ``CAdmission``) against
-``sip_edge.admission.SiteAdmission``, its reference: the same operations in the same
+``sip_edge.core.admission.SiteAdmission``, its reference: the same operations in the same
 order must give the same answers, holds, bandwidth per site and counters."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sip_edge.admission import Hold, SiteAdmission
+from sip_edge.core.admission import Hold, SiteAdmission
 from sip_edge.fast._plane import CAdmission, CLimits
 
 _SITES = ["acme", "beta", "größe"]

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from policy.percall.runtime import PolicyRuntime
-from sip_edge.message import Message, parse_message, parse_via
-from sip_edge.proxy import MAGIC
+from sip_edge.core.proxy import MAGIC
+from sip_edge.wire.message import Message, parse_message, parse_via
 
 from ._twins import pair, same
 from .conftest import (

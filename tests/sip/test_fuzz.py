@@ -77,7 +77,7 @@ def mutate_bytes(draw: st.DrawFn, seed: bytes) -> bytes:
 def test_mutated_responses_and_cancels_during_a_call(
     runtime: PolicyRuntime, data: st.DataObject
 ) -> None:
-    from sip_edge.message import parse_message
+    from sip_edge.wire.message import parse_message
 
     from .conftest import invite, request_from, response_to
 

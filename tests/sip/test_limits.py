@@ -1,8 +1,8 @@
-"""sip_edge/limits.py: power-dialer counters on a virtual clock (clause 7.2)."""
+"""sip_edge/core/limits.py: power-dialer counters on a virtual clock (clause 7.2)."""
 
 from __future__ import annotations
 
-from sip_edge.limits import Limits
+from sip_edge.core.limits import Limits
 
 
 def test_rate_is_a_sliding_one_second_window() -> None:

@@ -1,4 +1,4 @@
-"""sip_edge/message.py: parsing and serializing, fed whole, truncated and byte by byte."""
+"""sip_edge/wire/message.py: parsing and serializing, fed whole, truncated and byte by byte."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 
-from sip_edge.message import (
+from sip_edge.wire.message import (
     Message,
     SipParseError,
     StreamFramer,
@@ -182,7 +182,7 @@ def test_set_push_remove_keep_order() -> None:
 @pytest.mark.parametrize("port", ["²061", "٥٠٦٠", "5060x", ""])
 def test_via_port_must_be_ascii_digits(port: str) -> None:
     # Found by the fuzz test: "²061".isdigit() is True, and int() refused it mid-answer.
-    from sip_edge.message import SipParseError, parse_via
+    from sip_edge.wire.message import SipParseError, parse_via
 
     with pytest.raises(SipParseError, match="Bad Port"):
         parse_via(f"SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bK1")

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from policy import DecisionEventV1, DecisionRecorder
 from policy.percall.runtime import PolicyRuntime
+from sip_edge.core.limits import Limits
 from sip_edge.fast._plane import CLimits
 from sip_edge.fast.bridge import PlaneBridge, new_plane
-from sip_edge.limits import Limits
-from sip_edge.message import parse_message
+from sip_edge.wire.message import parse_message
 
 from .conftest import OTHER_TRUNK, TRUNK, Harness, acme, fixture, invite, request_from
 from .test_refuse_fast import OTHERS, REFUSED, SHAPES, _mutated_refusals
@@ -233,7 +233,7 @@ def test_mutated_refusals_agree(runtime: PolicyRuntime, batch: list[bytes]) -> N
             t.send(ack)
 
 
-# --- the counters in C against sip_edge/limits.py -----------------------------------------
+# --- the counters in C against sip_edge/core/limits.py -----------------------------------------
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy.percall.runtime import PolicyRuntime
-from sip_edge.message import Message, parse_message
+from sip_edge.wire.message import Message, parse_message
 
 from ._twins import mutate
 from .conftest import CARRIER_DE, STRANGER, TRUNK, invite, response_to

@@ -1,4 +1,4 @@
-"""sip_edge/proxy.py without sockets: each decision path, answers, forwarding, dialogs."""
+"""sip_edge/core/proxy.py without sockets: each decision path, answers, forwarding, dialogs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from sip_edge.message import Message, parse_message, parse_name_addr, parse_via
-from sip_edge.proxy import MAGIC
+from sip_edge.core.proxy import MAGIC
+from sip_edge.wire.message import Message, parse_message, parse_name_addr, parse_via
 
 from .conftest import (
     CARRIER_DE,
@@ -527,7 +527,7 @@ def test_timers_fire_on_the_tick_grid_together(edge: Harness) -> None:
 
 
 def test_ringing_too_long_timer_c_cancels(make_edge: Callable[..., Harness]) -> None:
-    from sip_edge.transaction import TimerConfig
+    from sip_edge.core.transaction import TimerConfig
 
     edge = make_edge(timers=TimerConfig(c=10.0))
     _, fwd = edge.call()

@@ -1,4 +1,4 @@
-"""sip_edge/redirect.py without sockets: the edge as a redirect server (RFC 3261 8.3).
+"""sip_edge/core/redirect.py without sockets: the edge as a redirect server (RFC 3261 8.3).
 
 Allowed calls get 302 with the route in Contact and the identity to assert; refusals are
 proxy mode's own; 110/112 get 302 to the PSAP. The twin test at the end holds redirect
@@ -18,9 +18,9 @@ from policy.percall.runtime import PolicyRuntime
 from policy.state.accounts import Suspension
 from sip_edge.__main__ import core_settings
 from sip_edge.config import load_config
-from sip_edge.message import Message, NameAddr, parse_message, parse_name_addr, uri_hostport
-from sip_edge.proxy import EdgeCore
-from sip_edge.redirect import ALLOW, RedirectCore, new_core
+from sip_edge.core.proxy import EdgeCore
+from sip_edge.core.redirect import ALLOW, RedirectCore, new_core
+from sip_edge.wire.message import Message, NameAddr, parse_message, parse_name_addr, uri_hostport
 
 from .conftest import (
     CARRIER_DE,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy.percall.runtime import PolicyRuntime
-from sip_edge.message import parse_message
+from sip_edge.wire.message import parse_message
 
 from ._twins import mutate, pair, same
 from .conftest import OTHER_TRUNK, Harness, acme, fixture, invite, request_from

@@ -9,8 +9,8 @@ answered or ACKed, or count the set-up twice (in-flight count, power-dialer limi
 
 from __future__ import annotations
 
-from sip_edge.message import parse_via
-from sip_edge.proxy import MAGIC
+from sip_edge.core.proxy import MAGIC
+from sip_edge.wire.message import parse_via
 
 from .conftest import CARRIER_DE, EDGE, TRUNK, Harness, invite, response_to
 
@@ -81,8 +81,8 @@ def test_an_answered_call_is_not_held_after_its_2xx(edge: Harness) -> None:
     """Timer L keeps only what late responses need: nothing refers to the call record
     (and its forwarded INVITE) any more, stale timer entries included, and the client
     transaction has let go of the request it will never retransmit."""
-    from sip_edge.proxy import _Call
-    from sip_edge.transaction import ClientInvite, ServerInvite
+    from sip_edge.core.proxy import _Call
+    from sip_edge.core.transaction import ClientInvite, ServerInvite
 
     core = edge.core
     _, fwd = edge.call(invite(to="030555000"))

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from policy.percall.runtime import PolicyRuntime
-from sip_edge.message import StreamFramer
+from sip_edge.wire.message import StreamFramer
 
 from ._twins import pair, same
 from .conftest import TRUNK, Harness

@@ -1,10 +1,10 @@
-"""sip_edge/sdp.py: the codec check of clause 2."""
+"""sip_edge/core/sdp.py: the codec check of clause 2."""
 
 from __future__ import annotations
 
 import pytest
 
-from sip_edge.sdp import AllowedCodecs, offer_acceptable
+from sip_edge.core.sdp import AllowedCodecs, offer_acceptable
 
 ALLOWED = AllowedCodecs(["PCMU", "PCMA", "G722", "telephone-event"], ["H264"], ["t38"])
 

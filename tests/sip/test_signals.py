@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from sip_edge.config import ConfigError, load_config
-from sip_edge.message import Message, parse_message
+from sip_edge.wire.message import Message, parse_message
 
 from .conftest import ROOT, invite, ping, response_to
 from .test_sipp import Edge, _start_edge

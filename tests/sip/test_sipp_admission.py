@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from policy.state.accounts import Site
-from sip_edge.message import Message, parse_message, parse_name_addr
+from sip_edge.wire.message import Message, parse_message, parse_name_addr
 
 from .conftest import acme
 from .test_sipp import (

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from policy.percall.runtime import PolicyRuntime
-from sip_edge.message import Message, StreamFramer, parse_message, parse_via
 from sip_edge.stream import bind_tcp, close_streams, open_stream_server
 from sip_edge.transport import EdgeProtocol, bind_udp, open_endpoint
+from sip_edge.wire.message import Message, StreamFramer, parse_message, parse_via
 
 from .conftest import Harness, fixture, invite, request_from, response_to
 from .test_sipp import (

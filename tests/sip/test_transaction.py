@@ -1,8 +1,8 @@
-"""sip_edge/transaction.py: INVITE transactions driven by deadlines (no sleep)."""
+"""sip_edge/core/transaction.py: INVITE transactions driven by deadlines (no sleep)."""
 
 from __future__ import annotations
 
-from sip_edge.transaction import (
+from sip_edge.core.transaction import (
     ACK,
     ACK_FORWARD,
     DROP,

@@ -1,4 +1,4 @@
-"""The C scanner (sip_edge/_wire.pyx) against the reference parser (parse_message_py).
+"""The C scanner (sip_edge/wire/_wire.pyx) against the reference parser (parse_message_py).
 
 The scanner may decline any message (None: the reference then parses it); whatever it
 accepts must be exactly what the reference builds. Held to it on the fixtures, on
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sip_edge import _wire
-from sip_edge.message import (
+from sip_edge.wire.message import (
     MAX_MESSAGE_BYTES,
     Message,
     SipParseError,

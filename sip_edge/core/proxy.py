@@ -27,12 +27,18 @@ import re
 from collections.abc import Callable, Iterator
 
 from policy import Account, Decision
+from sip_edge.wire.message import (
+    Message,
+    SipParseError,
+    SipTransactionError,
+    parse_message,
+    parse_name_addr,
+)
 
 from .branching import MAGIC
 from .dialogs import ALLOW
 from .fastpath import FastPaths
 from .invites import Invites
-from .message import Message, SipParseError, SipTransactionError, parse_message, parse_name_addr
 from .refusals import _rendered
 from .settings import Addr, CoreSettings, Escalate, Peer, PolicyLike, RulesView
 from .state import _Call as _Call  # re-exported: tests reach the call records through here

@@ -9,10 +9,10 @@ import itertools
 import math
 
 from policy import Account, AccountError, Call, Decision, sip_answer
+from sip_edge.wire.message import Message, response_bytes, uri_user
 
 from .admission import Hold
 from .branching import Branching
-from .message import Message, response_bytes, uri_user
 from .refusals import _UNKNOWN_ACCOUNT, Refusals
 from .rewrite import apply_emergency, apply_identity, location_value, upn_candidate
 from .sdp import offer_acceptable, offer_share

@@ -36,8 +36,7 @@ ours (we send no requests), OPTIONS gets 200, and other methods 405 with ``Allow
 from __future__ import annotations
 
 from policy import Account, Decision
-
-from .message import (
+from sip_edge.wire.message import (
     Message,
     NameAddr,
     SipParseError,
@@ -48,6 +47,7 @@ from .message import (
     scan_via,
     uri_user,
 )
+
 from .proxy import EdgeCore
 from .rewrite import apply_emergency, apply_identity, location_value
 from .settings import Addr, CoreSettings, Peer, PolicyLike, RulesView

@@ -1,4 +1,4 @@
-"""Types of the C scanner (sip_edge/_wire.pyx)."""
+"""Types of the C scanner (sip_edge/wire/_wire.pyx)."""
 
 from collections.abc import Iterable
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import hashlib
 
-from .message import Message, SipParseError, SipTransactionError, parse_name_addr, parse_via
+from sip_edge.wire.message import (
+    Message,
+    SipParseError,
+    SipTransactionError,
+    parse_name_addr,
+    parse_via,
+)
+
 from .state import CoreState
 
 #: Branch prefix of every Via this edge writes (RFC 3261 8.1.1.7 magic cookie + ours).

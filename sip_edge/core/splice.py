@@ -8,7 +8,8 @@ again. Both write the same bytes for a message in canonical form, which is what
 
 from __future__ import annotations
 
-from .message import Message, Span
+from sip_edge.wire.message import Message, Span
+
 from .settings import Addr
 
 

@@ -4,8 +4,15 @@ the destination must be a known peer (no open relay)."""
 
 from __future__ import annotations
 
+from sip_edge.wire.message import (
+    Message,
+    SipParseError,
+    SipTransactionError,
+    parse_name_addr,
+    uri_hostport,
+)
+
 from .branching import Branching
-from .message import Message, SipParseError, SipTransactionError, parse_name_addr, uri_hostport
 from .settings import Addr, Peer
 from .state import _tag_of
 

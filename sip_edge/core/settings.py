@@ -22,7 +22,7 @@ from policy import (
     Snapshot,
     WindowTotal,
 )
-from sip_edge.message import is_digits
+from sip_edge.wire.message import is_digits
 
 from .sdp import AllowedCodecs, MediaShares
 from .transaction import TimerConfig

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from sip_edge.message import is_digits
+from sip_edge.wire.message import Message, is_digits, parse_via, response_bytes
 
 from .branching import MAGIC, Branching
-from .message import Message, parse_via, response_bytes
 from .settings import Addr, Peer
 from .splice import ack_bytes, as_sent_upstream
 from .state import _Call, _expire

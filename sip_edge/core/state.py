@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from policy import Account, Decision, DecisionRecorder, RuleRef, SipAnswer, sip_answer
+from sip_edge.wire.message import Message, SipParseError, parse_name_addr, response_bytes
 
 from .admission import Admission, Hold, SiteAdmission
 from .limits import DialerLimits, Limits
-from .message import Message, SipParseError, parse_name_addr, response_bytes
 from .settings import (
     Addr,
     AnsweredElsewhere,

@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import Literal
 
 from policy import Site
-
-from .message import Message, SipParseError, parse_name_addr, uri_user, wire
+from sip_edge.wire.message import Message, SipParseError, parse_name_addr, uri_user, wire
 
 __all__ = [
     "ANONYMOUS",

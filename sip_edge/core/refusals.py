@@ -9,8 +9,8 @@ ACK is absorbed and a CANCEL gets 200 without effect.
 from __future__ import annotations
 
 from policy import sip_answer
+from sip_edge.wire.message import CANONICAL, Message, response_bytes, uri_user
 
-from .message import CANONICAL, Message, response_bytes, uri_user
 from .settings import Addr
 from .state import CoreState, _expire, _Refusal
 

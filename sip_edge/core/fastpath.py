@@ -13,10 +13,7 @@ from functools import partial
 from typing import Any
 
 from policy import Account, AccountError, Call
-
-from .branching import MAGIC
-from .dialogs import Dialogs
-from .message import (
+from sip_edge.wire.message import (
     Relay,
     SipParseError,
     SipTransactionError,
@@ -27,6 +24,9 @@ from .message import (
     scan_via,
     uri_user,
 )
+
+from .branching import MAGIC
+from .dialogs import Dialogs
 from .refusals import Refusals
 from .responses import Responses, _via_dest
 from .settings import Addr, Peer
