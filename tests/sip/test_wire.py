@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sip_edge import _wire
+from sip_edge.wire import _wire
 from sip_edge.wire.message import (
     MAX_MESSAGE_BYTES,
     Message,
