@@ -2,12 +2,19 @@
 
 from sip_edge.core.admission import Hold
 
+cdef extern from "fifo.h":
+    ctypedef struct cp_node:
+        cp_node* newer
+    ctypedef struct cp_fifo:
+        cp_node* oldest
+        size_t count
+
+
 cdef extern from "admission.h":
     ctypedef struct cp_site:
         size_t n
         char* name
     ctypedef struct cp_hold:
-        cp_hold* newer
         unsigned long long serial
         long long bps
         double until
@@ -15,8 +22,7 @@ cdef extern from "admission.h":
         size_t call_n, tag_n
         char* key
     ctypedef struct cp_admission:
-        cp_hold* oldest
-        size_t count
+        cp_fifo holds
         unsigned long long evicted, expired
     int cp_admission_init(cp_admission* a, size_t max_calls)
     void cp_admission_free(cp_admission* a)
@@ -70,7 +76,7 @@ cdef class CAdmission:
             self.table.expired = 0
 
     def __len__(self) -> int:
-        return self.table.count
+        return self.table.holds.count
 
     def used(self, str site) -> int:
         cdef bytes s = site.encode("utf-8")
@@ -88,14 +94,14 @@ cdef class CAdmission:
     def holds(self) -> dict:
         """Every hold: key -> (site, bit/s, until), in the order taken."""
         cdef dict out = {}
-        cdef const cp_hold* e
+        cdef const cp_node* n
         self._lock()
         try:
-            e = self.table.oldest
-            while e != NULL:
-                key, site, bps, until, _ = self._hold_of(e)
+            n = self.table.holds.oldest
+            while n != NULL:  # a cp_hold starts with its node
+                key, site, bps, until, _ = self._hold_of(<const cp_hold*>n)
                 out[key] = (site, bps, until)
-                e = e.newer
+                n = n.newer
         finally:
             self._unlock()
         return out

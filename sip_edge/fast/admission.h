@@ -11,12 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fifo.h"
+
 struct cp_site;
 
 typedef struct cp_hold {
-    struct cp_hold *chain;          /* bucket chain */
-    struct cp_hold *older, *newer;  /* the order taken: expiry and eviction */
-    uint64_t hash;
+    cp_node node;                   /* first: the table's links, in the order taken */
     unsigned long long serial;
     long long bps;
     double until;
@@ -35,9 +35,7 @@ typedef struct cp_site {
 } cp_site;
 
 typedef struct cp_admission {
-    cp_hold **buckets;
-    size_t nbuckets, count;
-    cp_hold *oldest, *newest;
+    cp_fifo holds;                  /* cp_hold entries: expiry and eviction go oldest first */
     cp_site **sites;
     size_t nsites;                  /* site buckets (a power of two) */
     size_t max_calls;

@@ -57,7 +57,10 @@ class PlaneBridge:
         # 2) for both paths; taken over before the core holds anything.
         core.limits = limits
         if len(core.admission):
-            raise ValueError("a plane joins a core before it holds any call")
+            raise ValueError(
+                f"PlaneBridge: expected a core that holds no call yet, found "
+                f"{len(core.admission)} site holds (the tables cannot be carried over)"
+            )
         core.admission = admission
         plane.set_admission(admission)
         core.elsewhere = plane
@@ -103,6 +106,8 @@ class PlaneBridge:
         if self._logging:
             self._log_format(view.snapshot.revision)
         self.plane.set_rules(crules, refusals, dialer)
+        # The hosts it may relay to come with the rules (their carriers), not accounts.
+        self.plane.set_relay(core.settings.secret, core.record_route, core.dests())
         self._rows, self._crules, self._built_from = rows, crules, view.snapshot
 
     def _log_tail(self, decision: Decision) -> bytes:
@@ -154,7 +159,6 @@ class PlaneBridge:
             peers.append((host, 0, index[peer.name]))
         self.plane.set_trunks(trunks)
         self.plane.set_peers(peers)
-        self.plane.set_relay(core.settings.secret, core.record_route, core.dests())
 
     # --- after a batch -----------------------------------------------------------------
 

@@ -232,9 +232,21 @@ int cp_plane_trunk_of(const cp_plane *p, const struct sockaddr_in *src);
 int cp_plane_refuse(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
                     int trunk, double now);
 int cp_plane_absorb(cp_plane *p, const char *data, size_t len);
-/* A retransmitted INVITE of a refusal remembered (remembered.c): 1 its answer queued
- * again, 0 none (one past Timer H is forgotten), -1 out of memory. */
-int cp_plane_replay(cp_plane *p, cp_span branch, cp_span call_id, double now);
+/* (branch, Call-ID) with its hash, computed once per message (remembered.c). */
+typedef struct cp_key {
+    cp_span branch, call_id;
+    uint64_t hash;
+} cp_key;
+cp_key cp_key_of(cp_span branch, cp_span call_id);
+/* A retransmitted INVITE of a refusal remembered: 1 its answer queued again, 0 none (one
+ * past Timer H is forgotten), -1 out of memory. */
+int cp_plane_replay(cp_plane *p, const cp_key *k, double now);
+/* A refusal is remembered for it / it is a server transaction of the core's. */
+int cp_plane_was_answered(cp_plane *p, const cp_key *k);
+int cp_plane_is_held(cp_plane *p, const cp_key *k);
+/* Remember the refusal `answer` (not remembered yet) for Timer H: 0, or -1. */
+int cp_plane_remember(cp_plane *p, const cp_key *k, const char *answer, size_t len,
+                      const struct sockaddr_in *dest, double now);
 /* Relay a request inside a dialog or a response to one (relay.c): 1 if it was, 0 if it is
  * the core's. */
 int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src);
@@ -263,10 +275,6 @@ const char *cp_plane_answered_get(cp_plane *p, const char *branch, size_t bn,
 int cp_plane_answered_put(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                           size_t cn, const char *answer, size_t len,
                           const struct sockaddr_in *dest, double now);
-int cp_plane_answered_has(cp_plane *p, const char *branch, size_t bn, const char *call_id,
-                          size_t cn);
-/* Whether (branch, Call-ID) is a server transaction of the core's. */
-int cp_plane_held(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn);
 void cp_plane_answered_forget(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                               size_t cn);
 /* A server transaction of the core begins or ends (remembered.c). */

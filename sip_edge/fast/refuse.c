@@ -53,8 +53,10 @@ int cp_plane_absorb(cp_plane *p, const char *data, size_t len)
 {
     cp_request r;
     if (!cp_scan(data, len, p->max_message, p->via_host, p->via_host_len, &r) ||
-        r.method != CP_ACK ||
-        !cp_plane_answered_has(p, r.via.branch.p, r.via.branch.n, r.call_id.p, r.call_id.n))
+        r.method != CP_ACK)
+        return 0;
+    cp_key k = cp_key_of(r.via.branch, r.call_id);
+    if (!cp_plane_was_answered(p, &k))
         return 0;
     p->counters[CP_C_ACK_ABSORBED]++;
     return 1;
@@ -72,14 +74,15 @@ int cp_plane_refuse(cp_plane *p, const char *data, size_t len, const struct sock
         return 0;
     if (r.max_forwards == 0)
         return 0; /* 483 is the core's */
-    int again = cp_plane_replay(p, r.via.branch, r.call_id, now);
+    cp_key k = cp_key_of(r.via.branch, r.call_id); /* hashed once for the three tables */
+    int again = cp_plane_replay(p, &k, now);
     if (again < 0)
         return 0;
     if (again) {
         p->counters[CP_C_RETRANSMISSION]++;
         return 1;
     }
-    if (cp_plane_held(p, r.via.branch.p, r.via.branch.n, r.call_id.p, r.call_id.n))
+    if (cp_plane_is_held(p, &k))
         return 0; /* a retransmission of a call the core forwarded: its transaction's */
     const cp_trunk *t = &p->trunks[trunk];
     cp_decision d;
@@ -96,8 +99,7 @@ int cp_plane_refuse(cp_plane *p, const char *data, size_t len, const struct sock
     unsigned long long decision = p->decision_prefix_len ? p->next_decision++ : 0;
     size_t start;
     if (build(p, &r, ref, src, decision, &start) < 0 || cp_plane_queue(p, start, src) < 0 ||
-        cp_plane_answered_put(p, r.via.branch.p, r.via.branch.n, r.call_id.p, r.call_id.n,
-                              p->out.data + start, p->out.len - start, src, now) < 0) {
+        cp_plane_remember(p, &k, p->out.data + start, p->out.len - start, src, now) < 0) {
         /* Out of memory after counting: answered next time by the core, as a retransmission
          * would be; nothing half-sent. */
         return 0;

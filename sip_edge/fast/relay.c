@@ -99,12 +99,13 @@ static int next_hop(const cp_plane *p, const cp_relay *r, struct sockaddr_in *de
     return uri_dest(uri, &host, &port) && dest_of(p, host, port, dest);
 }
 
-static void hex(cp_buf *b, const uint8_t *h, size_t n)
+/* `n` bytes as 2n lower-case hex digits at `out` (hashlib's hexdigest). */
+static void hex(char *out, const uint8_t *h, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
-        b->data[b->len++] = digits[h[i] >> 4];
-        b->data[b->len++] = digits[h[i] & 15];
+        out[2 * i] = digits[h[i] >> 4];
+        out[2 * i + 1] = digits[h[i] & 15];
     }
 }
 
@@ -134,9 +135,11 @@ static int put_dialog_via(cp_plane *p, const cp_relay *r, cp_span from_tag, cp_s
     cp_buf_put(&p->out, "Via: SIP/2.0/UDP ", 17);
     cp_buf_put(&p->out, p->via_host, p->via_host_len);
     cp_buf_put(&p->out, ";branch=" MAGIC, 8 + MAGIC_LEN);
-    hex(&p->out, loop, 6);
+    hex(p->out.data + p->out.len, loop, 6);
+    p->out.len += 12;
     cp_buf_put(&p->out, ".", 1);
-    hex(&p->out, suffix, 4);
+    hex(p->out.data + p->out.len, suffix, 4);
+    p->out.len += 8;
     cp_buf_put(&p->out, ";rport\r\n", 8);
     return 1;
 }
@@ -147,12 +150,12 @@ static int in_dialog(cp_plane *p, const char *data, size_t len, const cp_relay *
     int ack = is(r->method, "ACK");
     cp_span to_tag = {NULL, 0};
     if (ack) {
-        cp_span key_b = top->branch, key_c = r->call_id;
-        if (cp_plane_answered_has(p, key_b.p, key_b.n, key_c.p, key_c.n)) {
+        cp_key k = cp_key_of(top->branch, r->call_id);
+        if (cp_plane_was_answered(p, &k)) {
             p->counters[CP_C_ACK_ABSORBED]++; /* ACK of our own refusal (RFC 3261 8.2.7) */
             return 1;
         }
-        if (cp_plane_held(p, key_b.p, key_b.n, key_c.p, key_c.n))
+        if (cp_plane_is_held(p, &k))
             return 0; /* maybe the ACK of a non-2xx, hop by hop: the core's */
     } else {
         for (int i = 0; i < r->nvias; i++)
@@ -241,11 +244,9 @@ static int respond(cp_plane *p, const char *data, size_t len, const cp_relay *r,
         b.p[MAGIC_LEN + 12] != '.')
         return 0;
     uint8_t suffix[4];
-    cp_buf expect = {0};
     char text[8];
-    expect.data = text;
     cp_blake2b(suffix, 4, NULL, 0, next.branch.p, next.branch.n);
-    hex(&expect, suffix, 4);
+    hex(text, suffix, 4);
     if (memcmp(b.p + MAGIC_LEN + 13, text, 8) != 0)
         return 0;
     /* responses._via_dest: received, else the host; rport, else the port, else 5060. */

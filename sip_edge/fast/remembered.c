@@ -6,12 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fifo.h"
 #include "plane.h"
 
 typedef struct entry {
-    struct entry *chain;          /* bucket chain */
-    struct entry *older, *newer;  /* insertion order: expiry and eviction (FIFO) */
-    uint64_t hash;
+    cp_node node;                 /* first: the table's links */
     double until;
     struct sockaddr_in dest;
     size_t key_len, answer_len;
@@ -20,112 +19,82 @@ typedef struct entry {
 } entry;
 
 struct cp_answered {
-    entry **buckets;
-    size_t nbuckets, count;
-    entry *oldest, *newest;
+    cp_fifo fifo;
 };
-
-static uint64_t fnv(const char *a, size_t an, const char *b, size_t bn)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < an; i++)
-        h = (h ^ (unsigned char)a[i]) * 1099511628211ULL;
-    h = (h ^ 0xffu) * 1099511628211ULL;
-    for (size_t i = 0; i < bn; i++)
-        h = (h ^ (unsigned char)b[i]) * 1099511628211ULL;
-    return h;
-}
 
 static entry *find(cp_answered *t, const cp_span *branch, const cp_span *call_id, uint64_t h)
 {
     size_t n = branch->n + 1 + call_id->n;
-    for (entry *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->chain)
-        if (e->hash == h && e->key_len == n && memcmp(e->key, branch->p, branch->n) == 0 &&
+    for (cp_node *node = cp_fifo_chain(&t->fifo, h); node; node = node->chain) {
+        entry *e = (entry *)node;
+        if (node->hash == h && e->key_len == n && memcmp(e->key, branch->p, branch->n) == 0 &&
             memcmp(e->key + branch->n + 1, call_id->p, call_id->n) == 0)
             return e;
+    }
     return NULL;
+}
+
+static entry *oldest(const cp_answered *t)
+{
+    return (entry *)t->fifo.oldest;
 }
 
 static void drop(cp_answered *t, entry *e)
 {
-    entry **pp = &t->buckets[e->hash & (t->nbuckets - 1)];
-    while (*pp != e)
-        pp = &(*pp)->chain;
-    *pp = e->chain;
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        t->oldest = e->newer;
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        t->newest = e->older;
+    cp_fifo_unlink(&t->fifo, &e->node);
     free(e); /* its key and answer live in the same block */
-    t->count--;
-}
-
-static int grow(cp_answered *t)
-{
-    size_t n = t->nbuckets * 2;
-    entry **b = calloc(n, sizeof(entry *));
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        entry *e = t->buckets[i];
-        while (e) {
-            entry *next = e->chain;
-            e->chain = b[e->hash & (n - 1)];
-            b[e->hash & (n - 1)] = e;
-            e = next;
-        }
-    }
-    free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = n;
-    return 0;
 }
 
 /* A new entry for (branch, Call-ID), `extra` bytes after its key, linked newest. */
 static entry *add(cp_answered *t, uint64_t h, const char *branch, size_t bn,
                   const char *call_id, size_t cn, size_t extra)
 {
-    if (t->count + 1 > t->nbuckets && grow(t) < 0)
+    if (cp_fifo_reserve(&t->fifo) < 0)
         return NULL;
     size_t n = bn + 1 + cn;
     entry *e = malloc(sizeof(entry) + n + extra);
     if (!e)
         return NULL;
     memset(e, 0, sizeof(entry));
-    e->hash = h;
+    e->node.hash = h;
     e->key_len = n;
     memcpy(e->key, branch, bn);
     e->key[bn] = '\0';
     memcpy(e->key + bn + 1, call_id, cn);
-    size_t k = h & (t->nbuckets - 1);
-    e->chain = t->buckets[k];
-    t->buckets[k] = e;
-    e->older = t->newest;
-    if (t->newest)
-        t->newest->newer = e;
-    else
-        t->oldest = e;
-    t->newest = e;
-    t->count++;
+    cp_fifo_link(&t->fifo, &e->node);
     return e;
 }
 
 void cp_plane_clear_answered(cp_plane *p)
 {
-    while (p->answered->oldest)
-        drop(p->answered, p->answered->oldest);
+    while (oldest(p->answered))
+        drop(p->answered, oldest(p->answered));
+}
+
+cp_key cp_key_of(cp_span branch, cp_span call_id)
+{
+    cp_key k = {branch, call_id, cp_hash2(branch.p, branch.n, call_id.p, call_id.n)};
+    return k;
+}
+
+/* The Python-facing calls name a key by its parts. */
+static cp_key key_of(const char *branch, size_t bn, const char *call_id, size_t cn)
+{
+    cp_span b = {branch, bn}, c = {call_id, cn};
+    return cp_key_of(b, c);
+}
+
+static entry *lookup(cp_answered *t, const cp_key *k)
+{
+    return t->fifo.count ? find(t, &k->branch, &k->call_id, k->hash) : NULL;
 }
 
 const char *cp_plane_answered_get(cp_plane *p, const char *branch, size_t bn,
                                   const char *call_id, size_t cn, double *until, size_t *len,
                                   struct sockaddr_in *dest)
 {
-    cp_span b = {branch, bn}, c = {call_id, cn};
-    entry *e = find(p->answered, &b, &c, fnv(branch, bn, call_id, cn));
+    cp_key k = key_of(branch, bn, call_id, cn);
+    entry *e = lookup(p->answered, &k);
     if (!e)
         return NULL;
     *until = e->until;
@@ -140,51 +109,52 @@ const char *cp_plane_answered_get(cp_plane *p, const char *branch, size_t bn,
 int cp_plane_hold(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn)
 {
     cp_answered *t = p->held;
-    cp_span b = {branch, bn}, c = {call_id, cn};
-    uint64_t h = fnv(branch, bn, call_id, cn);
-    if (find(t, &b, &c, h))
+    cp_key k = key_of(branch, bn, call_id, cn);
+    if (lookup(t, &k))
         return 0;
-    if (!add(t, h, branch, bn, call_id, cn, 0))
+    if (!add(t, k.hash, branch, bn, call_id, cn, 0))
         return -1;
-    if (t->count > p->max_answered) /* bounded as the core's table is */
-        drop(t, t->oldest);
+    if (t->fifo.count > p->max_answered) /* bounded as the core's table is */
+        drop(t, oldest(t));
     return 0;
+}
+
+/* Forget (branch, Call-ID) in `t` if it is there. */
+static void forget(cp_answered *t, const cp_key *k)
+{
+    entry *e = lookup(t, k);
+    if (e)
+        drop(t, e);
 }
 
 void cp_plane_release(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                       size_t cn)
 {
-    cp_span b = {branch, bn}, c = {call_id, cn};
-    entry *e = find(p->held, &b, &c, fnv(branch, bn, call_id, cn));
-    if (e)
-        drop(p->held, e);
+    cp_key k = key_of(branch, bn, call_id, cn);
+    forget(p->held, &k);
 }
 
 void cp_plane_answered_forget(cp_plane *p, const char *branch, size_t bn, const char *call_id,
                               size_t cn)
 {
-    cp_span b = {branch, bn}, c = {call_id, cn};
-    entry *e = find(p->answered, &b, &c, fnv(branch, bn, call_id, cn));
-    if (e)
-        drop(p->answered, e);
+    cp_key k = key_of(branch, bn, call_id, cn);
+    forget(p->answered, &k);
 }
 
 size_t cp_plane_answered_count(const cp_plane *p)
 {
-    return p->answered->count;
+    return p->answered->fifo.count;
 }
 
-/* _remember_refusal: expire what Timer H let go, insert, evict the oldest past the bound.
- * The key is not there (the caller answered or dropped it before deciding), and one
- * allocation holds the entry, its key and its answer. */
-static int put_answered(cp_plane *p, uint64_t h, cp_span branch, cp_span call_id,
-                        const char *answer, size_t len, const struct sockaddr_in *dest,
-                        double now)
+int cp_plane_remember(cp_plane *p, const cp_key *k, const char *answer, size_t len,
+                      const struct sockaddr_in *dest, double now)
 {
+    /* _remember_refusal: expire what Timer H let go, insert, evict the oldest past the
+     * bound; one allocation holds the entry, its key and its answer. */
     cp_answered *t = p->answered;
-    while (t->oldest && t->oldest->until <= now)
-        drop(t, t->oldest);
-    entry *e = add(t, h, branch.p, branch.n, call_id.p, call_id.n, len);
+    while (oldest(t) && oldest(t)->until <= now)
+        drop(t, oldest(t));
+    entry *e = add(t, k->hash, k->branch.p, k->branch.n, k->call_id.p, k->call_id.n, len);
     if (!e)
         return -1;
     e->answer = e->key + e->key_len;
@@ -192,9 +162,9 @@ static int put_answered(cp_plane *p, uint64_t h, cp_span branch, cp_span call_id
     e->answer_len = len;
     e->until = now + 64 * p->t1;
     e->dest = *dest;
-    if (t->count > p->max_answered) {
+    if (t->fifo.count > p->max_answered) {
         /* Bounded: evicted early, a retransmission is decided again and its ACK dropped. */
-        drop(t, t->oldest);
+        drop(t, oldest(t));
         p->counters[CP_C_EVICTED]++;
     }
     return 0;
@@ -204,30 +174,24 @@ int cp_plane_answered_put(cp_plane *p, const char *branch, size_t bn, const char
                           size_t cn, const char *answer, size_t len,
                           const struct sockaddr_in *dest, double now)
 {
-    cp_span b = {branch, bn}, c = {call_id, cn};
-    uint64_t h = fnv(branch, bn, call_id, cn);
-    entry *e = find(p->answered, &b, &c, h);
-    if (e)
-        drop(p->answered, e); /* the core decided it again (past Timer H) */
-    return put_answered(p, h, b, c, answer, len, dest, now);
+    cp_key k = key_of(branch, bn, call_id, cn);
+    forget(p->answered, &k); /* the core decided it again (past Timer H) */
+    return cp_plane_remember(p, &k, answer, len, dest, now);
 }
 
-int cp_plane_answered_has(cp_plane *p, const char *branch, size_t bn, const char *call_id,
-                          size_t cn)
+int cp_plane_was_answered(cp_plane *p, const cp_key *k)
 {
-    cp_span b = {branch, bn}, c = {call_id, cn};
-    return find(p->answered, &b, &c, fnv(branch, bn, call_id, cn)) != NULL;
+    return lookup(p->answered, k) != NULL;
 }
 
-int cp_plane_held(cp_plane *p, const char *branch, size_t bn, const char *call_id, size_t cn)
+int cp_plane_is_held(cp_plane *p, const cp_key *k)
 {
-    cp_span b = {branch, bn}, c = {call_id, cn};
-    return p->held->count && find(p->held, &b, &c, fnv(branch, bn, call_id, cn)) != NULL;
+    return lookup(p->held, k) != NULL;
 }
 
-int cp_plane_replay(cp_plane *p, cp_span branch, cp_span call_id, double now)
+int cp_plane_replay(cp_plane *p, const cp_key *k, double now)
 {
-    entry *e = find(p->answered, &branch, &call_id, fnv(branch.p, branch.n, call_id.p, call_id.n));
+    entry *e = lookup(p->answered, k);
     if (!e)
         return 0;
     if (e->until <= now) {
@@ -244,12 +208,10 @@ int cp_plane_replay(cp_plane *p, cp_span branch, cp_span call_id, double now)
 
 cp_answered *cp_answered_new(size_t nbuckets)
 {
-    cp_answered *t = calloc(1, sizeof(cp_answered));
+    cp_answered *t = malloc(sizeof(cp_answered));
     if (!t)
         return NULL;
-    t->nbuckets = nbuckets;
-    t->buckets = calloc(nbuckets, sizeof(entry *));
-    if (!t->buckets) {
+    if (cp_fifo_init(&t->fifo, nbuckets) < 0) {
         free(t);
         return NULL;
     }
@@ -260,8 +222,8 @@ void cp_answered_free(cp_answered *t)
 {
     if (!t)
         return;
-    while (t->oldest)
-        drop(t, t->oldest);
-    free(t->buckets);
+    while (oldest(t))
+        drop(t, oldest(t));
+    cp_fifo_free(&t->fifo);
     free(t);
 }

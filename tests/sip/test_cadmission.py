@@ -76,3 +76,20 @@ def test_c_admission_holds_as_the_reference(ops: list[tuple[Any, ...]], max_call
         assert len(table) == len(ref)
         assert [table.used(s) for s in _SITES] == [ref.used(s) for s in _SITES]
         assert c_stats == ref_stats
+
+
+def test_many_holds_grow_the_table_and_keep_their_order() -> None:
+    """Past the table's first 1,024 buckets (fifo.c grows them), holds are found and
+    expire oldest first as in the reference."""
+    ref, table = SiteAdmission(Counter(), 5000), CAdmission(CLimits(10, 10, 1.0), Counter(), 5000)
+    for i in range(3000):
+        key = (f"call-{i}", f"tag-{i % 7}")
+        _same(
+            ref.take("acme", None, 1000, key, 0.0, float(i)),
+            table.take("acme", None, 1000, key, 0.0, float(i)),
+        )
+    _same(ref.ended("call-2500", ("x", "tag-1")), table.ended("call-2500", ("x", "tag-1")))
+    ref.expire(1500.0)
+    table.expire(1500.0)
+    assert list(table.holds().items()) == list(ref.holds().items())
+    assert table.used("acme") == ref.used("acme") == 1000 * (3000 - 1501 - 1)
