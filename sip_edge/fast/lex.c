@@ -26,6 +26,16 @@ int cp_head(const char *p, size_t len, size_t *head_end, size_t *eol)
     return 0;
 }
 
+int cp_printable(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 32 || c == 127)
+            return 0;
+    }
+    return 1;
+}
+
 int cp_is_token(unsigned char c)
 {
     /* reader._TOKEN: [A-Za-z0-9.!%*_+`'~-] */

@@ -31,6 +31,9 @@ typedef struct cp_via {
  * the end of its start line, if every line break up to there is CRLF and it does not
  * start with one; else 0. */
 int cp_head(const char *p, size_t len, size_t *head_end, size_t *eol);
+/* No control character (below SP, or DEL; HTAB too) in a header value: the plane
+ * leaves such values to the core. */
+int cp_printable(const char *p, size_t n);
 int cp_is_token(unsigned char c);
 int cp_lower(int c);
 /* `a` (n bytes) equals the lower-case `b`, ignoring case. */

@@ -45,23 +45,13 @@ static int kind_of(const char *name, size_t n, int request)
     return K_OTHER;
 }
 
-static int printable(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 32 || c == 127)
-            return 0;
-    }
-    return 1;
-}
-
 static int start_line(const char *p, size_t eol, cp_relay *r)
 {
     memset(r, 0, sizeof(*r));
     if (eol >= 4 && memcmp(p, "SIP/", 4) == 0) {
         long status;
         if (eol < 13 || memcmp(p, "SIP/2.0 ", 8) != 0 || !cp_digits(p + 8, 3, 3, &status) ||
-            status < 100 || status > 699 || p[11] != ' ' || !printable(p + 12, eol - 12))
+            status < 100 || status > 699 || p[11] != ' ' || !cp_printable(p + 12, eol - 12))
             return 0;
         r->status = (int)status;
         return 1;
@@ -157,7 +147,7 @@ int cp_scan_relay(const char *data, size_t len, size_t max_size, cp_relay *r)
             colon++;
         if (colon == line || colon + 2 >= stop || p[colon] != ':' || p[colon + 1] != ' ' ||
             p[colon + 2] == ' ' || p[colon + 2] == '\t' || p[stop - 1] == ' ' ||
-            p[stop - 1] == '\t' || !printable(p + colon + 2, stop - colon - 2))
+            p[stop - 1] == '\t' || !cp_printable(p + colon + 2, stop - colon - 2))
             return 0;
         cp_line l = {line, stop + 2, {p + colon + 2, stop - colon - 2}};
         cp_span v = l.value;

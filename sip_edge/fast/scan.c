@@ -140,11 +140,8 @@ int cp_scan(const char *data, size_t len, size_t max_size, const char *own, size
         if (at >= stop || p[at] == ' ')
             return 0;
         cp_span v = {p + at, stop - at};
-        for (size_t j = 0; j < v.n; j++) {
-            unsigned char c = (unsigned char)v.p[j];
-            if (c < 32 || c == 127)
-                return 0;
-        }
+        if (!cp_printable(v.p, v.n))
+            return 0;
         cp_span whole = {p + line, stop - line};
         switch (k) {
         case H_REFUSE:
