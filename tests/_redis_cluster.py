@@ -25,14 +25,26 @@ __all__ = ["ClusterError", "RedisCluster"]
 NODE_TIMEOUT_MS = 1500
 
 
+def _below_ephemeral() -> int:
+    """The first port the kernel hands out to outgoing connections (the nodes' own
+    connections, redis-cli, the clients): ports chosen below it cannot be taken by one
+    between the check and the node's bind."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def _cluster_port(taken: set[int]) -> int:
-    """A free TCP port whose cluster-bus port (port + 10000) is free too."""
+    """A free TCP port whose cluster-bus port (port + 10000) is free too, both below the
+    ephemeral range."""
     import random
     import socket
 
     rng = random.Random()
+    top = max(_below_ephemeral() - 10_000, 12_000)
     while True:
-        port = rng.randrange(20_000, 45_000)
+        port = rng.randrange(10_000, top)
         if port in taken or port + 10_000 in taken:
             continue
         try:
@@ -84,19 +96,12 @@ class RedisCluster:
         if server is None or cli is None:
             raise ClusterError("redis-server and redis-cli are needed (Debian: redis-server)")
         for _ in range(self.masters * (1 + self.replicas)):
-            port = _cluster_port({n.port for n in self.nodes})
-            d = self.workdir / str(port)
-            d.mkdir(parents=True)
-            cmd = [
-                server, "--port", str(port), "--bind", "127.0.0.1",
-                "--cluster-enabled", "yes", "--cluster-config-file", str(d / "nodes.conf"),
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                "--dir", str(d), "--logfile", str(d / "redis.log"),
-            ]  # fmt: skip
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            self.nodes.append(Node(port, proc, d, cmd))
-        for node in self.nodes:
+            self.nodes.append(self._spawn(server))
+        for i, node in enumerate(self.nodes):
+            for _ in range(5):  # its port taken after the check: start it on another
+                if not self._lost_port(node):
+                    break
+                node = self.nodes[i] = self._spawn(server)
             self._wait(lambda n=node: _ping(n.port), timeout, node)
         create = [cli, "--cluster", "create", *(n.address for n in self.nodes),
                   "--cluster-replicas", str(self.replicas), "--cluster-yes"]  # fmt: skip
@@ -107,6 +112,36 @@ class RedisCluster:
         for node in self.nodes:
             self._wait(lambda n=node: self._ok(n.port), timeout, node)
         return self
+
+    def _spawn(self, server: str) -> Node:
+        port = _cluster_port({n.port for n in self.nodes})
+        d = self.workdir / str(port)
+        d.mkdir(parents=True)
+        cmd = [
+            server, "--port", str(port), "--bind", "127.0.0.1",
+            "--cluster-enabled", "yes", "--cluster-config-file", str(d / "nodes.conf"),
+            "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+            "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+            "--dir", str(d), "--logfile", str(d / "redis.log"),
+        ]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        return Node(port, proc, d, cmd)
+
+    @staticmethod
+    def _lost_port(node: Node, timeout: float = 5.0) -> bool:
+        """Whether the node exited because its port or bus port was taken."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if node.proc.poll() is not None:
+                log = node.dir / "redis.log"
+                return log.exists() and "Address already in use" in log.read_text()
+            try:
+                if _ping(node.port):
+                    return False
+            except redis.RedisError:
+                pass
+            time.sleep(0.05)
+        return False
 
     @staticmethod
     def _ok(port: int) -> bool:
