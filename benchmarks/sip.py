@@ -110,6 +110,11 @@ def run_edge_python(setup: Setup, workers: int) -> AbstractContextManager[tuple[
     return run_edge(setup, workers, name="edge-py", top='data_plane = "python"\n')
 
 
+def run_edge_unmoderated(setup: Setup, workers: int) -> AbstractContextManager[tuple[int, int]]:
+    """The edge with the C plane's read moderation off (``data_plane_pause_ms = 0``)."""
+    return run_edge(setup, workers, name="edge-nopause", top="data_plane_pause_ms = 0\n")
+
+
 def run_kamailio_tm(setup: Setup, children: int) -> AbstractContextManager[tuple[int, int]]:
     """Kamailio stateful (benchmarks/peers/kamailio_tm.cfg, t_relay())."""
     return run_kamailio(setup, children, KAMAILIO_TM_CFG)
@@ -118,6 +123,7 @@ def run_kamailio_tm(setup: Setup, children: int) -> AbstractContextManager[tuple
 RUNNERS: dict[str, Callable[[Setup, int], AbstractContextManager[tuple[int, int]]]] = {
     "edge": run_edge,
     "edge-py": run_edge_python,
+    "edge-nopause": run_edge_unmoderated,
     "kamailio": run_kamailio,
     "kamailio-tm": run_kamailio_tm,
     "bare": run_bare,

@@ -142,6 +142,7 @@ async def serve(
         private,
         config.limits.shed_after,
         plane=config.data_plane == "c" and config.mode == "proxy",
+        pause=config.data_plane_pause_ms / 1000,
     )
     tcp = None
     if tcp_sock is not None:

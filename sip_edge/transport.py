@@ -210,16 +210,33 @@ class EdgeProtocol:
 
 class PlaneReader:
     """A bound UDP socket read by the C data plane's thread for ``main`` (closes the
-    socket); the core's own datagrams leave through a send-only ``BatchSocket`` on it."""
+    socket); the core's own datagrams leave through a send-only ``BatchSocket`` on it.
 
-    def __init__(self, main: EdgeProtocol, sock: socket.socket) -> None:
+    ``private``: the worker's private port (IPv4), read by the same thread, so the
+    answers to forwarded requests are relayed in C or queued with everything else for
+    one wake-up of the core; the core's requests leave from it (``requests``). ``pause``:
+    the plane's read moderation in seconds (``Plane.start``).
+    """
+
+    def __init__(
+        self,
+        main: EdgeProtocol,
+        sock: socket.socket,
+        private: socket.socket | None = None,
+        pause: float = 0.0,
+    ) -> None:
         self.main = main
         self.sock = sock
+        self.private = private
         size = main.core.settings.max_message_bytes + 1
         self.bridge = new_plane(main.core, sock.fileno(), _BATCH, size)
         self.batch = BatchSocket(sock.fileno(), int(sock.family), _BATCH, 1)
+        self.requests: BatchSocket | None = None
+        if private is not None:
+            self.requests = BatchSocket(private.fileno(), int(private.family), _BATCH, 1)
         self.bridge.sync()  # the tables before the first datagram
-        self._wake = self.bridge.plane.start()
+        second = private.fileno() if private is not None else -1
+        self._wake = self.bridge.plane.start(second, pause)
         main.loop.add_reader(self._wake, main.readable_declined, self.bridge)
         self._tick_handle: asyncio.TimerHandle | None = main.loop.call_later(_TICK, self._tick)
 
@@ -235,7 +252,7 @@ class PlaneReader:
         self._tick_handle = self.main.loop.call_later(_TICK, self._tick)
 
     def close(self) -> None:
-        """Stop the thread and reading, close the socket (idempotent)."""
+        """Stop the thread and reading, close the sockets (idempotent)."""
         if self._tick_handle is None:
             return
         self._tick_handle.cancel()
@@ -244,6 +261,8 @@ class PlaneReader:
         self.main.loop.remove_reader(self._wake)
         self.bridge.settle()
         self.sock.close()
+        if self.private is not None:
+            self.private.close()
 
 
 class UdpReader:
@@ -314,19 +333,28 @@ async def open_endpoint(
     requests_sock: socket.socket | None = None,
     shed_after: float = 0.0,
     plane: bool = False,
+    pause: float = 0.0,
 ) -> tuple[EdgeProtocol, list[UdpReader | PlaneReader]]:
     """Serve ``sock`` (and the private ``requests_sock``) with one shell and core; with
-    ``plane``, ``sock`` is read by the C data plane (IPv4 only; else the core reads it)."""
+    ``plane``, both are read by the C data plane's thread (IPv4 only; else the core reads
+    them), which pauses ``pause`` seconds between reads of a busy socket."""
     loop = asyncio.get_running_loop()
     core.wall_offset = time.time() - loop.time()
     proto = EdgeProtocol(core, loop, on_effect, shed_after=shed_after)
-    main: UdpReader | PlaneReader
+    readers: list[UdpReader | PlaneReader] = []
     if plane and sock.family == socket.AF_INET:
-        main = PlaneReader(proto, sock)
+        private = requests_sock
+        if requests_sock is not None and requests_sock.family != socket.AF_INET:
+            private = None
+        reader = PlaneReader(proto, sock, private, pause)
+        proto.udp, proto.requests_out = reader.batch, reader.requests
+        readers.append(reader)
+        if private is not None:
+            return proto, readers
     else:
-        main = UdpReader(proto, sock)
-    proto.udp = main.batch
-    readers: list[UdpReader | PlaneReader] = [main]
+        side = UdpReader(proto, sock)
+        proto.udp = side.batch
+        readers.append(side)
     if requests_sock is not None:
         # Responses to our forwarded requests arrive here and go to the same core.
         side = UdpReader(proto, requests_sock)

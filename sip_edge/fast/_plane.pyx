@@ -133,7 +133,7 @@ cdef extern from "plane.h":
         size_t max_message
         int enabled
         unsigned nout
-        unsigned long long queue_dropped, sent, send_errors
+        unsigned long long queue_dropped, sent, send_errors, pauses
     ctypedef struct cp_queued:
         char* data
         size_t len
@@ -169,9 +169,13 @@ cdef extern from "plane.h":
     void cp_plane_queued(const cp_plane* p, unsigned i, const char** data, size_t* n,
                          sockaddr_in* dest)
     void cp_plane_drop_queued(cp_plane* p)
-    int cp_plane_start(cp_plane* p, int wake_fd)
+    int cp_plane_start(cp_plane* p, int wake_fd, int fd2, long pause_ns)
     void cp_plane_stop(cp_plane* p) nogil
     cp_queued* cp_plane_take_queue(cp_plane* p, unsigned* n)
+    ctypedef struct cp_pace:
+        double window_start
+    void cp_pace_init(cp_pace* c, double now)
+    int cp_pace_after(cp_pace* c, double pause, double now, int read, int full)
 
 
 #: Counters the plane keeps (plane.h's CP_C_*), by the names the core's ``stats`` uses.
@@ -410,6 +414,15 @@ cdef class SharedCounter:
 include "_admission.pxi"
 
 
+def pace_trace(double pause, double start, list reads) -> list:
+    """The plane thread's read moderation (loop.c ``cp_pace_after``) over ``reads``, a
+    list of ``(now, datagrams read, full batch)`` from a thread started at ``start``:
+    whether it pauses after each. Time is passed in, so tests need no clock."""
+    cdef cp_pace pace
+    cp_pace_init(&pace, start)
+    return [bool(cp_pace_after(&pace, pause, now, n, full)) for now, n, full in reads]
+
+
 cdef class Plane:
     """One worker socket's C data plane (the fd stays the caller's).
 
@@ -459,15 +472,24 @@ cdef class Plane:
 
     # --- the thread -----------------------------------------------------------------------
 
-    def start(self) -> int:
+    def start(self, int second_fd=-1, double pause=0.0) -> int:
         """Run the plane on its own thread; returns the eventfd that becomes readable when
-        datagrams wait for Python (``take_declined``)."""
+        datagrams wait for Python (``take_declined``).
+
+        ``second_fd``: another IPv4 socket the thread reads as well (the worker's private
+        port, where the answers to forwarded requests arrive), its datagrams handled and
+        queued as the first's; the plane keeps sending from the first. ``pause``: read
+        moderation in seconds (loop.c ``run``): after a read that found datagrams, the
+        thread waits this long before it reads again, so a busy socket is read, answered
+        and handed to Python in batches. 0: off."""
+        if not 0.0 <= pause <= 0.1:
+            raise ValueError(f"pause: expected 0 to 0.1 seconds, got {pause!r}")
         if self.wake_fd >= 0:
             return self.wake_fd
         cdef int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
         if fd < 0:
             raise OSError("eventfd failed")
-        cdef int err = cp_plane_start(self.p, fd)
+        cdef int err = cp_plane_start(self.p, fd, second_fd, <long>(pause * 1e9 + 0.5))
         if err:
             close(fd)
             raise OSError(err, "the data plane's thread did not start")
@@ -851,6 +873,9 @@ cdef class Plane:
                 if v:
                     fixed.append((self._counter_names[i], v))
                 self.p.counters[CP_C_FIXED + i] = 0
+            if self.p.pauses:
+                out["plane_pauses"] = self.p.pauses
+                self.p.pauses = 0
             if self.p.queue_dropped:
                 out["plane_queue_full"] = self.p.queue_dropped
                 self.p.queue_dropped = 0

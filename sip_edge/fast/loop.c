@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <fcntl.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -45,6 +45,7 @@ cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t ma
     if (!p)
         return NULL;
     p->fd = fd;
+    p->fd2 = -1;
     p->batch = batch;
     p->size = size;
     p->t1 = t1;
@@ -217,52 +218,111 @@ static void enqueue(cp_plane *p, unsigned i)
         free(data);
 }
 
-/* Wait for datagrams, answer what the plane can, queue the rest for Python and wake it.
- * Never touches Python: the GIL is not needed, so the loop runs beside the interpreter. */
+/* Read moderation (run()): the thread pauses only while the datagrams of the last
+ * CP_RATE_WINDOW seconds came fast enough for a pause to gather CP_PAUSE_GATHER of them. */
+#define CP_RATE_WINDOW 0.05
+#define CP_PAUSE_GATHER 4
+
+void cp_pace_init(cp_pace *c, double now)
+{
+    c->window_start = now;
+    c->count = 0;
+    c->busy = 0;
+}
+
+int cp_pace_after(cp_pace *c, double pause, double now, int read, int full)
+{
+    c->count += (unsigned long long)read;
+    if (now - c->window_start >= CP_RATE_WINDOW) {
+        c->busy = (double)c->count * pause >= CP_PAUSE_GATHER * (now - c->window_start);
+        c->window_start = now;
+        c->count = 0;
+    }
+    return c->busy && read > 0 && !full && pause > 0;
+}
+
+/* Read one batch waiting on `fd`, answer what the plane can and queue the rest for
+ * Python (the lock held): the number of datagrams read. */
+static int read_batch(cp_plane *p, int fd, double now)
+{
+    reset_names(p);
+    int n = recvmmsg(fd, p->msgs, p->batch, MSG_DONTWAIT, NULL);
+    if (n <= 0)
+        return 0; /* nothing waiting, EINTR, or an ICMP error reported on the socket */
+    process(p, n, now);
+    for (int i = 0; i < n; i++)
+        if (p->python[i])
+            enqueue(p, (unsigned)i);
+    return n;
+}
+
+/* Wait for datagrams on the plane's sockets, answer what the plane can, queue the rest
+ * for Python and wake it. Never touches Python: the GIL is not needed, so the loop runs
+ * beside the interpreter.
+ *
+ * Read moderation (p->pause_ns): while datagrams come fast enough that a pause gathers
+ * CP_PAUSE_GATHER of them (measured over the last CP_RATE_WINDOW), the thread sleeps
+ * `pause` after each read that found some (and less than a full batch from each socket),
+ * so what arrives meanwhile is read, answered, sent and handed to Python in one batch: one
+ * wake-up of the thread and of Python's loop for several datagrams, where each datagram
+ * would otherwise cost both (the interrupt moderation of network cards, NAPI). Slower, a
+ * pause would cost more (a timer's wake-up) than the one or two datagrams it gathers
+ * save, so the thread reads them as they come (benchmarks/RESULTS.md, "Read moderation").
+ * A datagram waits at most `pause` more. */
 static void *run(void *arg)
 {
     cp_plane *p = arg;
     pthread_setname_np(pthread_self(), "cp-plane"); /* top -H, perf and /proc tell it apart */
+    struct pollfd fds[2] = {{.fd = p->fd, .events = POLLIN}, {.fd = p->fd2, .events = POLLIN}};
+    nfds_t nfds = p->fd2 >= 0 ? 2 : 1;
+    struct timespec pause = {.tv_sec = p->pause_ns / 1000000000L,
+                             .tv_nsec = p->pause_ns % 1000000000L};
+    double pause_s = (double)p->pause_ns / 1e9;
+    cp_pace pace;
+    cp_pace_init(&pace, monotonic());
     while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
-        /* One system call per wake-up: block (the socket's receive timeout bounds how
-         * late a stop is seen) until a datagram comes, then take what else is waiting. */
-        reset_names(p);
-        int n = recvmmsg(p->fd, p->msgs, p->batch, MSG_WAITFORONE, NULL);
-        if (n <= 0)
-            continue; /* the timeout, EINTR, or an ICMP error reported on the socket */
+        /* The poll's timeout bounds how late a stop is seen. */
+        if (poll(fds, nfds, 50) <= 0)
+            continue;
+        double now = monotonic();
         pthread_mutex_lock(&p->limits->lock);
         unsigned before = p->nqueue;
-        process(p, n, monotonic());
-        for (int i = 0; i < n; i++)
-            if (p->python[i])
-                enqueue(p, (unsigned)i);
+        int read = 0, full = 0;
+        for (nfds_t k = 0; k < nfds; k++) {
+            if (!fds[k].revents)
+                continue;
+            int n = read_batch(p, fds[k].fd, now);
+            read += n;
+            full |= n == (int)p->batch;
+        }
         unsigned long long sent = 0;
         if (p->nout)
             p->send_errors += (unsigned long long)cp_plane_flush(p, &sent);
         p->sent += sent;
         unsigned after = p->nqueue;
+        int rest = cp_pace_after(&pace, pause_s, now, read, full);
+        p->pauses += (unsigned long long)rest;
         pthread_mutex_unlock(&p->limits->lock);
         if (before == 0 && after > 0) {
             uint64_t one = 1;
             ssize_t w = write(p->wake_fd, &one, sizeof(one));
             (void)w; /* EAGAIN: the counter is already set, Python will wake */
         }
+        if (rest)
+            nanosleep(&pause, NULL);
     }
     return NULL;
 }
 
-int cp_plane_start(cp_plane *p, int wake_fd)
+int cp_plane_start(cp_plane *p, int wake_fd, int fd2, long pause_ns)
 {
     if (p->running)
         return 0;
     p->wake_fd = wake_fd;
-    /* The thread blocks in recvmmsg: the socket becomes blocking with a receive timeout.
-     * Sends on it (the thread's and the Python core's) all pass MSG_DONTWAIT. */
-    struct timeval tv = {.tv_sec = 0, .tv_usec = 50000};
-    int flags = fcntl(p->fd, F_GETFL);
-    if (flags < 0 || fcntl(p->fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
-        setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
-        return errno;
+    p->fd2 = fd2;
+    p->pause_ns = pause_ns > 0 ? pause_ns : 0;
+    /* The sockets stay non-blocking: the thread waits in poll(2), and the Python core
+     * sends on them too. */
     __atomic_store_n(&p->stop, 0, __ATOMIC_RELEASE);
     int err = pthread_create(&p->thread, NULL, run, p);
     if (err == 0)
@@ -277,9 +337,6 @@ void cp_plane_stop(cp_plane *p)
     __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
     pthread_join(p->thread, NULL);
     p->running = 0;
-    int flags = fcntl(p->fd, F_GETFL);
-    if (flags >= 0)
-        fcntl(p->fd, F_SETFL, flags | O_NONBLOCK); /* the caller's again, as it was */
 }
 
 cp_queued *cp_plane_take_queue(cp_plane *p, unsigned *n)

@@ -1,8 +1,9 @@
 /* The edge's UDP data plane in C: the refused call end to end, and what a call relays
  * once answered, without Python objects.
  *
- * One plane per worker socket. Its thread (cp_plane_start) reads batches with recvmmsg(2)
- * and handles, for each datagram, what it can decide alone:
+ * One plane per worker. Its thread (cp_plane_start) reads batches with recvmmsg(2) from
+ * the worker's shared port and its private port, and handles, for each datagram, what it
+ * can decide alone:
  *   - a trunk's INVITE the policy refuses -> the refusal built and queued, remembered
  *     for Timer H (64*T1) by (branch, Call-ID), as the Python core's `_answered`;
  *   - a retransmission of such an INVITE -> the same answer again;
@@ -154,7 +155,10 @@ enum {
 };
 
 typedef struct cp_plane {
-    int fd;
+    int fd;                  /* the shared port: read, and where the plane sends from */
+    int fd2;                 /* -1, or a second socket read too (the worker's private port) */
+    long pause_ns;           /* read moderation (loop.c run()): 0 = off */
+    unsigned long long pauses;
     unsigned batch;
     size_t size;
     /* receive side */
@@ -257,8 +261,20 @@ int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_
 void cp_put_stamped(cp_buf *b, cp_span value, const cp_via *via, const struct sockaddr_in *src);
 /* Send the queued answers; returns how many could not be sent. */
 int cp_plane_flush(cp_plane *p, unsigned long long *sent);
-/* Start the plane's thread on its fd: 0, or an errno. Stop joins it. Both with the lock not held. */
-int cp_plane_start(cp_plane *p, int wake_fd);
+/* Read moderation (loop.c run()): the recent arrival rate, and whether to pause. */
+typedef struct cp_pace {
+    double window_start;
+    unsigned long long count;  /* datagrams read since window_start */
+    int busy;                  /* the last window came fast enough for a pause */
+} cp_pace;
+void cp_pace_init(cp_pace *c, double now);
+/* After a read of `read` datagrams at `now` (`full`: a whole batch from a socket): 1 if the
+ * thread should pause `pause` seconds before it reads again. */
+int cp_pace_after(cp_pace *c, double pause, double now, int read, int full);
+
+/* Start the plane's thread on its fd and `fd2` (-1: none), pausing `pause_ns` between
+ * reads of a busy socket: 0, or an errno. Stop joins it. Both with the lock not held. */
+int cp_plane_start(cp_plane *p, int wake_fd, int fd2, long pause_ns);
 void cp_plane_stop(cp_plane *p);
 /* The queued datagrams: moved to the caller (who frees each data), count in *n. */
 cp_queued *cp_plane_take_queue(cp_plane *p, unsigned *n);

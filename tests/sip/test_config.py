@@ -79,6 +79,14 @@ def test_trunk_with_port(tmp_path: pathlib.Path) -> None:
             r"listen\.tcp_idle_timeout: expected seconds above 0",
         ),
         (
+            ('psap = "127.0.0.1:5090"', 'data_plane_pause_ms = 11\npsap = "127.0.0.1:5090"'),
+            r"data_plane_pause_ms: expected 0 to 10 milliseconds, got 11",
+        ),
+        (
+            ('psap = "127.0.0.1:5090"', 'data_plane_pause_ms = nan\npsap = "127.0.0.1:5090"'),
+            r"data_plane_pause_ms: expected 0 to 10 milliseconds, got nan",
+        ),
+        (
             ("port = 5060", "port = 5060\ntcp_idle_timeout = nan"),
             r"listen\.tcp_idle_timeout: expected seconds above 0",
         ),
