@@ -37,6 +37,7 @@ setup(
                     "sip_edge/fast/lex.c",
                     "sip_edge/fast/relay.c",
                     "sip_edge/fast/relay_scan.c",
+                    "sip_edge/fast/owned.c",
                     "sip_edge/fast/blake2b.c",
                     "sip_edge/fast/admission.c",
                     "sip_edge/fast/fifo.c",

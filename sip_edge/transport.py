@@ -114,6 +114,7 @@ class EdgeProtocol:
         happens only when Python has work, so a refused call costs no Python at all.
         """
         bridge.sync()
+        bridge.adopt()
         batch = bridge.plane.take_declined()
         for data, addr in batch:
             self.feed(data, addr)

@@ -166,6 +166,9 @@ class FastPaths(Refusals, Responses, Dialogs):
             return False  # counted and dropped by the full path
         method = scanned.cseq.partition(" ")[2].strip()
         call = self._clients.get(branch)
+        if call is not None and call.owned:
+            self._adopt(call)  # the answers the plane relayed first, in order
+            call = self._clients.get(branch)
         if method == "INVITE" and (call is not None or branch in self._late):
             as_sent = partial(spliced_upstream, data, scanned.first_header, from_, vias)
             if call is not None:

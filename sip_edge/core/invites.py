@@ -193,6 +193,15 @@ class Invites(Refusals, Branching):
         self._arm(call.client)
         self._send(trying, addr)
         self._send(data, dest)
+        if account is not None and self.elsewhere is not None and not server.reliable:
+            # A carrier's plain answers (100, 180, 200) are relayed by the data plane and
+            # replayed here later (Responses._adopt); the core keeps the transactions.
+            # Not emergency calls: their answers may send them on to the fallback.
+            vias = "".join(f"{h[1]}: {h[2]}\r\n" for h in upstream.headers if h[0] == "via")
+            from_value = upstream.get("from") or ""
+            call.owned = self.elsewhere.own(
+                key[1], branch, vias.encode("latin-1"), from_value.encode("latin-1"), addr
+            )
 
     def _forward_carrier(
         self,

@@ -187,6 +187,21 @@ class EdgeCore(FastPaths, Invites):
         out, self._effects = self._effects, []
         return out
 
+    def adopt(self, returned: list[tuple[str, list[tuple[int, float, bytes]]]]) -> None:
+        """Calls the data plane handed back (``Plane.take_returned``): ``(branch, the
+        answers it relayed)`` each, replayed through their transactions; the core's now."""
+        for branch, events in returned:
+            call = self._clients.get(branch)
+            if call is not None:
+                call.owned = False
+            self._replay(branch, events)
+
+    def sync_owned(self) -> None:
+        """Every call whose answers the data plane relays brought up to date (it goes on
+        relaying them): for tests and inspection."""
+        for call in list(self._clients.values()):
+            self._adopt(call, keep=True)
+
     def unreachable(self, dest: Addr, now: float) -> None:
         """``dest`` cannot be reached (an ICMP unreachable or a send error the shell saw).
 
@@ -372,6 +387,9 @@ class EdgeCore(FastPaths, Invites):
 
     def _on_cancel(self, msg: Message, addr: Addr, peer: Peer, now: float) -> None:
         key = self._server_key(msg)
+        owned = self._calls.get(key)
+        if owned is not None and owned.owned:
+            self._adopt(owned)  # answered already? (the answers the plane relayed)
         answered = self._answered_get(key)
         if answered is not None and answered[2][0] == addr[0]:
             self.stats["cancel"] += 1

@@ -32,6 +32,9 @@ class Refusals(CoreState):
         txn = self._server.get(key)
         if txn is None:
             return False
+        call = self._calls.get(key)
+        if call is not None and call.owned:
+            self._adopt(call)  # its last answer may be one the data plane relayed
         self.stats["invite_retransmission"] += 1
         again = txn.on_retransmission()
         if again is not None:

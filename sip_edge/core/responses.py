@@ -34,6 +34,9 @@ class Responses(Branching):
             self.stats["response_not_ours"] += 1
             return
         call = self._clients.get(top.branch)
+        if call is not None and call.owned:
+            self._adopt(call)
+            call = self._clients.get(top.branch)
         method = msg.cseq()[1]
         if call is not None and method == "CANCEL":
             call.client.cancel_answered()
@@ -44,6 +47,32 @@ class Responses(Branching):
             self._after_2xx(self._late[top.branch], msg.status, partial(as_sent_upstream, msg))
         elif not (top.branch in self._retired and self._on_retired(msg, method, top.branch)):
             self._forward_stateless(msg)
+
+    # --- answers a data plane relayed (sip_edge/fast/owned.c) ---------------------------
+
+    def _adopt(self, call: _Call, keep: bool = False) -> None:
+        """Bring ``call``'s transactions up to date with the answers the data plane relayed
+        for it; ``keep``: the plane goes on relaying them (a timer only looks), else the
+        core takes the call back (it is about to act on it)."""
+        if not call.owned or self.elsewhere is None:
+            return
+        events, call.owned = self.elsewhere.sync(call.server.key[1], call.client.branch, keep)
+        self._replay(call.client.branch, events)
+
+    def _replay(self, branch: str, events: list[tuple[int, float, bytes]]) -> None:
+        """Each answer on ``branch`` as ``_respond_fast`` handles it, at the time it came,
+        without sending anything: the plane sent exactly this already."""
+        if not events:
+            return
+        sent = len(self._out)
+        for status, at, data in events:
+            as_sent: _AsSent = partial(_as_relayed, data)
+            call = self._clients.get(branch)
+            if call is not None:
+                self._invite_response(call, status, "", as_sent, at)
+            elif branch in self._late:
+                self._after_2xx(self._late[branch], status, as_sent)
+        del self._out[sent:]
 
     def _invite_response(
         self, call: _Call, status: int, to: str, as_sent: _AsSent, now: float
@@ -104,6 +133,7 @@ class Responses(Branching):
 
     def _final(self, call: _Call) -> None:
         """The set-up is over: it no longer counts as in flight."""
+        self._adopt(call)  # every path here took it back already; a leftover must not stay
         if not call.done:
             call.done = True
             self._pending -= 1
@@ -239,6 +269,13 @@ class Responses(Branching):
             self._arm(txn)
 
     def _client_timer(self, call: _Call, now: float) -> None:
+        if call.owned:
+            # Its timers as the answers the plane relayed left them (a provisional stops
+            # Timer A); one still due acts on the call, which is the core's from then on.
+            self._adopt(call, keep=True)
+            deadline = call.client.deadline
+            if deadline is not None and deadline <= now:
+                self._adopt(call)
         client = call.client
         for event in client.on_timer(now):
             if event == "retransmit":
@@ -272,6 +309,11 @@ class Responses(Branching):
         self._arm(server)
         self._send(data, server.addr)
         self._final(call)
+
+
+def _as_relayed(data: bytes, upstream: Message) -> bytes:
+    """What the data plane sent upstream (``_replay``'s ``as_sent``)."""
+    return data
 
 
 def _via_dest(host: str, port: int | None, params: dict[str, str]) -> Addr:

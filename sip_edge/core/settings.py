@@ -60,7 +60,8 @@ class PolicyLike(Protocol):
 
 
 class AnsweredElsewhere(Protocol):
-    """Refusals answered by a data plane in front of the core (sip_edge/fast/)."""
+    """Refusals answered by a data plane in front of the core (sip_edge/fast/), and the
+    answers to INVITEs the core forwarded that it relays."""
 
     def get(self, key: tuple[str, str]) -> tuple[float, bytes, tuple[str, int]] | None:
         """(until, the answer, where it went) of the (branch, Call-ID), None if none."""
@@ -83,6 +84,20 @@ class AnsweredElsewhere(Protocol):
 
     def release(self, key: tuple[str, str]) -> None:
         """That server transaction ended."""
+        ...
+
+    def own(
+        self, call_id: str, branch: str, vias: bytes, from_value: bytes, trunk: tuple[str, int]
+    ) -> bool:
+        """The core forwarded an INVITE: the plane relays its plain answers to ``trunk``
+        (with the customer's ``vias`` lines and ``from_value``); False if it does not."""
+        ...
+
+    def sync(
+        self, call_id: str, branch: str, keep: bool
+    ) -> tuple[list[tuple[int, float, bytes]], bool]:
+        """The answers relayed since the last sync, ``(status, time, bytes sent)`` each,
+        and whether the plane still relays them (``keep``, unless it handed the call back)."""
         ...
 
 

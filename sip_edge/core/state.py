@@ -38,7 +38,8 @@ class _Call:
     """One forwarded INVITE: the server side, the client side and the bookkeeping."""
 
     __slots__ = (
-        "account", "client", "done", "fallback", "forwarded", "hold", "server", "upstream",
+        "account", "client", "done", "fallback", "forwarded", "hold", "owned", "server",
+        "upstream",
     )  # fmt: skip
 
     def __init__(
@@ -63,6 +64,9 @@ class _Call:
         (``EdgeCore._fallback``, clause 9.3)."""
         self.hold: Hold | None = None
         """Its share of its site's bandwidth (clause 2), None: not counted (no account)."""
+        self.owned = False
+        """A data plane relays its answers and keeps them for the core (``elsewhere.own``;
+        ``Responses._adopt`` brings the transactions up to date)."""
 
 
 class _Refusal(NamedTuple):
@@ -226,6 +230,11 @@ class CoreState:
         if txn.deadline is not None and txn.deadline != txn.pushed:
             txn.pushed = txn.deadline
             heapq.heappush(self._heap, (txn.deadline, next(self._seq), txn))
+
+    def _adopt(self, call: _Call, keep: bool = False) -> None:
+        """Bring ``call`` up to date with the answers a data plane relayed for it (the
+        mixins that act on a call need it; ``Responses._adopt`` is it)."""
+        raise NotImplementedError
 
     def _send(self, data: bytes, addr: Addr) -> None:
         self._out.append((data, addr))

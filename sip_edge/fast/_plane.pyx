@@ -174,6 +174,27 @@ cdef extern from "plane.h":
     cp_queued* cp_plane_take_queue(cp_plane* p, unsigned* n)
     ctypedef struct cp_pace:
         double window_start
+    ctypedef struct cp_span:
+        const char* p
+        size_t n
+    ctypedef struct cp_owned_event:
+        int status
+        double at
+        size_t off, len
+    ctypedef struct cp_owned_call:
+        cp_owned_call* next
+        int returned, answered, nevents
+        cp_owned_event* events
+        cp_buf bytes
+        size_t call_id_len, branch_len
+        char* text
+    int cp_owned_put(cp_plane* p, cp_span call_id, cp_span branch, cp_span vias, cp_span from_,
+                     const sockaddr_in* trunk)
+    cp_owned_call* cp_owned_find(cp_plane* p, cp_span call_id, cp_span branch)
+    void cp_owned_clear(cp_owned_call* c)
+    void cp_owned_forget(cp_plane* p, cp_owned_call* c)
+    cp_owned_call* cp_owned_returned(cp_plane* p)
+    size_t cp_owned_count(const cp_plane* p)
     void cp_pace_init(cp_pace* c, double now)
     int cp_pace_after(cp_pace* c, double pause, double now, int read, int full)
 
@@ -784,6 +805,87 @@ cdef class Plane:
         self._lock()
         cp_plane_release(self.p, branch, len(branch), call_id, len(call_id))
         self._unlock()
+
+    # --- the answers of INVITEs the core forwarded (owned.c) ------------------------------
+
+    def own(self, str call_id, str branch, bytes vias, bytes from_value, tuple trunk) -> bool:
+        """The core forwarded an INVITE of ``call_id`` with our ``branch``: the plane relays
+        its plain answers (100 absorbed, 101-299 to ``trunk`` with the customer's ``vias``
+        lines and ``from_value``) and keeps them as events for the core (``sync``). False:
+        it does not (the relay is off, the Call-ID is taken, ``trunk`` is no IPv4 address)."""
+        cdef bytes c = _latin1(call_id), b = _latin1(branch)
+        cdef sockaddr_in dest
+        cdef cp_span cs, bs, vs, fs
+        memset(&dest, 0, sizeof(dest))
+        dest.sin_family = AF_INET
+        if inet_pton(AF_INET, _latin1(trunk[0]), &dest.sin_addr) != 1:
+            return False
+        dest.sin_port = htons(<uint16_t>trunk[1])
+        cs.p, cs.n = c, len(c)
+        bs.p, bs.n = b, len(b)
+        vs.p, vs.n = vias, len(vias)
+        fs.p, fs.n = from_value, len(from_value)
+        self._lock()
+        cdef int got = cp_owned_put(self.p, cs, bs, vs, fs, &dest)
+        self._unlock()
+        if got < 0:
+            raise MemoryError()
+        return got == 1
+
+    cdef list _events(self, cp_owned_call* c):
+        cdef int i
+        return [(c.events[i].status, c.events[i].at,
+                 PyBytes_FromStringAndSize(c.bytes.data + c.events[i].off, c.events[i].len))
+                for i in range(c.nevents)]
+
+    def sync(self, str call_id, str branch, bint keep) -> tuple:
+        """``(events, owned)``: the answers the plane handled for the call since the last
+        sync, as ``(status, time, bytes sent upstream)``, oldest first. ``keep``: it stays
+        the plane's (unless the plane handed it back); else the core takes it back."""
+        cdef bytes c = _latin1(call_id), b = _latin1(branch)
+        cdef cp_span cs, bs
+        cs.p, cs.n = c, len(c)
+        bs.p, bs.n = b, len(b)
+        cdef list events = []
+        cdef bint owned = False
+        self._lock()
+        try:
+            found = cp_owned_find(self.p, cs, bs)
+            if found != NULL:
+                events = self._events(found)
+                if keep and not found.returned:
+                    cp_owned_clear(found)
+                    owned = True
+                else:
+                    cp_owned_forget(self.p, found)
+        finally:
+            self._unlock()
+        return events, owned
+
+    def take_returned(self) -> list:
+        """The calls the plane handed back (a 2xx relayed, or a message of theirs left to
+        the core), oldest first, as ``(branch, events)``; the core's from now on."""
+        cdef list out = []
+        cdef cp_owned_call* c
+        self._lock()
+        try:
+            c = cp_owned_returned(self.p)
+            while c != NULL:
+                out.append((PyBytes_FromStringAndSize(c.text + c.call_id_len, c.branch_len)
+                            .decode("latin-1"), self._events(c)))
+                cp_owned_forget(self.p, c)
+                c = cp_owned_returned(self.p)
+        finally:
+            self._unlock()
+        return out
+
+    @property
+    def owned(self) -> int:
+        """Calls whose answers the plane relays, or handed back and not taken yet."""
+        self._lock()
+        cdef size_t n = cp_owned_count(self.p)
+        self._unlock()
+        return n
 
     @property
     def answered(self) -> int:

@@ -160,7 +160,15 @@ class PlaneBridge:
         self.plane.set_trunks(trunks)
         self.plane.set_peers(peers)
 
-    # --- after a batch -----------------------------------------------------------------
+    # --- before and after a batch -------------------------------------------------------
+
+    def adopt(self) -> None:
+        """The calls the plane handed back (a 2xx relayed, or a message of theirs left to
+        the core) into the core, before it reads what the plane queued: their answers
+        replayed through their transactions, in the order they came."""
+        returned = self.plane.take_returned()
+        if returned:
+            self.core.adopt(returned)
 
     def settle(self) -> None:
         """The plane's counts into the core's ``stats``, its log lines into the log."""

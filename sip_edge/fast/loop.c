@@ -25,15 +25,20 @@ int cp_plane_handle(cp_plane *p, const char *data, size_t len, const struct sock
         return 0; /* dropped and counted by the core */
     /* As the core's receive(): an INVITE is refused or the core's, a CANCEL the core's,
      * anything else relayed if it can be (relay.c). */
+    int ours;
     if (len >= 4 && memcmp(data, "INVI", 4) == 0)
-        return cp_plane_refuse(p, data, len, src, trunk, now);
-    if (len >= 4 && memcmp(data, "CANC", 4) == 0)
-        return 0;
-    if (cp_plane_relay(p, data, len, src))
-        return 1; /* an ACK of a refusal is absorbed there too, from one scan */
-    /* An ACK of a refusal in a shape the relay does not take (sipp pads its
-     * Content-Length): the INVITE scanner's. */
-    return len >= 4 && memcmp(data, "ACK ", 4) == 0 && cp_plane_absorb(p, data, len);
+        ours = cp_plane_refuse(p, data, len, src, trunk, now);
+    else if (len >= 4 && memcmp(data, "CANC", 4) == 0)
+        ours = 0;
+    else if (cp_plane_relay(p, data, len, src, now))
+        ours = 1; /* an ACK of a refusal is absorbed there too, from one scan */
+    else
+        /* An ACK of a refusal in a shape the relay does not take (sipp pads its
+         * Content-Length): the INVITE scanner's. */
+        ours = len >= 4 && memcmp(data, "ACK ", 4) == 0 && cp_plane_absorb(p, data, len);
+    if (!ours)
+        cp_owned_declined(p, data, len); /* the core sees a call's messages in order */
+    return ours;
 }
 
 /* ---- batches ------------------------------------------------------------------------- */
@@ -69,9 +74,10 @@ cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t ma
     p->peer_vals = calloc(p->peer_cap, sizeof(int));
     p->answered = cp_answered_new(1024);
     p->held = cp_answered_new(256);
+    p->owned = cp_owned_new();
     if (!p->buffers || !p->msgs || !p->iovs || !p->names || !p->python || cp_buf_reserve(&p->out, 65536) < 0 ||
         !p->out_off || !p->out_len_each || !p->out_dest || !p->peer_keys || !p->peer_vals ||
-        !p->answered || !p->held) {
+        !p->answered || !p->held || !p->owned) {
         cp_plane_free(p);
         return NULL;
     }
@@ -120,6 +126,7 @@ void cp_plane_free(cp_plane *p)
     free(p->queue);
     cp_answered_free(p->answered);
     cp_answered_free(p->held);
+    cp_owned_free(p->owned);
     cp_dests_free(&p->dests);
     free_refusals(p);
     free(p->dialer.status_line);
@@ -302,8 +309,10 @@ static void *run(void *arg)
         unsigned after = p->nqueue;
         int rest = cp_pace_after(&pace, pause_s, now, read, full);
         p->pauses += (unsigned long long)rest;
+        int handed_back = p->returned_new; /* calls the core must take back (owned.c) */
+        p->returned_new = 0;
         pthread_mutex_unlock(&p->limits->lock);
-        if (before == 0 && after > 0) {
+        if ((before == 0 && after > 0) || handed_back) {
             uint64_t one = 1;
             ssize_t w = write(p->wake_fd, &one, sizeof(one));
             (void)w; /* EAGAIN: the counter is already set, Python will wake */

@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 
 #include "buf.h"
+#include "fifo.h"
 #include "decide.h"
 #include "lex.h"
 
@@ -191,6 +192,8 @@ typedef struct cp_plane {
     size_t secret_len;
     cp_dests dests;
     struct cp_admission *admission; /* site holds shared with the core (NULL: none) */
+    struct cp_owned *owned;  /* the answers of INVITEs the core forwarded (owned.c) */
+    int returned_new;        /* calls handed back to the core since the last wake-up */
     /* the edge's own Via sent-by ("host:port"): a request carrying it loops (482) */
     char via_host[128];
     size_t via_host_len;
@@ -253,7 +256,8 @@ int cp_plane_remember(cp_plane *p, const cp_key *k, const char *answer, size_t l
                       const struct sockaddr_in *dest, double now);
 /* Relay a request inside a dialog or a response to one (relay.c): 1 if it was, 0 if it is
  * the core's. */
-int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src);
+int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                   double now);
 /* Queue the bytes written to p->out since `start` for `dest`: 0, or -1 (out of memory). */
 int cp_plane_queue(cp_plane *p, size_t start, const struct sockaddr_in *dest);
 /* Queue `data` (malloc'd, now the queue's) for the Python core. */
@@ -261,6 +265,54 @@ int cp_plane_enqueue(cp_plane *p, char *data, size_t len, const struct sockaddr_
 void cp_put_stamped(cp_buf *b, cp_span value, const cp_via *via, const struct sockaddr_in *src);
 /* Send the queued answers; returns how many could not be sent. */
 int cp_plane_flush(cp_plane *p, unsigned long long *sent);
+/* ---- the answers of INVITEs the core forwarded (owned.c) ----------------------------- */
+
+/* Events one call keeps at most before it is handed back to the core. */
+#define CP_OWNED_EVENTS 8
+
+typedef struct cp_owned_event {
+    int status;
+    double at;
+    size_t off, len;   /* the bytes sent upstream, in the call's `bytes` (0: none) */
+} cp_owned_event;
+
+typedef struct cp_owned_call {
+    cp_node node;                 /* first: the table's links, by Call-ID */
+    struct cp_owned_call *next;   /* the returned list */
+    struct sockaddr_in trunk;     /* where its answers go (the server transaction's source) */
+    int returned;
+    int nevents;
+    cp_owned_event events[CP_OWNED_EVENTS];
+    cp_buf bytes;
+    size_t call_id_len, branch_len, vias_len, from_len;
+    char text[];                  /* Call-ID, our branch, the upstream Via lines, its From */
+} cp_owned_call;
+
+typedef struct cp_owned cp_owned;
+struct cp_relay;
+cp_owned *cp_owned_new(void);
+void cp_owned_free(cp_owned *t);
+/* The core forwarded an INVITE of `call_id` with our `branch`; its answers go to `trunk`
+ * with `vias` (the Via lines as received, CRLF each) and `from` (the From value as
+ * received): 1 the plane answers for it, 0 it does not (relay off, the Call-ID taken), -1
+ * out of memory. */
+int cp_owned_put(cp_plane *p, cp_span call_id, cp_span branch, cp_span vias, cp_span from,
+                 const struct sockaddr_in *trunk);
+/* The call (owned or handed back, not yet taken), NULL if none. */
+cp_owned_call *cp_owned_find(cp_plane *p, cp_span call_id, cp_span branch);
+/* Its events were taken; it stays owned. */
+void cp_owned_clear(cp_owned_call *c);
+/* Taken back by the core: forgotten. */
+void cp_owned_forget(cp_plane *p, cp_owned_call *c);
+/* The oldest call handed back, NULL if none (cp_owned_forget it once taken). */
+cp_owned_call *cp_owned_returned(cp_plane *p);
+size_t cp_owned_count(const cp_plane *p);
+/* A datagram the plane leaves to the core: if it is of an owned call, hand it back. */
+void cp_owned_declined(cp_plane *p, const char *data, size_t len);
+/* An answer to an owned INVITE: 1 relayed or absorbed (and kept as an event), 0 the core's. */
+int cp_owned_response(cp_plane *p, const char *data, size_t len, const struct cp_relay *r,
+                      const cp_via *top, double now);
+
 /* Read moderation (loop.c run()): the recent arrival rate, and whether to pause. */
 typedef struct cp_pace {
     double window_start;

@@ -230,11 +230,13 @@ static int in_dialog(cp_plane *p, const char *data, size_t len, const cp_relay *
  * transactions), and so the plane takes a branch only if it is one `_dialog_via` wrote
  * for the next Via's branch: never one an emergency call left for its fallback. */
 static int respond(cp_plane *p, const char *data, size_t len, const cp_relay *r,
-                   const cp_via *top)
+                   const cp_via *top, double now)
 {
     if (top->sent_by.n != p->via_host_len || memcmp(top->sent_by.p, p->via_host, p->via_host_len))
         return 0;
-    if (is(r->cseq_method, "INVITE") || is(r->cseq_method, "CANCEL") || r->nvalues < 2)
+    if (is(r->cseq_method, "INVITE"))
+        return cp_owned_response(p, data, len, r, top, now); /* owned.c, else the core's */
+    if (is(r->cseq_method, "CANCEL") || r->nvalues < 2)
         return 0;
     cp_via next;
     if (!cp_via_parse(r->via_values[1], &next))
@@ -290,7 +292,8 @@ static int respond(cp_plane *p, const char *data, size_t len, const cp_relay *r,
     return 1;
 }
 
-int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src)
+int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct sockaddr_in *src,
+                   double now)
 {
     cp_relay r;
     cp_via top;
@@ -298,7 +301,7 @@ int cp_plane_relay(cp_plane *p, const char *data, size_t len, const struct socka
         !cp_via_parse(r.via_values[0], &top))
         return 0;
     if (r.status)
-        return respond(p, data, len, &r, &top);
+        return respond(p, data, len, &r, &top, now);
     if (is(r.method, "INVITE") || is(r.method, "CANCEL"))
         return 0; /* the core's (the refusal path takes the plane's INVITEs) */
     return in_dialog(p, data, len, &r, &top, src);
