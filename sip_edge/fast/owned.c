@@ -20,6 +20,7 @@
  * INVITE, a shape it does not take), so the core sees the call's messages in the order
  * they came. Returned calls wake the core (cp_owned_take_returned).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -239,7 +240,8 @@ static int keep(cp_owned_call *c, int status, double now, const char *sent, size
     e->at = now;
     e->off = c->bytes.len;
     e->len = n;
-    cp_buf_put(&c->bytes, sent, n);
+    if (n) /* a 100 keeps none: no buffer yet, and memcpy to NULL is undefined */
+        cp_buf_put(&c->bytes, sent, n);
     return 0;
 }
 
@@ -286,6 +288,19 @@ int cp_owned_response(cp_plane *p, const char *data, size_t len, const cp_relay 
             v++;
         }
         at = edit->end;
+    }
+    if (r->length_padded) {
+        /* serialize(): "Content-Length: <n>" (the core's full path writes it so) */
+        char digits[48];
+        int k = snprintf(digits, sizeof(digits), "Content-Length: %.*s\r\n",
+                         (int)r->length.value.n, r->length.value.p);
+        if (k < 0 || (size_t)k >= sizeof(digits) || at > r->length.start) {
+            p->out.len = start;
+            return 0;
+        }
+        cp_buf_put(&p->out, data + at, r->length.start - at);
+        cp_buf_put(&p->out, digits, (size_t)k);
+        at = r->length.end;
     }
     cp_buf_put(&p->out, data + at, len - at);
     size_t n = p->out.len - start;

@@ -30,6 +30,8 @@ typedef struct cp_relay {
     cp_span to, call_id, cseq;
     cp_span cseq_method;
     cp_line mf, from;
+    cp_line length;          /* Content-Length, the last header line */
+    int length_padded;       /* written with more than one space: not as serialize() does */
     int has_mf;
     cp_line vias[CP_RELAY_VIAS];  /* Via lines (a response's may hold several values) */
     int nvias;

@@ -20,9 +20,10 @@ from policy.percall.runtime import PolicyRuntime
 from sip_edge.wire.message import Message, parse_message
 
 from ._twins import mutate
-from .conftest import CARRIER_DE, PSAP, TRUNK, invite, request_from
+from .conftest import CARRIER_DE, PSAP, TRUNK, invite, request_from, response_to
 from .test_plane import Twins
-from .test_relay_fast import _answer
+from .test_plane_relay import _folded
+from .test_relay_fast import _answer, _in_dialog
 
 
 def _call(t: Twins, data: bytes | None = None) -> tuple[bytes, Message]:
@@ -55,6 +56,39 @@ def test_the_plain_answers_are_relayed_and_replayed(runtime: PolicyRuntime) -> N
     assert t.bridge.plane.owned == 0  # handed back with the 2xx, taken by the core
     assert t.edge.core.in_flight == t.ref.core.in_flight == 0
     _tick(t, t.edge.now + 1.0)  # Timer A of the forwarded INVITE: nothing left to do
+
+
+def _as_sipp(answer: bytes, body: bytes = b"") -> bytes:
+    """An answer as sipp's UAS writes it: the Vias folded into one line, the body's
+    Content-Length padded with spaces ([len])."""
+    head, _, _ = answer.partition(b"Content-Length: 0\r\n\r\n")
+    if body:
+        head += b"Content-Type: application/sdp\r\n"
+    return _folded(head + b"Content-Length:   %d\r\n\r\n" % len(body) + body)
+
+
+def test_sipp_shaped_answers_are_relayed_as_the_core_writes_them(runtime: PolicyRuntime) -> None:
+    """A padded Content-Length is written out again as the core's full path writes it."""
+    t = Twins(runtime)
+    _, fwd = _call(t)
+    (ringing,) = t.send(_as_sipp(_answer(fwd, 180, "Ringing")), CARRIER_DE)
+    body = b"v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+    (ok,) = t.send(_as_sipp(_answer(fwd, 200, "OK"), body), CARRIER_DE)
+    assert t.handled == 2
+    assert b"Content-Length: 0\r\n\r\n" in ringing
+    assert ok.endswith(b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def test_a_padded_length_elsewhere_stays_the_cores(runtime: PolicyRuntime) -> None:
+    """The relay's writers copy the Content-Length line: padded, it is the core's."""
+    t = Twins(runtime)
+    _, fwd = _call(t)
+    (ok,) = t.send(_answer(fwd, 200, "OK"), CARRIER_DE)
+    answered = parse_message(ok)
+    t.send(_in_dialog(answered, "ACK", 1).replace(b"Length: 0", b"Length:  0"))
+    (bye,) = t.send(_in_dialog(answered, "BYE", 2).replace(b"Length: 0", b"Length:  0"))
+    t.send(_as_sipp(response_to(parse_message(bye), 200, "OK")), CARRIER_DE)
+    assert t.handled == 1
 
 
 def test_a_timer_that_finds_nothing_to_do_leaves_the_call_to_the_plane(
@@ -168,13 +202,14 @@ def test_answers_cancels_retransmissions_and_timers_in_any_order(
         (_answer(fwd, 183, "Session Progress"), CARRIER_DE),
         (_answer(fwd, 200, "OK"), CARRIER_DE),
         (_answer(fwd, 486, "Busy Here"), CARRIER_DE),
+        (_as_sipp(_answer(fwd, 180, "Ringing")), CARRIER_DE),
         (request_from(parse_message(data), "CANCEL"), TRUNK),
         (data, TRUNK),  # a retransmission
     ]
     now = t.edge.now
     for step, mutated in steps:
         if step >= len(messages):
-            now += (0.3, 2.0, 40.0)[step - len(messages)]
+            now += (0.3, 2.0)[step - len(messages)]
             _tick(t, now)
             continue
         msg, addr = messages[step]

@@ -3,7 +3,8 @@
  * AddressSanitizer/UBSan run in tests/sip/test_plane_asan.py. Each record: a 4-byte
  * little-endian length, then the message. The plane relays for the edge at
  * 127.0.0.1:5060 to peers at 127.0.0.1 (its Record-Route <sip:127.0.0.1:5060;lr>), and
- * the source is such a peer. Prints how many the INVITE/ACK scanner took, how many the
+ * the source is such a peer; it relays the answers of one forwarded INVITE (owned.c,
+ * Call-ID o1@10.0.0.7, our branch z9hG4bKcpe0123456789ab.01) for the core. Prints how many the INVITE/ACK scanner took, how many the
  * relay's scanner took, how many the plane relayed, and the total. */
 #include <stdint.h>
 #include <stdio.h>
@@ -54,7 +55,16 @@ int main(void)
         cp_relay rel;
         scanned += (unsigned long)cp_scan(data, n, 65535, p->via_host, p->via_host_len, &r);
         relay_scanned += (unsigned long)cp_scan_relay(data, n, 65535, &rel);
+        cp_span call_id = {"o1@10.0.0.7", 11}, branch = {"z9hG4bKcpe0123456789ab.01", 25};
+        if (!cp_owned_find(p, call_id, branch)) {
+            cp_span vias = {"Via: SIP/2.0/UDP 10.0.0.7:5061;branch=z9hG4bK-o1;rport=5061\r\n", 61};
+            cp_span from = {"<sip:acme@10.0.0.7>;tag=f1", 26};
+            if (cp_owned_put(p, call_id, branch, vias, from, &src) < 0)
+                return 3;
+        }
         relayed += (unsigned long)cp_plane_handle(p, data, n, &src, 1.0);
+        for (cp_owned_call *c = cp_owned_returned(p); c; c = cp_owned_returned(p))
+            cp_owned_forget(p, c); /* as the core takes them back */
         cp_plane_drop_queued(p);
         unsigned k;
         cp_queued *q = cp_plane_take_queue(p, &k);
