@@ -243,10 +243,12 @@ class PlaneReader:
 
     def _tick(self) -> None:
         """The plane's counters into ``stats`` and its refusals into the decision log,
-        every ``_TICK`` seconds (what ``/metrics`` shows lags by at most that), and its
-        tables in step with a rules reload."""
+        every ``_TICK`` seconds (what ``/metrics`` shows lags by at most that), the calls
+        it handed back into the core (``in_flight`` lags by at most that while nothing
+        else wakes the core), and its tables in step with a rules reload."""
         try:
             self.bridge.sync()
+            self.bridge.adopt()  # calls the plane handed back since the last wake-up
             self.bridge.settle()
         except Exception:  # last resort: the tick must go on
             log.exception("sip_edge: internal error settling the data plane")
@@ -260,6 +262,7 @@ class PlaneReader:
         self._tick_handle = None
         self.bridge.plane.stop()
         self.main.loop.remove_reader(self._wake)
+        self.bridge.adopt()
         self.bridge.settle()
         self.sock.close()
         if self.private is not None:

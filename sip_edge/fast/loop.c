@@ -309,10 +309,10 @@ static void *run(void *arg)
         unsigned after = p->nqueue;
         int rest = cp_pace_after(&pace, pause_s, now, read, full);
         p->pauses += (unsigned long long)rest;
-        int handed_back = p->returned_new; /* calls the core must take back (owned.c) */
-        p->returned_new = 0;
         pthread_mutex_unlock(&p->limits->lock);
-        if ((before == 0 && after > 0) || handed_back) {
+        /* Calls handed back (owned.c) wake nobody: the core takes them before anything
+         * it is woken for, and on its tick. */
+        if (before == 0 && after > 0) {
             uint64_t one = 1;
             ssize_t w = write(p->wake_fd, &one, sizeof(one));
             (void)w; /* EAGAIN: the counter is already set, Python will wake */

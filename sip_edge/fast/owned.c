@@ -18,7 +18,8 @@
  * it relays a 2xx (the set-up is over: the core counts it done at once), or when it
  * leaves any datagram of the call to the core (a final error, a CANCEL, a retransmitted
  * INVITE, a shape it does not take), so the core sees the call's messages in the order
- * they came. Returned calls wake the core (cp_owned_take_returned).
+ * they came. Returned calls wake nobody: the core takes them back before it handles
+ * whatever it is woken for (its call order is then the plane's), and on its 50 ms tick.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +135,6 @@ static void hand_back(cp_plane *p, cp_owned_call *c)
     else
         t->returned = c;
     t->returned_last = c;
-    p->returned_new = 1;
 }
 
 cp_owned_call *cp_owned_find(cp_plane *p, cp_span call_id, cp_span branch)

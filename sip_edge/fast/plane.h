@@ -9,7 +9,9 @@
  *   - a retransmission of such an INVITE -> the same answer again;
  *   - the ACK of any refusal (the core's too) -> absorbed (RFC 3261 8.2.7, 17.2.1);
  *   - a request inside a dialog the edge record-routed, and a response to one -> relayed
- *     (relay.c, relay.h).
+ *     (relay.c, relay.h);
+ *   - the carrier's 100-299 answers to an INVITE the core forwarded -> absorbed or relayed,
+ *     and kept as events the core replays through its transactions (owned.c).
  * Everything else is marked for the Python core, which is the reference (sip_edge/proxy.py):
  * the plane declines any message whose shape it does not take for sure, before any
  * effect, so a decline costs nothing but the scan. cp_plane_flush() sends the queued
@@ -193,7 +195,6 @@ typedef struct cp_plane {
     cp_dests dests;
     struct cp_admission *admission; /* site holds shared with the core (NULL: none) */
     struct cp_owned *owned;  /* the answers of INVITEs the core forwarded (owned.c) */
-    int returned_new;        /* calls handed back to the core since the last wake-up */
     /* the edge's own Via sent-by ("host:port"): a request carrying it loops (482) */
     char via_host[128];
     size_t via_host_len;
