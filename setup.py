@@ -29,6 +29,7 @@ setup(
                 [
                     "sip_edge/fast/_plane.pyx",
                     "sip_edge/fast/loop.c",
+                    "sip_edge/fast/readers.c",
                     "sip_edge/fast/refuse.c",
                     "sip_edge/fast/remembered.c",
                     "sip_edge/fast/peers.c",

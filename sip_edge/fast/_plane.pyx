@@ -103,9 +103,6 @@ cdef extern from "plane.h":
     ctypedef struct cp_plane:
         unsigned batch
         size_t size
-        char* buffers
-        sockaddr_in* names
-        unsigned char* python
         const cp_rules* rules
         cp_refusal* refusals
         int nrefusals
@@ -165,7 +162,6 @@ cdef extern from "plane.h":
                       size_t cn)
     void cp_plane_release(cp_plane* p, const char* branch, size_t bn, const char* call_id,
                           size_t cn)
-    size_t cp_plane_len(const cp_plane* p, unsigned i)
     void cp_plane_queued(const cp_plane* p, unsigned i, const char** data, size_t* n,
                          sockaddr_in* dest)
     void cp_plane_drop_queued(cp_plane* p)

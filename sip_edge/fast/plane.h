@@ -164,12 +164,8 @@ typedef struct cp_plane {
     unsigned long long pauses;
     unsigned batch;
     size_t size;
-    /* receive side */
-    char *buffers;
-    void *msgs;              /* struct mmsghdr[batch] */
-    void *iovs;              /* struct iovec[batch] */
-    struct sockaddr_in *names;
-    unsigned char *python;   /* per datagram of the last batch: 1 = for the Python core */
+    /* receive side: one per socket, each read by its own thread (readers.c) */
+    struct cp_rx *rx[2];
     /* send side: answers queued by this batch */
     cp_buf out;              /* the answers of this batch, back to back */
     size_t *out_off, *out_len_each;
@@ -217,8 +213,7 @@ typedef struct cp_plane {
     unsigned long long counters[CP_C_FIXED + 64];
     size_t max_message;
     int enabled;             /* 0: every datagram goes to Python (no rules yet) */
-    /* the plane's own thread (cp_plane_start): reads without the GIL, queues for Python */
-    pthread_t thread;
+    /* the plane's threads (cp_plane_start): read without the GIL, queue for Python */
     int running;
     int stop;
     int wake_fd;             /* an eventfd Python watches: datagrams are queued for it */
@@ -325,8 +320,13 @@ void cp_pace_init(cp_pace *c, double now);
  * thread should pause `pause` seconds before it reads again. */
 int cp_pace_after(cp_pace *c, double pause, double now, int read, int full);
 
-/* Start the plane's thread on its fd and `fd2` (-1: none), pausing `pause_ns` between
- * reads of a busy socket: 0, or an errno. Stop joins it. Both with the lock not held. */
+/* A socket's receive buffers for batches of `batch` datagrams of `size` bytes (readers.c). */
+typedef struct cp_rx cp_rx;
+cp_rx *cp_rx_new(int fd, unsigned batch, size_t size);
+void cp_rx_free(cp_rx *r);
+
+/* Start a thread on the plane's fd and one on `fd2` (-1: none), pausing `pause_ns` between
+ * reads of a busy socket: 0, or an errno. Stop joins them. Both with the lock not held. */
 int cp_plane_start(cp_plane *p, int wake_fd, int fd2, long pause_ns);
 void cp_plane_stop(cp_plane *p);
 /* The queued datagrams: moved to the caller (who frees each data), count in *n. */
@@ -354,8 +354,6 @@ void cp_plane_release(cp_plane *p, const char *branch, size_t bn, const char *ca
 int cp_log_line(cp_plane *p, const cp_trunk *t, const cp_refusal *ref,
                 unsigned long long decision, double now, const char *dial, size_t dial_len,
                 const char *digits, size_t ndigits);
-/* The length of datagram i of the last batch. */
-size_t cp_plane_len(const cp_plane *p, unsigned i);
 /* Answer i of those queued, and dropping them all unsent (tests). */
 void cp_plane_queued(const cp_plane *p, unsigned i, const char **data, size_t *n,
                      struct sockaddr_in *dest);

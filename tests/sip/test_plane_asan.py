@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 #: C sources of the plane (what setup.py compiles into sip_edge.fast._plane).
 SOURCES = [
     "loop.c", "refuse.c", "remembered.c", "peers.c", "outbox.c", "relay.c", "relay_scan.c",
-    "owned.c",
+    "owned.c", "readers.c",
     "scan.c", "lex.c", "blake2b.c", "admission.c", "fifo.c", "limits.c", "logline.c",
     "decide.c",
 ]  # fmt: skip
