@@ -83,6 +83,7 @@ class EdgeProtocol:
         """Where forwarded requests leave from (a worker's private port), if not ``udp``."""
         self.streams: dict[Addr, asyncio.Transport] = {}
         """Live TCP connections of this worker by peer address (kept by ``stream.py``)."""
+        core.streams = self.streams  # the core leaves their calls' answers to itself
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._behind: dict[int, float] = {}
@@ -248,7 +249,8 @@ class PlaneReader:
         else wakes the core), and its tables in step with a rules reload."""
         try:
             self.bridge.sync()
-            self.bridge.adopt()  # calls the plane handed back since the last wake-up
+            if self.bridge.adopt():  # calls the plane handed back since the last wake-up
+                self.main.flush()  # their timers (Timer L ...) re-armed
             self.bridge.settle()
         except Exception:  # last resort: the tick must go on
             log.exception("sip_edge: internal error settling the data plane")

@@ -193,15 +193,26 @@ class Invites(Refusals, Branching):
         self._arm(call.client)
         self._send(trying, addr)
         self._send(data, dest)
-        if account is not None and self.elsewhere is not None and not server.reliable:
-            # A carrier's plain answers (100, 180, 200) are relayed by the data plane and
-            # replayed here later (Responses._adopt); the core keeps the transactions.
-            # Not emergency calls: their answers may send them on to the fallback.
-            vias = "".join(f"{h[1]}: {h[2]}\r\n" for h in upstream.headers if h[0] == "via")
-            from_value = upstream.get("from") or ""
-            call.owned = self.elsewhere.own(
-                key[1], branch, vias.encode("latin-1"), from_value.encode("latin-1"), addr
-            )
+        if account is not None:
+            self._hand_to_plane(call, key[1], branch, addr, account)
+
+    def _hand_to_plane(
+        self, call: _Call, call_id: str, branch: str, addr: Addr, account: str
+    ) -> None:
+        """Let the data plane relay a carrier's plain answers (100, 180, 200) to this call;
+        they are replayed here later (Responses._adopt) and the core keeps the
+        transactions. Only over UDP both ways: not when the INVITE came over TCP (a
+        reliable Via), nor to a peer with a live TCP connection (answers go on it, and
+        its Via may say UDP). Not emergency calls (no account): their answers may send
+        them on to the fallback."""
+        if self.elsewhere is None or call.server.reliable or addr in self.streams:
+            return
+        upstream = call.upstream
+        vias = "".join(f"{h[1]}: {h[2]}\r\n" for h in upstream.headers if h[0] == "via")
+        from_value = (upstream.get("from") or "").encode("latin-1")
+        call.owned = self.elsewhere.own(
+            call_id, branch, vias.encode("latin-1"), from_value, addr, account
+        )
 
     def _forward_carrier(
         self,

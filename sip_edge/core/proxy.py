@@ -22,6 +22,7 @@ branches and loop detection), with ``splice`` (the bytes of relayed messages) be
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -46,6 +47,8 @@ from .state import _expire, _Refusal
 from .transaction import ServerInvite
 
 __all__ = ["MAGIC", "CoreSettings", "EdgeCore", "Escalate", "Peer", "PolicyLike"]
+
+log = logging.getLogger("callpolicy.sip_edge")
 
 #: Option tags a Require of an initial INVITE or OPTIONS may name (RFC 3261 8.2.2.3): the
 #: extensions the edge carries end to end untouched (reliable provisionals and PRACK,
@@ -187,14 +190,21 @@ class EdgeCore(FastPaths, Invites):
         out, self._effects = self._effects, []
         return out
 
-    def adopt(self, returned: list[tuple[str, list[tuple[int, float, bytes]]]]) -> None:
+    def adopt(self, returned: list[tuple[str, list[tuple[int, float, bytes]], bool]]) -> None:
         """Calls the data plane handed back (``Plane.take_returned``): ``(branch, the
-        answers it relayed)`` each, replayed through their transactions; the core's now."""
-        for branch, events in returned:
-            call = self._clients.get(branch)
-            if call is not None:
-                call.owned = False
-            self._replay(branch, events)
+        answers it relayed, whether it ended the set-up's power-dialer count)`` each,
+        replayed through their transactions; the core's now. One that fails is counted
+        and logged; the others are still taken (the plane has let them all go)."""
+        for branch, events, ended in returned:
+            try:
+                call = self._clients.get(branch)
+                if call is not None:
+                    call.owned = False
+                    call.ended_elsewhere = ended
+                self._replay(branch, events)
+            except Exception:  # last resort, as in the shell: a bug must not lose calls
+                self.stats["internal_error"] += 1
+                log.exception("sip_edge: internal error taking back call %s", branch)
 
     def sync_owned(self) -> None:
         """Every call whose answers the data plane relays brought up to date (it goes on

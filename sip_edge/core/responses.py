@@ -56,7 +56,10 @@ class Responses(Branching):
         core takes the call back (it is about to act on it)."""
         if not call.owned or self.elsewhere is None:
             return
-        events, call.owned = self.elsewhere.sync(call.server.key[1], call.client.branch, keep)
+        events, call.owned, ended = self.elsewhere.sync(
+            call.server.key[1], call.client.branch, keep
+        )
+        call.ended_elsewhere = ended
         self._replay(call.client.branch, events)
 
     def _replay(self, branch: str, events: list[tuple[int, float, bytes]]) -> None:
@@ -137,7 +140,7 @@ class Responses(Branching):
         if not call.done:
             call.done = True
             self._pending -= 1
-            if call.account is not None:
+            if call.account is not None and not call.ended_elsewhere:
                 self.limits.ended(call.account)
         self._calls.pop(call.server.key, None)
         if call.client.state == "terminated":

@@ -87,17 +87,25 @@ class AnsweredElsewhere(Protocol):
         ...
 
     def own(
-        self, call_id: str, branch: str, vias: bytes, from_value: bytes, trunk: tuple[str, int]
+        self,
+        call_id: str,
+        branch: str,
+        vias: bytes,
+        from_value: bytes,
+        trunk: tuple[str, int],
+        account: str,
     ) -> bool:
         """The core forwarded an INVITE: the plane relays its plain answers to ``trunk``
-        (with the customer's ``vias`` lines and ``from_value``); False if it does not."""
+        (with the customer's ``vias`` lines and ``from_value``) and ends the set-up in
+        ``account``'s power-dialer counts on a 2xx; False if it does not."""
         ...
 
     def sync(
         self, call_id: str, branch: str, keep: bool
-    ) -> tuple[list[tuple[int, float, bytes]], bool]:
-        """The answers relayed since the last sync, ``(status, time, bytes sent)`` each,
-        and whether the plane still relays them (``keep``, unless it handed the call back)."""
+    ) -> tuple[list[tuple[int, float, bytes]], bool, bool]:
+        """The answers relayed since the last sync, ``(status, time, bytes sent)`` each;
+        whether the plane still relays them (``keep``, unless it handed the call back);
+        whether it ended the set-up in the power-dialer counts."""
         ...
 
 

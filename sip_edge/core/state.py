@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from typing import Any, NamedTuple
 
 from policy import Account, Decision, DecisionRecorder, RuleRef, SipAnswer, sip_answer
@@ -38,8 +38,8 @@ class _Call:
     """One forwarded INVITE: the server side, the client side and the bookkeeping."""
 
     __slots__ = (
-        "account", "client", "done", "fallback", "forwarded", "hold", "owned", "server",
-        "upstream",
+        "account", "client", "done", "ended_elsewhere", "fallback", "forwarded", "hold",
+        "owned", "server", "upstream",
     )  # fmt: skip
 
     def __init__(
@@ -67,6 +67,9 @@ class _Call:
         self.owned = False
         """A data plane relays its answers and keeps them for the core (``elsewhere.own``;
         ``Responses._adopt`` brings the transactions up to date)."""
+        self.ended_elsewhere = False
+        """The data plane ended its set-up in the power-dialer counts (with the 2xx it
+        relayed): ``_final`` does not end it again."""
 
 
 class _Refusal(NamedTuple):
@@ -113,6 +116,9 @@ class CoreState:
         self.settings = settings
         self.policy = policy
         self.decisions: DecisionRecorder | None = None
+        self.streams: Container[Addr] = frozenset()
+        """Peers with a live TCP connection to this worker (the shell's, ``stream.py``):
+        what goes to them goes on the connection, so their calls' answers stay here."""
         """Decision ids on refusals and the decision log (set by the shell; None: neither)."""
         self.stats: Counter[str] = Counter()
         self.accounts: dict[str, Account] = {}

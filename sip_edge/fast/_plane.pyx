@@ -179,17 +179,19 @@ cdef extern from "plane.h":
         size_t off, len
     ctypedef struct cp_owned_call:
         cp_owned_call* next
-        int returned, answered, nevents
+        int returned, ended, nevents
         cp_owned_event* events
         cp_buf bytes
         size_t call_id_len, branch_len
         char* text
     int cp_owned_put(cp_plane* p, cp_span call_id, cp_span branch, cp_span vias, cp_span from_,
-                     const sockaddr_in* trunk)
+                     const sockaddr_in* trunk, int limits_slot)
     cp_owned_call* cp_owned_find(cp_plane* p, cp_span call_id, cp_span branch)
     void cp_owned_clear(cp_owned_call* c)
-    void cp_owned_forget(cp_plane* p, cp_owned_call* c)
-    cp_owned_call* cp_owned_returned(cp_plane* p)
+    void cp_owned_detach(cp_plane* p, cp_owned_call* c)
+    void cp_owned_call_free(cp_owned_call* c)
+    cp_owned_call* cp_owned_copy(const cp_owned_call* c)
+    cp_owned_call* cp_owned_detach_returned(cp_plane* p)
     size_t cp_owned_count(const cp_plane* p)
     void cp_pace_init(cp_pace* c, double now)
     int cp_pace_after(cp_pace* c, double pause, double now, int read, int full)
@@ -804,14 +806,17 @@ cdef class Plane:
 
     # --- the answers of INVITEs the core forwarded (owned.c) ------------------------------
 
-    def own(self, str call_id, str branch, bytes vias, bytes from_value, tuple trunk) -> bool:
+    def own(self, str call_id, str branch, bytes vias, bytes from_value, tuple trunk,
+            str account) -> bool:
         """The core forwarded an INVITE of ``call_id`` with our ``branch``: the plane relays
         its plain answers (100 absorbed, 101-299 to ``trunk`` with the customer's ``vias``
-        lines and ``from_value``) and keeps them as events for the core (``sync``). False:
-        it does not (the relay is off, the Call-ID is taken, ``trunk`` is no IPv4 address)."""
+        lines and ``from_value``), keeps them as events for the core (``sync``), and ends
+        the set-up in ``account``'s power-dialer counts on a 2xx. False: it does not (the
+        relay is off, the Call-ID is taken, ``trunk`` is no IPv4 address)."""
         cdef bytes c = _latin1(call_id), b = _latin1(branch)
         cdef sockaddr_in dest
         cdef cp_span cs, bs, vs, fs
+        cdef int got
         memset(&dest, 0, sizeof(dest))
         dest.sin_family = AF_INET
         if inet_pton(AF_INET, _latin1(trunk[0]), &dest.sin_addr) != 1:
@@ -822,57 +827,78 @@ cdef class Plane:
         vs.p, vs.n = vias, len(vias)
         fs.p, fs.n = from_value, len(from_value)
         self._lock()
-        cdef int got = cp_owned_put(self.p, cs, bs, vs, fs, &dest)
-        self._unlock()
+        try:
+            got = cp_owned_put(self.p, cs, bs, vs, fs, &dest, self.limits._slot(account))
+        finally:
+            self._unlock()
         if got < 0:
             raise MemoryError()
         return got == 1
 
-    cdef list _events(self, cp_owned_call* c):
+    @staticmethod
+    cdef list _events(cp_owned_call* c):
+        # Built with the lock released: from a copy or a detached call, never a live one.
         cdef int i
-        return [(c.events[i].status, c.events[i].at,
-                 PyBytes_FromStringAndSize(c.bytes.data + c.events[i].off, c.events[i].len))
-                for i in range(c.nevents)]
+        cdef list out = []
+        for i in range(c.nevents):
+            data = (PyBytes_FromStringAndSize(c.bytes.data + c.events[i].off, c.events[i].len)
+                    if c.events[i].len else b"")
+            out.append((c.events[i].status, c.events[i].at, data))
+        return out
 
     def sync(self, str call_id, str branch, bint keep) -> tuple:
-        """``(events, owned)``: the answers the plane handled for the call since the last
-        sync, as ``(status, time, bytes sent upstream)``, oldest first. ``keep``: it stays
-        the plane's (unless the plane handed it back); else the core takes it back."""
+        """``(events, owned, ended)``: the answers the plane handled for the call since the
+        last sync, as ``(status, time, bytes sent upstream)``, oldest first; whether it
+        stays the plane's (``keep``, unless the plane handed it back; else the core takes
+        it back); whether the plane ended its set-up in the power-dialer counts."""
         cdef bytes c = _latin1(call_id), b = _latin1(branch)
         cdef cp_span cs, bs
         cs.p, cs.n = c, len(c)
         bs.p, bs.n = b, len(b)
-        cdef list events = []
+        cdef cp_owned_call* taken = NULL
         cdef bint owned = False
         self._lock()
-        try:
-            found = cp_owned_find(self.p, cs, bs)
-            if found != NULL:
-                events = self._events(found)
-                if keep and not found.returned:
+        found = cp_owned_find(self.p, cs, bs)
+        if found != NULL:
+            if keep and not found.returned:
+                taken = cp_owned_copy(found)
+                if taken != NULL:
                     cp_owned_clear(found)
                     owned = True
-                else:
-                    cp_owned_forget(self.p, found)
+            else:
+                cp_owned_detach(self.p, found)
+                taken = found
+        self._unlock()
+        if found != NULL and taken == NULL:
+            raise MemoryError()
+        if taken == NULL:
+            return [], False, False
+        try:
+            return Plane._events(taken), owned, bool(taken.ended)
         finally:
-            self._unlock()
-        return events, owned
+            cp_owned_call_free(taken)
 
     def take_returned(self) -> list:
         """The calls the plane handed back (a 2xx relayed, or a message of theirs left to
-        the core), oldest first, as ``(branch, events)``; the core's from now on."""
+        the core), oldest first, as ``(branch, events, ended)``; the core's from now on."""
         cdef list out = []
         cdef cp_owned_call* c
+        cdef cp_owned_call* nxt
         self._lock()
+        c = cp_owned_detach_returned(self.p)
+        self._unlock()
         try:
-            c = cp_owned_returned(self.p)
             while c != NULL:
                 out.append((PyBytes_FromStringAndSize(c.text + c.call_id_len, c.branch_len)
-                            .decode("latin-1"), self._events(c)))
-                cp_owned_forget(self.p, c)
-                c = cp_owned_returned(self.p)
+                            .decode("latin-1"), Plane._events(c), bool(c.ended)))
+                nxt = c.next
+                cp_owned_call_free(c)
+                c = nxt
         finally:
-            self._unlock()
+            while c != NULL:
+                nxt = c.next
+                cp_owned_call_free(c)
+                c = nxt
         return out
 
     @property

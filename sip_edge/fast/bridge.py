@@ -162,13 +162,15 @@ class PlaneBridge:
 
     # --- before and after a batch -------------------------------------------------------
 
-    def adopt(self) -> None:
+    def adopt(self) -> bool:
         """The calls the plane handed back (a 2xx relayed, or a message of theirs left to
         the core) into the core, before it reads what the plane queued: their answers
-        replayed through their transactions, in the order they came."""
+        replayed through their transactions, in the order they came. True if there were
+        any (their timers changed: the shell re-arms)."""
         returned = self.plane.take_returned()
         if returned:
             self.core.adopt(returned)
+        return bool(returned)
 
     def settle(self) -> None:
         """The plane's counts into the core's ``stats``, its log lines into the log."""

@@ -92,14 +92,22 @@ static cp_owned_call *by_call_id(const cp_owned *t, cp_span call_id, uint64_t h)
     return NULL;
 }
 
+static cp_owned_call *returned_by_call_id(const cp_owned *t, cp_span call_id)
+{
+    cp_owned_call *c = t->returned;
+    while (c && !(c->call_id_len == call_id.n && memcmp(c->text, call_id.p, call_id.n) == 0))
+        c = c->next;
+    return c;
+}
+
 int cp_owned_put(cp_plane *p, cp_span call_id, cp_span branch, cp_span vias, cp_span from,
-                 const struct sockaddr_in *trunk)
+                 const struct sockaddr_in *trunk, int limits_slot)
 {
     cp_owned *t = p->owned;
     if (!t || !p->relay)
         return 0;
     uint64_t h = hash_of(call_id);
-    if (by_call_id(t, call_id, h))
+    if (by_call_id(t, call_id, h) || returned_by_call_id(t, call_id))
         return 0; /* one INVITE per Call-ID: another stays the core's alone */
     if (cp_fifo_reserve(&t->fifo) < 0)
         return -1;
@@ -118,6 +126,7 @@ int cp_owned_put(cp_plane *p, cp_span call_id, cp_span branch, cp_span vias, cp_
     memcpy(at += branch.n, vias.p, vias.n);
     memcpy(at + vias.n, from.p, from.n);
     c->trunk = *trunk;
+    c->limits_slot = limits_slot;
     cp_fifo_link(&t->fifo, &c->node);
     t->count++;
     return 1;
@@ -142,16 +151,16 @@ cp_owned_call *cp_owned_find(cp_plane *p, cp_span call_id, cp_span branch)
     cp_owned *t = p->owned;
     if (!t)
         return NULL;
-    cp_owned_call *c = by_call_id(t, call_id, hash_of(call_id));
-    if (!c) {
-        for (c = t->returned; c; c = c->next)
-            if (c->call_id_len == call_id.n && memcmp(c->text, call_id.p, call_id.n) == 0)
-                break;
+    cp_owned_call *live = by_call_id(t, call_id, hash_of(call_id));
+    cp_owned_call *back = returned_by_call_id(t, call_id);
+    cp_owned_call *both[2] = {live, back};
+    for (int k = 0; k < 2; k++) {
+        cp_owned_call *c = both[k];
+        if (c && c->branch_len == branch.n &&
+            memcmp(c->text + c->call_id_len, branch.p, branch.n) == 0)
+            return c;
     }
-    if (c && (c->branch_len != branch.n ||
-              memcmp(c->text + c->call_id_len, branch.p, branch.n) != 0))
-        return NULL;
-    return c;
+    return NULL;
 }
 
 void cp_owned_clear(cp_owned_call *c)
@@ -160,7 +169,42 @@ void cp_owned_clear(cp_owned_call *c)
     c->bytes.len = 0;
 }
 
-void cp_owned_forget(cp_plane *p, cp_owned_call *c)
+void cp_owned_call_free(cp_owned_call *c)
+{
+    call_free(c);
+}
+
+cp_owned_call *cp_owned_copy(const cp_owned_call *c)
+{
+    size_t n = c->call_id_len + c->branch_len + c->vias_len + c->from_len;
+    cp_owned_call *copy = malloc(sizeof(cp_owned_call) + n);
+    if (!copy)
+        return NULL;
+    memcpy(copy, c, sizeof(cp_owned_call) + n);
+    copy->next = NULL;
+    memset(&copy->bytes, 0, sizeof(copy->bytes));
+    if (c->bytes.len && (cp_buf_reserve(&copy->bytes, c->bytes.len) < 0)) {
+        free(copy);
+        return NULL;
+    }
+    if (c->bytes.len)
+        cp_buf_put(&copy->bytes, c->bytes.data, c->bytes.len);
+    return copy;
+}
+
+cp_owned_call *cp_owned_detach_returned(cp_plane *p)
+{
+    cp_owned *t = p->owned;
+    if (!t)
+        return NULL;
+    cp_owned_call *head = t->returned;
+    for (cp_owned_call *c = head; c; c = c->next)
+        t->count--;
+    t->returned = t->returned_last = NULL;
+    return head;
+}
+
+void cp_owned_detach(cp_plane *p, cp_owned_call *c)
 {
     cp_owned *t = p->owned;
     if (c->returned) {
@@ -177,6 +221,11 @@ void cp_owned_forget(cp_plane *p, cp_owned_call *c)
         cp_fifo_unlink(&t->fifo, &c->node);
     }
     t->count--;
+}
+
+void cp_owned_forget(cp_plane *p, cp_owned_call *c)
+{
+    cp_owned_detach(p, c);
     call_free(c);
 }
 
@@ -256,6 +305,13 @@ int cp_owned_response(cp_plane *p, const char *data, size_t len, const cp_relay 
         !(r->status >= 100 && r->status < 300) || r->from.end == 0 ||
         c->nevents == CP_OWNED_EVENTS)
         return 0; /* the core's (cp_owned_declined hands the call back with it) */
+    /* Every Via as the core's parser reads it: a message it cannot parse it drops (and
+     * the splice below removes them all, unread). */
+    for (int k = 1; k < r->nvalues; k++) {
+        cp_via v;
+        if (!cp_via_parse(r->via_values[k], &v))
+            return 0;
+    }
     if (r->status == 100)
         return keep(c, 100, now, "", 0) == 0;
     /* spliced_upstream: every Via line out, the INVITE's Vias as received in after the
@@ -311,7 +367,15 @@ int cp_owned_response(cp_plane *p, const char *data, size_t len, const cp_relay 
     }
     keep(c, r->status, now, p->out.data + start, n);
     if (r->status >= 200) {
-        /* The set-up is over: the core ends it now (in flight, limits, Timer L). */
+        /* The set-up is over. Its power-dialer count ends now, as the core's _final would
+         * on this answer: a refusal the plane decides next reads the counts the core
+         * would (Limits.ended). The rest (in flight, Timer L) when the core takes it. */
+        if (c->limits_slot >= 0 && c->limits_slot < p->limits->nslots) {
+            cp_limit *a = &p->limits->slots[c->limits_slot];
+            if (a->live && a->concurrent > 0)
+                a->concurrent--;
+        }
+        c->ended = 1;
         hand_back(p, c);
     }
     return 1;

@@ -276,7 +276,9 @@ typedef struct cp_owned_call {
     cp_node node;                 /* first: the table's links, by Call-ID */
     struct cp_owned_call *next;   /* the returned list */
     struct sockaddr_in trunk;     /* where its answers go (the server transaction's source) */
+    int limits_slot;              /* its account's power-dialer counters (-1: none) */
     int returned;
+    int ended;                    /* its set-up was counted ended here (a 2xx relayed) */
     int nevents;
     cp_owned_event events[CP_OWNED_EVENTS];
     cp_buf bytes;
@@ -290,18 +292,25 @@ cp_owned *cp_owned_new(void);
 void cp_owned_free(cp_owned *t);
 /* The core forwarded an INVITE of `call_id` with our `branch`; its answers go to `trunk`
  * with `vias` (the Via lines as received, CRLF each) and `from` (the From value as
- * received): 1 the plane answers for it, 0 it does not (relay off, the Call-ID taken), -1
- * out of memory. */
+ * received); its set-up counts in `limits_slot`: 1 the plane answers for it, 0 it does not
+ * (relay off, the Call-ID taken), -1 out of memory. */
 int cp_owned_put(cp_plane *p, cp_span call_id, cp_span branch, cp_span vias, cp_span from,
-                 const struct sockaddr_in *trunk);
+                 const struct sockaddr_in *trunk, int limits_slot);
 /* The call (owned or handed back, not yet taken), NULL if none. */
 cp_owned_call *cp_owned_find(cp_plane *p, cp_span call_id, cp_span branch);
 /* Its events were taken; it stays owned. */
 void cp_owned_clear(cp_owned_call *c);
-/* Taken back by the core: forgotten. */
+/* Taken back by the core: out of the plane's tables (detach: the caller frees it with
+ * cp_owned_call_free) or forgotten. */
+void cp_owned_detach(cp_plane *p, cp_owned_call *c);
 void cp_owned_forget(cp_plane *p, cp_owned_call *c);
-/* The oldest call handed back, NULL if none (cp_owned_forget it once taken). */
+void cp_owned_call_free(cp_owned_call *c);
+/* A copy of `c` with its events (the caller frees it), NULL if out of memory. */
+cp_owned_call *cp_owned_copy(const cp_owned_call *c);
+/* The oldest call handed back, NULL if none. */
 cp_owned_call *cp_owned_returned(cp_plane *p);
+/* Every call handed back, oldest first (linked by `next`), out of the plane's tables. */
+cp_owned_call *cp_owned_detach_returned(cp_plane *p);
 size_t cp_owned_count(const cp_plane *p);
 /* A datagram the plane leaves to the core: if it is of an owned call, hand it back. */
 void cp_owned_declined(cp_plane *p, const char *data, size_t len);

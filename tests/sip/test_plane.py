@@ -72,9 +72,13 @@ class Twins:
     def set_now(self, now: float) -> None:
         self.ref.now = self.edge.now = now
 
-    def send(self, data: bytes, addr: Addr = TRUNK, compare: bool = True) -> list[bytes]:
+    def send(
+        self, data: bytes, addr: Addr = TRUNK, compare: bool = True, adopt: bool = True
+    ) -> list[bytes]:
         """Feed ``data`` to both; assert they agree (``compare``: their states too, which
-        brings the core up to date with what the plane relayed); return what was sent."""
+        brings the core up to date with what the plane relayed); return what was sent.
+        ``adopt``: the core takes the calls the plane handed back right after it (as the
+        shell does on its next wake-up); False leaves them until the core's next turn."""
         self.ref.core.receive(data, addr, self.ref.now)
         ref = self.ref.core.datagrams_to_send()
         bridge = self.bridge
@@ -82,9 +86,11 @@ class Twins:
         if bridge.plane.handle(data, addr, self.edge.now):
             self.handled += 1
             got = bridge.plane.take()
-            bridge.adopt()
+            if adopt:
+                bridge.adopt()
         else:
-            bridge.adopt()
+            if adopt:
+                bridge.adopt()
             self.edge.core.receive(data, addr, self.edge.now)
             got = self.edge.core.datagrams_to_send()
         bridge.settle()

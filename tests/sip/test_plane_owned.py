@@ -170,6 +170,56 @@ def test_an_emergency_call_keeps_its_answers_in_the_core(runtime: PolicyRuntime)
     assert t.handled == 0 and t.bridge.plane.owned == 0
 
 
+def test_a_refusal_after_a_2xx_relayed_in_c_reads_the_ended_set_up(
+    runtime: PolicyRuntime,
+) -> None:
+    """At its limit of concurrent set-ups, an account's call is answered 200 in C and the
+    next INVITE, refused by the rules, is decided in C before the core took the call back:
+    the plane ended the set-up's count with the 2xx, so the refusal is the rule's (403),
+    not the power dialer's, as the core alone would answer."""
+    t = Twins(runtime)
+    t.each(lambda e: e.core.limits.configure(100, 1, 10.0))
+    _, fwd = _call(t)
+    t.send(_answer(fwd, 200, "OK"), CARRIER_DE, compare=False, adopt=False)
+    (refused,) = t.send(invite(to="09001234567"), compare=False, adopt=False)
+    assert refused.startswith(b"SIP/2.0 403") and t.handled == 2
+    t.bridge.adopt()
+    assert t.state(t.edge) == t.state(t.ref)
+
+
+def test_a_new_invite_with_the_call_id_of_a_handed_back_call_stays_the_cores(
+    runtime: PolicyRuntime,
+) -> None:
+    """The first call is handed back with its 2xx; before the core takes it, a new INVITE
+    with the same Call-ID is forwarded: the plane does not take the second (one call per
+    Call-ID), so the first one's answers cannot be lost or reordered."""
+    t = Twins(runtime)
+    _, fwd = _call(t, invite(call_id="same@127.0.0.2"))
+    t.send(_answer(fwd, 200, "OK"), CARRIER_DE, compare=False, adopt=False)
+    second = invite(call_id="same@127.0.0.2", branch="z9hG4bK-second")
+    sent = t.send(second, compare=False, adopt=False)
+    fwd2 = parse_message(sent[1])
+    assert t.bridge.plane.owned == 1  # the first, handed back, not taken yet
+    assert not t.edge.core._clients[fwd2.top_via().branch].owned
+    t.bridge.adopt()
+    assert t.state(t.edge) == t.state(t.ref)
+    t.send(_answer(fwd2, 180, "Ringing"), CARRIER_DE)
+    assert t.handled == 1
+
+
+def test_a_trunk_with_a_live_tcp_connection_keeps_its_answers_in_the_core(
+    runtime: PolicyRuntime,
+) -> None:
+    """Answers to a peer with a live TCP connection go on it (the shell's flush), so the
+    plane, which sends over UDP, does not take them."""
+    t = Twins(runtime)
+    t.each(lambda e: setattr(e.core, "streams", {TRUNK}))
+    _, fwd = _call(t)
+    t.send(_answer(fwd, 180, "Ringing"), CARRIER_DE)
+    t.send(_answer(fwd, 200, "OK"), CARRIER_DE)
+    assert t.handled == 0
+
+
 def test_eight_provisionals_hand_the_call_back(runtime: PolicyRuntime) -> None:
     t = Twins(runtime)
     _, fwd = _call(t)

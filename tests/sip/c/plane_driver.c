@@ -59,7 +59,7 @@ int main(void)
         if (!cp_owned_find(p, call_id, branch)) {
             cp_span vias = {"Via: SIP/2.0/UDP 10.0.0.7:5061;branch=z9hG4bK-o1;rport=5061\r\n", 61};
             cp_span from = {"<sip:acme@10.0.0.7>;tag=f1", 26};
-            if (cp_owned_put(p, call_id, branch, vias, from, &src) < 0)
+            if (cp_owned_put(p, call_id, branch, vias, from, &src, -1) < 0)
                 return 3;
         }
         relayed += (unsigned long)cp_plane_handle(p, data, n, &src, 1.0);
