@@ -17,22 +17,12 @@ from pathlib import Path
 import redis
 
 from policy.state.store.redis import close_cluster_client
-from tests._procs import stop
+from tests._procs import below_ephemeral, stop
 
 __all__ = ["ClusterError", "RedisCluster"]
 
 #: Seconds a node may be unreachable before the cluster fails it over (tests kill masters).
 NODE_TIMEOUT_MS = 1500
-
-
-def _below_ephemeral() -> int:
-    """The first port the kernel hands out to outgoing connections (the nodes' own
-    connections, redis-cli, the clients): ports chosen below it cannot be taken by one
-    between the check and the node's bind."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32_768
 
 
 def _cluster_port(taken: set[int]) -> int:
@@ -42,7 +32,7 @@ def _cluster_port(taken: set[int]) -> int:
     import socket
 
     rng = random.Random()
-    top = max(_below_ephemeral() - 10_000, 12_000)
+    top = max(below_ephemeral() - 10_000, 12_000)
     while True:
         port = rng.randrange(10_000, top)
         if port in taken or port + 10_000 in taken:
