@@ -51,7 +51,6 @@ cp_plane *cp_plane_new(int fd, unsigned batch, size_t size, double t1, size_t ma
     if (!p)
         return NULL;
     p->fd = fd;
-    p->fd2 = -1;
     p->batch = batch;
     p->size = size;
     p->t1 = t1;

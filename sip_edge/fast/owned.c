@@ -223,17 +223,6 @@ void cp_owned_detach(cp_plane *p, cp_owned_call *c)
     t->count--;
 }
 
-void cp_owned_forget(cp_plane *p, cp_owned_call *c)
-{
-    cp_owned_detach(p, c);
-    call_free(c);
-}
-
-cp_owned_call *cp_owned_returned(cp_plane *p)
-{
-    return p->owned ? p->owned->returned : NULL;
-}
-
 /* The Call-ID of any message, as the core reads it (a header named Call-ID or i, any
  * case): empty if none is found. Only for datagrams the plane declines. */
 static cp_span call_id_of(const char *data, size_t len)

@@ -159,7 +159,6 @@ enum {
 
 typedef struct cp_plane {
     int fd;                  /* the shared port: read, and where the plane sends from */
-    int fd2;                 /* -1, or a second socket read too (the worker's private port) */
     long pause_ns;           /* read moderation (loop.c run()): 0 = off */
     unsigned long long pauses;
     unsigned batch;
@@ -300,15 +299,12 @@ int cp_owned_put(cp_plane *p, cp_span call_id, cp_span branch, cp_span vias, cp_
 cp_owned_call *cp_owned_find(cp_plane *p, cp_span call_id, cp_span branch);
 /* Its events were taken; it stays owned. */
 void cp_owned_clear(cp_owned_call *c);
-/* Taken back by the core: out of the plane's tables (detach: the caller frees it with
- * cp_owned_call_free) or forgotten. */
+/* Taken back by the core: out of the plane's tables (the caller frees it with
+ * cp_owned_call_free). */
 void cp_owned_detach(cp_plane *p, cp_owned_call *c);
-void cp_owned_forget(cp_plane *p, cp_owned_call *c);
 void cp_owned_call_free(cp_owned_call *c);
 /* A copy of `c` with its events (the caller frees it), NULL if out of memory. */
 cp_owned_call *cp_owned_copy(const cp_owned_call *c);
-/* The oldest call handed back, NULL if none. */
-cp_owned_call *cp_owned_returned(cp_plane *p);
 /* Every call handed back, oldest first (linked by `next`), out of the plane's tables. */
 cp_owned_call *cp_owned_detach_returned(cp_plane *p);
 size_t cp_owned_count(const cp_plane *p);

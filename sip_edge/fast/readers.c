@@ -232,7 +232,6 @@ int cp_plane_start(cp_plane *p, int wake_fd, int fd2, long pause_ns)
     if (p->running)
         return 0;
     p->wake_fd = wake_fd;
-    p->fd2 = fd2;
     p->pause_ns = pause_ns > 0 ? pause_ns : 0;
     if (fd2 >= 0 && !p->rx[1] && !(p->rx[1] = cp_rx_new(fd2, p->batch, p->size)))
         return ENOMEM;

@@ -63,8 +63,10 @@ int main(void)
                 return 3;
         }
         relayed += (unsigned long)cp_plane_handle(p, data, n, &src, 1.0);
-        for (cp_owned_call *c = cp_owned_returned(p); c; c = cp_owned_returned(p))
-            cp_owned_forget(p, c); /* as the core takes them back */
+        for (cp_owned_call *c = cp_owned_detach_returned(p), *next; c; c = next) {
+            next = c->next; /* as the core takes them back (Plane.take_returned) */
+            cp_owned_call_free(c);
+        }
         cp_plane_drop_queued(p);
         unsigned k;
         cp_queued *q = cp_plane_take_queue(p, &k);
