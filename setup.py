@@ -9,8 +9,13 @@ setup(
     ext_modules=cythonize(
         [
             Extension("compiled._trie", ["compiled/_trie.pyx"], extra_compile_args=["-O3"]),
+            # sdp.c is plain C99 (the data plane will compile it too).
             Extension(
-                "sip_edge.wire._wire", ["sip_edge/wire/_wire.pyx"], extra_compile_args=["-O3"]
+                "sip_edge.wire._wire",
+                ["sip_edge/wire/_wire.pyx", "sip_edge/wire/sdp.c"],
+                include_dirs=["sip_edge/wire"],
+                depends=["sip_edge/wire/sdp.h"],
+                extra_compile_args=["-O3"],
             ),
             Extension("sip_edge._udp", ["sip_edge/_udp.pyx"], extra_compile_args=["-O3"]),
             # decide.c is plain C99 (no Python.h), compiled in beside its Cython wrapper.

@@ -15,7 +15,6 @@ from .admission import Hold
 from .branching import Branching
 from .refusals import _UNKNOWN_ACCOUNT, Refusals
 from .rewrite import apply_emergency, apply_identity, location_value, upn_candidate
-from .sdp import offer_acceptable, offer_share
 from .settings import Addr, Peer, RulesView
 from .state import _Call, _Refusal, _tag_of
 from .transaction import ClientInvite, ServerInvite
@@ -54,7 +53,8 @@ class Invites(Refusals, Branching):
         if emergency:
             self.stats["emergency"] += 1
             # Clauses 2, 9.3: admitted whatever its site has left, and counted there.
-            hold = self._site_hold(msg, account if known else None, view, now, True)
+            bps = view.offers.check(msg.body)[1]
+            hold = self._site_hold(msg, account if known else None, bps, view, now, True)
             self._forward_emergency(msg, key, addr, decision, account if known else None, now)
             self._keep_hold(key, hold)
             return
@@ -71,12 +71,13 @@ class Invites(Refusals, Branching):
         if decision.verdict != "allow":
             self._answer(msg, key, addr, now, _Refusal.of_decision(decision), account.id)
             return
-        if not offer_acceptable(msg.body, view.codecs):
+        acceptable, bps = view.offers.check(msg.body)  # one pass for both (clause 2)
+        if not acceptable:
             self._answer(msg, key, addr, now, self._codec, account.id)
             return
         if self._overloaded(msg, addr, False):
             return
-        hold = self._site_hold(msg, account, view, now, False)
+        hold = self._site_hold(msg, account, bps, view, now, False)
         if hold is _SITE_FULL:
             self._answer(msg, key, addr, now, self._site_full, account.id)
             return
@@ -272,10 +273,17 @@ class Invites(Refusals, Branching):
     # --- site admission (clause 2) -------------------------------------------------------
 
     def _site_hold(
-        self, msg: Message, account: Account | None, view: RulesView, now: float, force: bool
+        self,
+        msg: Message,
+        account: Account | None,
+        bps: int,
+        view: RulesView,
+        now: float,
+        force: bool,
     ) -> Hold | None:
         """Take the INVITE's share of its site's bandwidth (``admission``), before it is
-        forwarded: set-ups racing each other cannot overshoot the site together.
+        forwarded: set-ups racing each other cannot overshoot the site together. ``bps``:
+        the share its offer uses (``sdp.offer_share``).
 
         None: not counted (no account); ``_SITE_FULL``: refused, the site has no room.
         ``force`` (an emergency call): held whatever the site has left.
@@ -284,7 +292,6 @@ class Invites(Refusals, Branching):
             return None
         kbps = account.site.bandwidth_kbps if account.site is not None else None
         capacity = kbps * 1000 if kbps is not None else None
-        bps = offer_share(msg.body, view.shares)
         key = (msg.get("call-id") or "", _tag_of(msg.get("from")))
         until = now + view.call_timeout
         hold = self.admission.take(account.id, capacity, bps, key, now, until, force)

@@ -169,7 +169,13 @@ class RedirectCore(EdgeCore):
         return False
 
     def _site_hold(
-        self, msg: Message, account: Account | None, view: RulesView, now: float, force: bool
+        self,
+        msg: Message,
+        account: Account | None,
+        bps: int,
+        view: RulesView,
+        now: float,
+        force: bool,
     ) -> None:
         """Not counted: the edge never sees the call's end (the SBC's dialog profiles)."""
         return None

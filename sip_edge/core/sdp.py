@@ -7,17 +7,28 @@ offer of G.729 plus telephone-event carries no voice this network can carry.
 
 The same m= lines give a call's share of its site's bandwidth (clause 2,
 ``rules/admission.toml``): :func:`offer_share`.
+
+These two functions are the reference. :class:`Offers` answers both in one pass in C
+(``sip_edge/wire/sdp.c``) and falls back to them where the C pass is not sure;
+``tests/sip/test_sdp.py`` holds the two paths together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+try:
+    from sip_edge.wire._wire import OfferCheck
+except ImportError:  # pragma: no cover - the extension is built by every pip install
+    OfferCheck = None  # type: ignore[assignment,misc]
 
 __all__ = [
     "ANCILLARY",
     "STATIC_PAYLOADS",
     "AllowedCodecs",
     "MediaShares",
+    "Offers",
     "offer_acceptable",
     "offer_share",
 ]
@@ -140,3 +151,31 @@ def offer_share(body: bytes, shares: MediaShares) -> int:
             most = max(most, table.get(name, 0))
         total += most
     return total
+
+
+class _Check(Protocol):
+    def check(self, body: bytes) -> tuple[bool, int] | None: ...
+
+
+class Offers:
+    """Both checks of an INVITE's offer, :func:`offer_acceptable` and :func:`offer_share`,
+    in one pass (an INVITE that is forwarded needs both): the C pass where it is sure,
+    else the two reference functions. Built once per rules snapshot (``RulesView``)."""
+
+    __slots__ = ("_c", "codecs", "shares")
+
+    def __init__(self, codecs: AllowedCodecs, shares: MediaShares) -> None:
+        """From the codecs and shares of one rules snapshot."""
+        self.codecs = codecs
+        self.shares = shares
+        self._c: _Check | None = None
+        if OfferCheck is not None:
+            self._c = OfferCheck(codecs.by_media, shares.by_media, ANCILLARY, shares.late_offer)
+
+    def check(self, body: bytes) -> tuple[bool, int]:
+        """(whether the offer in ``body`` is acceptable, the bit/s it uses of its site)."""
+        if self._c is not None:
+            got = self._c.check(body)
+            if got is not None:
+                return got
+        return offer_acceptable(body, self.codecs), offer_share(body, self.shares)

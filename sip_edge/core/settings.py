@@ -24,7 +24,7 @@ from policy import (
 )
 from sip_edge.wire.message import is_digits
 
-from .sdp import AllowedCodecs, MediaShares
+from .sdp import AllowedCodecs, MediaShares, Offers
 from .transaction import TimerConfig
 
 __all__ = [
@@ -185,6 +185,7 @@ class RulesView:
             if share.kind == admission.late_offer:
                 late = bps
         self.shares = MediaShares(by_media, late)
+        self.offers = Offers(self.codecs, self.shares)
         self.call_timeout = float(admission.call_timeout_seconds)
         self.admission_rule = rules.admission_rule
 

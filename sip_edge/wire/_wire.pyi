@@ -1,6 +1,6 @@
 """Types of the C scanner (sip_edge/wire/_wire.pyx)."""
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 def configure(compact: dict[str, str], split: Iterable[str], max_headers: int) -> None: ...
 def scan(
@@ -65,3 +65,15 @@ class Relay:
 
 def scan_head(data: bytes, max_size: int) -> Head | None: ...
 def scan_relay(data: bytes, max_size: int) -> Relay | None: ...
+
+class OfferCheck:
+    """``offer_acceptable`` and ``offer_share`` of sip_edge/core/sdp.py in one C pass."""
+
+    def __init__(
+        self,
+        allowed: Mapping[str, Collection[str]],
+        shares: Mapping[str, Mapping[str, int]],
+        ancillary: Collection[str],
+        late_offer: int,
+    ) -> None: ...
+    def check(self, body: bytes) -> tuple[bool, int] | None: ...

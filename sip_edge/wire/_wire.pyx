@@ -727,3 +727,86 @@ def scan_via(str value):
             if name:
                 params[name.lower()] = val
     return transport, host, port, params
+
+
+# --- SDP: the codec check and the bandwidth share in one pass (sdp.c) -------------------
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+cdef extern from "sdp.h":
+    ctypedef struct cp_sdp_entry:
+        const char *media
+        size_t media_len
+        const char *name
+        size_t name_len
+        int voice
+        int64_t share
+
+    ctypedef struct cp_sdp_rules:
+        const cp_sdp_entry *entries
+        size_t n
+        int64_t late_offer
+
+    int cp_sdp_check(const cp_sdp_rules *r, const char *body, size_t len, int *acceptable,
+                     int64_t *share) nogil
+
+
+cdef class OfferCheck:
+    """``offer_acceptable`` and ``offer_share`` of sip_edge/core/sdp.py in one C pass
+    (sdp.c): built once per rules snapshot from what those two read, then
+    ``check(body)`` -> (acceptable, bit/s), or None where sdp.c is not sure and the
+    reference must answer.
+
+    ``allowed``: media type -> allowed format names (lower-case); ``shares``: media type
+    -> format name (lower-case) -> bit/s; ``ancillary``: names that never make an offer
+    acceptable on their own; ``late_offer``: bit/s of an INVITE without SDP.
+    """
+
+    cdef cp_sdp_rules rules
+    cdef cp_sdp_entry *entries
+    cdef list _keep  # the bytes the entries point into
+
+    def __cinit__(self, allowed, shares, ancillary, long long late_offer):
+        cdef dict merged = {}
+        for media, names in allowed.items():
+            for name in names:
+                merged[(media, name)] = (name not in ancillary, 0)
+        for media, table in shares.items():
+            for name, bps in table.items():
+                voice = merged.get((media, name), (False, 0))[0]
+                merged[(media, name)] = (voice, int(bps))
+        self._keep = []
+        self.entries = <cp_sdp_entry *>malloc(max(1, len(merged)) * sizeof(cp_sdp_entry))
+        if self.entries == NULL:
+            raise MemoryError()
+        cdef size_t n = 0
+        cdef bytes m, f
+        for (media, name), (voice, bps) in merged.items():
+            try:
+                m = media.encode("latin-1")
+                f = name.encode("latin-1")
+            except UnicodeEncodeError:
+                continue  # no Latin-1 body can spell it: it never matches (sdp.py either)
+            self._keep += (m, f)
+            self.entries[n].media = m
+            self.entries[n].media_len = len(m)
+            self.entries[n].name = f
+            self.entries[n].name_len = len(f)
+            self.entries[n].voice = 1 if voice else 0
+            self.entries[n].share = bps
+            n += 1
+        self.rules.entries = self.entries
+        self.rules.n = n
+        self.rules.late_offer = late_offer
+
+    def __dealloc__(self):
+        free(self.entries)
+
+    def check(self, bytes body):
+        """(acceptable, bit/s) of the offer in ``body``, or None: ask the reference."""
+        cdef int ok = 0
+        cdef int64_t share = 0
+        if not cp_sdp_check(&self.rules, body, len(body), &ok, &share):
+            return None
+        return ok != 0, share
