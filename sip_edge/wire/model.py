@@ -293,22 +293,28 @@ class Via:
 class NameAddr:
     """A From/To/P-Asserted-Identity value: display name, URI and header parameters."""
 
-    __slots__ = ("display", "params", "uri")
+    __slots__ = ("_tag", "display", "params", "uri")
 
     def __init__(self, display: str, uri: str, params: str) -> None:
         """``params`` is the raw parameter text after the URI, starting with ';' or ''."""
         self.display = display
         self.uri = uri
         self.params = params
+        self._tag: str | None = None
 
     @property
     def tag(self) -> str:
         """The tag parameter ('' if none)."""
-        for p in self.params.split(";"):
-            name, _, val = p.partition("=")
-            if name.strip().lower() == "tag":
-                return val.strip()
-        return ""
+        tag = self._tag
+        if tag is None:
+            tag = ""
+            for p in self.params.split(";"):
+                name, _, val = p.partition("=")
+                if name.strip().lower() == "tag":
+                    tag = val.strip()
+                    break
+            self._tag = tag
+        return tag
 
     def __str__(self) -> str:
         """The value as written on the wire."""

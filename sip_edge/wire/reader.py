@@ -322,8 +322,28 @@ def parse_via_py(value: str) -> Via:
     return Via(m.group(1).upper(), host, port, params)
 
 
+#: Parsed name-addrs by value: a proxy reads the same From five times per INVITE (loop
+#: hash, caller identity, CLIR, the rewrite, the site hold). Bounded: emptied when full.
+_NAME_ADDRS: dict[str, NameAddr] = {}
+_NAME_ADDRS_MAX = 4096
+
+
 def parse_name_addr(value: str) -> NameAddr:
-    """Parse a name-addr or addr-spec header value (RFC 3261 20.10, 20.20)."""
+    """Parse a name-addr or addr-spec header value (RFC 3261 20.10, 20.20).
+
+    The result is shared between callers that parse the same value: never change it.
+    """
+    cached = _NAME_ADDRS.get(value)
+    if cached is not None:
+        return cached
+    parsed = _parse_name_addr(value)
+    if len(_NAME_ADDRS) >= _NAME_ADDRS_MAX:
+        _NAME_ADDRS.clear()
+    _NAME_ADDRS[value] = parsed
+    return parsed
+
+
+def _parse_name_addr(value: str) -> NameAddr:
     lt = value.find("<")
     if lt >= 0:
         gt = value.find(">", lt)
