@@ -194,7 +194,7 @@ cdef extern from "plane.h":
     cp_owned_call* cp_owned_detach_returned(cp_plane* p)
     size_t cp_owned_count(const cp_plane* p)
     void cp_pace_init(cp_pace* c, double now)
-    int cp_pace_after(cp_pace* c, double pause, double now, int read, int full)
+    double cp_pace_after(cp_pace* c, double longest, double now, int read, int full)
 
 
 #: Counters the plane keeps (plane.h's CP_C_*), by the names the core's ``stats`` uses.
@@ -433,13 +433,14 @@ cdef class SharedCounter:
 include "_admission.pxi"
 
 
-def pace_trace(double pause, double start, list reads) -> list:
-    """The plane thread's read moderation (loop.c ``cp_pace_after``) over ``reads``, a
-    list of ``(now, datagrams read, full batch)`` from a thread started at ``start``:
-    whether it pauses after each. Time is passed in, so tests need no clock."""
+def pace_trace(double longest, double start, list reads) -> list:
+    """The plane thread's read moderation (readers.c ``cp_pace_after``) over ``reads``, a
+    list of ``(now, datagrams read, full batch)`` from a thread started at ``start``: how
+    long it pauses after each (seconds, 0.0: not at all), at most ``longest``. Time is
+    passed in, so tests need no clock."""
     cdef cp_pace pace
     cp_pace_init(&pace, start)
-    return [bool(cp_pace_after(&pace, pause, now, n, full)) for now, n, full in reads]
+    return [cp_pace_after(&pace, longest, now, n, full) for now, n, full in reads]
 
 
 cdef class Plane:
@@ -497,10 +498,11 @@ cdef class Plane:
 
         ``second_fd``: another IPv4 socket the thread reads as well (the worker's private
         port, where the answers to forwarded requests arrive), its datagrams handled and
-        queued as the first's; the plane keeps sending from the first. ``pause``: read
-        moderation in seconds (loop.c ``run``): after a read that found datagrams, the
-        thread waits this long before it reads again, so a busy socket is read, answered
-        and handed to Python in batches. 0: off."""
+        queued as the first's; the plane keeps sending from the first. ``pause``: the
+        longest pause of read moderation in seconds (readers.c ``run``): while datagrams
+        come fast enough, the thread waits after a read that found some until about four
+        more have arrived, at most this long, so a busy socket is read, answered and
+        handed to Python in batches. 0: off."""
         if not 0.0 <= pause <= 0.1:
             raise ValueError(f"pause: expected 0 to 0.1 seconds, got {pause!r}")
         if self.wake_fd >= 0:

@@ -159,7 +159,7 @@ enum {
 
 typedef struct cp_plane {
     int fd;                  /* the shared port: read, and where the plane sends from */
-    long pause_ns;           /* read moderation (loop.c run()): 0 = off */
+    long pause_ns;           /* read moderation, the longest pause (readers.c run()): 0 = off */
     unsigned long long pauses;
     unsigned batch;
     size_t size;
@@ -314,24 +314,26 @@ void cp_owned_declined(cp_plane *p, const char *data, size_t len);
 int cp_owned_response(cp_plane *p, const char *data, size_t len, const struct cp_relay *r,
                       const cp_via *top, double now);
 
-/* Read moderation (loop.c run()): the recent arrival rate, and whether to pause. */
+/* Read moderation (readers.c run()): the recent arrival rate, and how long to pause. */
 typedef struct cp_pace {
     double window_start;
     unsigned long long count;  /* datagrams read since window_start */
-    int busy;                  /* the last window came fast enough for a pause */
+    double rate;               /* datagrams/s over the last whole window */
 } cp_pace;
 void cp_pace_init(cp_pace *c, double now);
-/* After a read of `read` datagrams at `now` (`full`: a whole batch from a socket): 1 if the
- * thread should pause `pause` seconds before it reads again. */
-int cp_pace_after(cp_pace *c, double pause, double now, int read, int full);
+/* After a read of `read` datagrams at `now` (`full`: a whole batch from a socket): how
+ * long the thread should pause before it reads again, in seconds (0: not at all), at most
+ * `longest`. */
+double cp_pace_after(cp_pace *c, double longest, double now, int read, int full);
 
 /* A socket's receive buffers for batches of `batch` datagrams of `size` bytes (readers.c). */
 typedef struct cp_rx cp_rx;
 cp_rx *cp_rx_new(int fd, unsigned batch, size_t size);
 void cp_rx_free(cp_rx *r);
 
-/* Start a thread on the plane's fd and one on `fd2` (-1: none), pausing `pause_ns` between
- * reads of a busy socket: 0, or an errno. Stop joins them. Both with the lock not held. */
+/* Start a thread on the plane's fd and one on `fd2` (-1: none), pausing at most `pause_ns`
+ * between reads of a busy socket: 0, or an errno. Stop joins them. Both with the lock not
+ * held. */
 int cp_plane_start(cp_plane *p, int wake_fd, int fd2, long pause_ns);
 void cp_plane_stop(cp_plane *p);
 /* The queued datagrams: moved to the caller (who frees each data), count in *n. */

@@ -5,15 +5,16 @@
  * plane leaves to the core is queued and the core woken through an eventfd. Never touches
  * Python: the GIL is not needed, so the threads run beside the interpreter.
  *
- * Read moderation (p->pause_ns): while datagrams come fast enough that a pause gathers
- * CP_PAUSE_GATHER of them (measured over the last CP_RATE_WINDOW), a thread sleeps `pause`
- * after each read that found some (and less than a full batch), so what arrives meanwhile
- * is read, answered, sent and handed to Python in one batch: one wake-up of the thread and
- * of Python's loop for several datagrams, where each datagram would otherwise cost both
- * (the interrupt moderation of network cards, NAPI). Slower, a pause would cost more (a
- * timer's wake-up) than the one or two datagrams it gathers save, so the thread reads them
- * as they come (benchmarks/RESULTS.md, "Read moderation"). A datagram waits at most
- * `pause` more.
+ * Read moderation (p->pause_ns, the longest pause): while datagrams come fast enough that
+ * a pause of at most that gathers CP_PAUSE_GATHER of them (the rate measured over the last
+ * CP_RATE_WINDOW), a thread sleeps after each read that found some (and less than a full
+ * batch) just long enough for that many to arrive, so they are read, answered, sent and
+ * handed to Python in one batch: one wake-up of the thread and of Python's loop for
+ * several datagrams, where each datagram would otherwise cost both (the interrupt
+ * moderation of network cards, NAPI). The faster they come, the shorter the pause. Slower,
+ * a pause would cost more (a timer's wake-up) than the one or two datagrams it gathers
+ * save, so the thread reads them as they come (benchmarks/RESULTS.md, "Read moderation").
+ * A datagram waits at most the longest pause more.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,9 +29,11 @@
 #include "plane.h"
 
 /* The plane's thread pauses only while the datagrams of the last CP_RATE_WINDOW seconds
- * came fast enough for a pause to gather CP_PAUSE_GATHER of them. */
+ * came fast enough for a pause of at most `pause_ns` to gather CP_PAUSE_GATHER of them,
+ * and then long enough to gather CP_PAUSE_AIM, if the longest pause allows. */
 #define CP_RATE_WINDOW 0.05
 #define CP_PAUSE_GATHER 4
+#define CP_PAUSE_AIM 8
 
 struct cp_rx {
     int fd;
@@ -147,18 +150,21 @@ void cp_pace_init(cp_pace *c, double now)
 {
     c->window_start = now;
     c->count = 0;
-    c->busy = 0;
+    c->rate = 0.0;
 }
 
-int cp_pace_after(cp_pace *c, double pause, double now, int read, int full)
+double cp_pace_after(cp_pace *c, double longest, double now, int read, int full)
 {
     c->count += (unsigned long long)read;
     if (now - c->window_start >= CP_RATE_WINDOW) {
-        c->busy = (double)c->count * pause >= CP_PAUSE_GATHER * (now - c->window_start);
+        c->rate = (double)c->count / (now - c->window_start);
         c->window_start = now;
         c->count = 0;
     }
-    return c->busy && read > 0 && !full && pause > 0;
+    if (read <= 0 || full || longest <= 0 || c->rate * longest < CP_PAUSE_GATHER)
+        return 0.0;
+    double aim = CP_PAUSE_AIM / c->rate;
+    return aim < longest ? aim : longest;
 }
 
 /* ---- the threads ---------------------------------------------------------------------- */
@@ -176,9 +182,7 @@ static void *run(void *arg)
     cp_rx *r = arg;
     cp_plane *p = r->plane;
     pthread_setname_np(pthread_self(), "cp-plane"); /* top -H, perf and /proc tell it apart */
-    double pause_s = (double)p->pause_ns / 1e9;
-    struct timespec pause = {.tv_sec = p->pause_ns / 1000000000L,
-                             .tv_nsec = p->pause_ns % 1000000000L};
+    double longest = (double)p->pause_ns / 1e9;
     cp_pace pace;
     cp_pace_init(&pace, monotonic());
     while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
@@ -198,8 +202,8 @@ static void *run(void *arg)
             p->send_errors += (unsigned long long)cp_plane_flush(p, &sent);
         p->sent += sent;
         unsigned after = p->nqueue;
-        int rest = cp_pace_after(&pace, pause_s, now, n, n == (int)r->batch);
-        p->pauses += (unsigned long long)rest;
+        double rest = cp_pace_after(&pace, longest, now, n, n == (int)r->batch);
+        p->pauses += rest > 0;
         pthread_mutex_unlock(&p->limits->lock);
         /* Calls handed back (owned.c) wake nobody: the core takes them before anything
          * it is woken for, and on its tick. */
@@ -208,8 +212,11 @@ static void *run(void *arg)
             ssize_t w = write(p->wake_fd, &one, sizeof(one));
             (void)w; /* EAGAIN: the counter is already set, Python will wake */
         }
-        if (rest)
+        if (rest > 0) {
+            long ns = (long)(rest * 1e9);
+            struct timespec pause = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
             nanosleep(&pause, NULL);
+        }
     }
     return NULL;
 }

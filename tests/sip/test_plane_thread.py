@@ -96,7 +96,7 @@ def _steady(per_ms: int, ms: int, start: float = 0.0) -> list[tuple[float, int, 
 
 
 def test_a_slow_stream_is_read_as_it_comes() -> None:
-    # 2,000 datagrams/s: a 0.5 ms pause would gather one, not the four it must.
+    # 2,000 datagrams/s: a pause of at most 0.5 ms would gather one, not the four it must.
     assert not any(pace_trace(0.0005, 0.0, _steady(2, 300)))
 
 
@@ -114,7 +114,23 @@ def test_it_stops_pausing_when_the_stream_slows_or_stops() -> None:
     assert decisions[99]  # still fast
     assert not any(decisions[150:])  # the first whole slow window ended it
     # After a silence, the first datagram's window (mostly silence) is slow.
-    assert pace_trace(0.0005, 0.0, [*_steady(10, 100), (5.0, 1, False)])[-1] is False
+    assert pace_trace(0.0005, 0.0, [*_steady(10, 100), (5.0, 1, False)])[-1] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("per_ms", "longest", "pause"),
+    [
+        (20, 0.002, 0.0004),  # 20,000/s: eight arrive in 0.4 ms, well within 2 ms
+        (10, 0.002, 0.0008),
+        (4, 0.002, 0.002),  # 4,000/s: eight take the whole longest pause
+        (2, 0.002, 0.002),  # 2,000/s: four in the longest pause, enough to pause at all
+        (10, 0.0005, 0.0005),
+    ],
+)
+def test_a_pause_lasts_until_eight_more_came_at_most_the_longest(
+    per_ms: int, longest: float, pause: float
+) -> None:
+    assert pace_trace(longest, 0.0, _steady(per_ms, 100))[-1] == pytest.approx(pause)
 
 
 def test_a_full_batch_or_no_pause_never_pauses() -> None:
