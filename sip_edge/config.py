@@ -174,14 +174,14 @@ class EdgeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """``c``: in proxy mode, the UDP socket is read by the C data plane, which answers the
     plain refused call itself and hands everything else to the Python core
     (``sip_edge/fast/``). ``python``: the core reads every datagram (the reference)."""
-    data_plane_pause_ms: float = 2.0
+    data_plane_pause_ms: float = 5.0
     """Read moderation of the C data plane: the longest its thread waits after a read that
     found datagrams (and less than a full batch). While they come fast enough for such a
     wait to gather four, it waits until about eight have arrived (at most this long), so
     a busy worker reads, answers and hands to the Python core several datagrams per
     wake-up instead of one (``sip_edge/fast/readers.c``). Costs a message at most this
-    much time in the edge, and only while a socket reads 2,000 datagrams/s or more (at
-    2 ms); a slower or idle worker reads at once. 0: off; at most 10."""
+    much time in the edge, and only while a socket reads 800 datagrams/s or more (at
+    5 ms); a slower or idle worker reads at once. 0: off; at most 10."""
     listen: ListenConfig = ListenConfig()
     psap: str = ""
     """``ip:port`` of the emergency-call interface (the PSAP network's ingress)."""
