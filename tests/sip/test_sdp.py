@@ -110,14 +110,17 @@ def test_more_formats_than_the_c_pass_holds_fall_back_to_the_reference() -> None
 
 
 def test_lower_case_as_python_over_latin_1() -> None:
-    """sdp.c's lower() is str.lower() on every Latin-1 code point."""
-    names = {chr(c).lower() for c in range(0x21, 0x100) if not chr(c).isspace() and c != 0x2F}
-    check = OfferCheck({"audio": frozenset(names)}, {}, frozenset(), 0)
+    """sdp.c's lower() is str.lower() on every Latin-1 code point: a name matches the
+    table entry that is its own lower case, and no other (a neighbour's, its upper case)."""
     for c in range(0x21, 0x100):
         if chr(c).isspace() or c == 0x2F:
             continue
         body = f"m=audio 1 RTP/AVP 96\r\na=rtpmap:96 {chr(c)}/1\r\n".encode("latin-1")
-        assert check.check(body) == (True, 0), hex(c)
+        own = OfferCheck({"audio": frozenset([chr(c).lower()])}, {}, frozenset(), 0)
+        assert own.check(body) == (True, 0), hex(c)
+        others = {chr(o).lower() for o in range(0x21, 0x100)} - {chr(c).lower()}
+        other = OfferCheck({"audio": frozenset(others)}, {}, frozenset(), 0)
+        assert other.check(body) == (False, 0), hex(c)
 
 
 _SEPARATORS = ["\r\n", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85"]
